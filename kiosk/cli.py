@@ -1,0 +1,123 @@
+"""`kiosk run`, `kiosk status`: the kiosk's command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from kiosk import __version__
+from kiosk.camera import Camera, GeneratedCamera
+from kiosk.clock import SystemClock
+from kiosk.config import KioskSettings, load_settings
+from kiosk.errors import KioskError
+from kiosk.panel import ButtonPanel
+
+log = logging.getLogger("kiosk")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kiosk", description="Satisfaction kiosk at a service counter.")
+    parser.add_argument("--version", action="version", version=f"kiosk {__version__}")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the kiosk")
+    run.add_argument("--config", help="kiosk.toml")
+    run.add_argument("--fake-hardware", action="store_true",
+                     help="simulated panel (keyboard) and camera, for a laptop")
+    run.add_argument("--auto-press", type=float, default=0.0, metavar="PER_MINUTE",
+                     help="with --fake-hardware: simulated citizens press about this often")
+    run.add_argument("--seed", type=int, default=None, help="random seed for --auto-press")
+    status = sub.add_parser("status", help="print the outbox backlog and the last error")
+    status.add_argument("--config", required=True, help="kiosk.toml")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "run":
+            return _run(args)
+        return _status(args)
+    except KioskError as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from kiosk.service import Kiosk
+
+    settings = load_settings(args.config, fake_hardware=args.fake_hardware)
+    if args.fake_hardware:
+        from kiosk.simulate import CitizenSimulator, KeyboardPresser, fake_gpio_panel
+
+        fake_panel, factory = fake_gpio_panel(settings.panel.pins)
+        panel: ButtonPanel = fake_panel
+        camera: Camera | None = GeneratedCamera(label=f"{settings.kiosk_id} {settings.counter}")
+    else:
+        panel = make_panel(settings)
+        camera = make_camera(settings)
+    kiosk = Kiosk(settings=settings, panel=panel, camera=camera,
+                  clock=SystemClock(assume_synced=settings.clock.assume_synced))
+    signal.signal(signal.SIGTERM, lambda *_: kiosk.stop())
+    signal.signal(signal.SIGINT, lambda *_: kiosk.stop())
+    if args.fake_hardware:
+        if args.auto_press > 0:
+            CitizenSimulator(factory, settings.panel.pins, per_minute=args.auto_press, seed=args.seed).start()
+        else:
+            KeyboardPresser(factory, settings.panel.pins, on_quit=kiosk.stop).start()
+    kiosk.run()
+    return 0
+
+
+def make_panel(settings: KioskSettings) -> ButtonPanel:
+    panel = settings.panel
+    if panel.kind == "serial":
+        from kiosk.serial_panel import SerialButtonPanel
+
+        return SerialButtonPanel(str(panel.serial_port))
+    from kiosk.gpio_panel import GpioButtonPanel
+
+    return GpioButtonPanel(panel.pins, lamp_pins=panel.lamp_pins, buzzer_pin=panel.buzzer_pin)
+
+
+def make_camera(settings: KioskSettings) -> Camera | None:
+    source = settings.camera.source.strip()
+    if not source:
+        return None
+    if source == "picamera2":
+        from kiosk.picamera import Picamera2Camera
+
+        return Picamera2Camera(width=settings.camera.width, jpeg_quality=settings.camera.jpeg_quality)
+    from kiosk.opencv_camera import OpenCvCamera
+
+    return OpenCvCamera(source, width=settings.camera.width, jpeg_quality=settings.camera.jpeg_quality)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from kiosk.outbox import SqliteOutbox
+
+    settings = load_settings(args.config)
+    if not settings.outbox_path.exists():
+        print(f"no outbox at {settings.outbox_path}: the kiosk has not run with this config yet")
+        return 1
+    outbox = SqliteOutbox(settings.outbox_path)
+    backlog = outbox.backlog()
+    print(f"kiosk       {settings.kiosk_id} (counter {settings.counter}, install {outbox.install_id})")
+    print(f"backlog     {backlog.ratings} rating(s), {backlog.snapshots} snapshot(s) not yet acked")
+    print(f"suppressed  {outbox.suppressed_presses} press(es) counted but not stored")
+    state_path = Path(settings.state_path)
+    if state_path.exists():
+        state = json.loads(state_path.read_text())
+        print(f"as of       {state.get('at')}: broker {'connected' if state.get('connected') else 'NOT connected'},"
+              f" camera {state.get('camera')}, panel {state.get('panel')}, clock {state.get('clock')}")
+        print(f"last error  {state.get('last_error') or 'none'}")
+    else:
+        print("last error  unknown (no state file yet)")
+    outbox.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,330 @@
+"""Delivers the outbox to the collector over MQTT (paho-mqtt 2.x, MQTT v5).
+
+The outbox is the only durable queue: paho keeps nothing on disk, and a broker's PUBACK is
+not an ack. A rating leaves the outbox only when the collector's ack names it; until then it
+is published again after ``ack_timeout_s`` and after every reconnect.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import ssl
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from kiosk import wire
+from kiosk.outbox import OutboxRow, SqliteOutbox
+
+log = logging.getLogger(__name__)
+
+SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    host: str = "localhost"
+    port: int = 1883
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    username: str | None = None
+    password: str | None = None
+    keepalive_s: int = 30
+    topic_prefix: str = wire.DEFAULT_PREFIX
+
+
+def make_client(client_id: str, settings: MqttSettings, *, manual_ack: bool = False) -> mqtt.Client:
+    """A paho client for MQTT v5 with TLS and credentials from the settings."""
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5,
+        manual_ack=manual_ack,
+    )
+    if settings.tls_ca:
+        client.tls_set(ca_certs=settings.tls_ca, certfile=settings.tls_cert, keyfile=settings.tls_key,
+                       cert_reqs=ssl.CERT_REQUIRED)
+    if settings.username:
+        client.username_pw_set(settings.username, settings.password)
+    client.reconnect_delay_set(min_delay=1, max_delay=60)
+    client.max_queued_messages_set(0)
+    return client
+
+
+def session_properties(expiry_s: int = SESSION_EXPIRY_S) -> Properties:
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = expiry_s
+    return props
+
+
+@dataclass
+class _InFlight:
+    sent_at: float
+    ids: set[str] = field(default_factory=set)
+
+
+StatusSource = Callable[[SqliteOutbox], dict[str, Any]]
+ReadyCheck = Callable[[OutboxRow], bool]
+
+_STATUS_KEYS_THAT_MATTER = ("state", "camera", "clock", "panel", "counter")
+
+
+class MqttPublisher:
+    def __init__(
+        self,
+        *,
+        kiosk_id: str,
+        outbox_path: Path,
+        settings: MqttSettings,
+        status_source: StatusSource,
+        is_ready: ReadyCheck = lambda row: True,
+        batch_size: int = wire.MAX_BATCH_RATINGS,
+        ack_timeout_s: float = 30.0,
+        max_inflight: int = 5000,
+        snapshot_inflight: int = 4,
+        status_interval_s: float = 60.0,
+    ) -> None:
+        self.kiosk_id = kiosk_id
+        self.outbox_path = outbox_path
+        self.settings = settings
+        self.topics = wire.Topics(settings.topic_prefix)
+        self.status_source = status_source
+        self.is_ready = is_ready
+        self.batch_size = batch_size
+        self.ack_timeout_s = ack_timeout_s
+        self.max_inflight = max_inflight
+        self.snapshot_inflight = snapshot_inflight
+        self.status_interval_s = status_interval_s
+        self.last_error: str | None = None
+        self.published_batches = 0
+        self._acks: queue.Queue[bytes] = queue.Queue()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._generation = 0
+        self._thread: threading.Thread | None = None
+        self.client = make_client(kiosk_id, settings)
+        self.client.will_set(self.topics.status(kiosk_id), wire.offline_will(kiosk_id), qos=1, retain=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def start(self) -> None:
+        self.client.connect_async(self.settings.host, self.settings.port, self.settings.keepalive_s,
+                                  clean_start=False, properties=session_properties())
+        self.client.loop_start()
+        self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Something new is in the outbox."""
+        self._wake.set()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout_s)
+        if self.connected:
+            info = self.client.publish(self.topics.status(self.kiosk_id),
+                                       wire.offline_will(self.kiosk_id), qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout=timeout_s)
+            except (RuntimeError, ValueError):
+                pass
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    # --- paho callbacks (paho's thread): hand over, never touch the outbox here ---
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            self.last_error = f"broker refused the connection: {reason}"
+            log.warning("%s — check the kiosk's certificate and the broker ACL", self.last_error)
+            return
+        client.subscribe(self.topics.acks(self.kiosk_id), qos=1)
+        self._generation += 1
+        self._connected.set()
+        self.last_error = None
+        log.info("connected to %s:%d", self.settings.host, self.settings.port)
+        self._wake.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if self._connected.is_set():
+            log.warning("disconnected from broker (%s); will reconnect", reason)
+            self.last_error = f"disconnected: {reason}"
+        self._connected.clear()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._acks.put(message.payload)
+        self._wake.set()
+
+    # --- the publisher's own thread -----------------------------------------
+
+    def _run(self) -> None:
+        outbox = SqliteOutbox(self.outbox_path)
+        state = _DrainState()
+        while not self._stop.is_set():
+            self._wake.wait(timeout=1.0)
+            self._wake.clear()
+            try:
+                self._step(outbox, state)
+            except Exception as exc:  # keep delivering whatever one step did
+                self.last_error = f"publisher: {exc}"
+                log.exception("publisher step failed; retrying")
+                time.sleep(1.0)
+        outbox.close()
+
+    def _step(self, outbox: SqliteOutbox, state: _DrainState) -> None:
+        self._apply_acks(outbox, state)
+        if not self.connected:
+            return
+        now = time.monotonic()
+        if state.generation != self._generation:
+            # New connection: whatever was in flight may be lost; start again from the oldest.
+            state.reset(self._generation)
+            state.status_sent_at = 0.0
+        if any(now - f.sent_at > self.ack_timeout_s for f in state.batches):
+            log.info("no ack within %.0f s; publishing unacked ratings again", self.ack_timeout_s)
+            state.reset(state.generation)
+        self._publish_ratings(outbox, state, now)
+        self._publish_snapshots(outbox, state, now)
+        self._publish_status(outbox, state, now)
+
+    def _apply_acks(self, outbox: SqliteOutbox, state: _DrainState) -> None:
+        rating_ids: list[str] = []
+        snapshot_ids: list[str] = []
+        while True:
+            try:
+                payload = self._acks.get_nowait()
+            except queue.Empty:
+                break
+            try:
+                ack = wire.decode_ack(payload)
+            except wire.WireError as exc:
+                log.warning("ignoring malformed ack (%s): %r", exc, payload[:200])
+                continue
+            rating_ids.extend(ack.ratings)
+            snapshot_ids.extend(ack.snapshots)
+        if rating_ids:
+            outbox.mark_acked(rating_ids, time.time())
+            state.acked(rating_ids)
+        if snapshot_ids:
+            for path in outbox.mark_snapshots_acked(snapshot_ids, time.time()):
+                _remove(path)
+            for rid in snapshot_ids:
+                state.snapshots.pop(rid, None)
+
+    def _publish_ratings(self, outbox: SqliteOutbox, state: _DrainState, now: float) -> None:
+        topic = self.topics.ratings(self.kiosk_id)
+        overhead = wire.batch_overhead(self.kiosk_id)
+        while state.inflight_count() < self.max_inflight and not self._stop.is_set():
+            rows = outbox.unacked(after_seq=state.cursor, limit=self.batch_size)
+            batch: list[wire.Rating] = []
+            size = overhead
+            for row in rows:
+                if not self.is_ready(row):
+                    break
+                rating = row.to_rating()
+                size += wire.rating_size(rating)
+                if size > wire.MAX_BATCH_BYTES:
+                    break
+                batch.append(rating)
+            if not batch:
+                return
+            info = self.client.publish(topic, wire.encode_batch(self.kiosk_id, batch), qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                self.last_error = f"publish failed: {mqtt.error_string(info.rc)}"
+                return
+            self.published_batches += 1
+            state.cursor = batch[-1].seq
+            state.batches.append(_InFlight(now, {r.id for r in batch}))
+            if len(batch) < len(rows):
+                return  # the next row is not ready yet, or the batch was full by size
+
+    def _publish_snapshots(self, outbox: SqliteOutbox, state: _DrainState, now: float) -> None:
+        for rid, sent_at in list(state.snapshots.items()):
+            if now - sent_at > self.ack_timeout_s:
+                del state.snapshots[rid]
+        room = self.snapshot_inflight - len(state.snapshots)
+        if room <= 0:
+            return
+        for pending in outbox.snapshots_to_upload(room, skip=state.snapshots):
+            try:
+                data = Path(pending.path).read_bytes()
+            except OSError as exc:
+                log.warning("snapshot %s is gone (%s); the rating stays, the picture is lost",
+                            pending.rating_id, exc)
+                outbox.mark_snapshots_acked([pending.rating_id], time.time())
+                continue
+            info = self.client.publish(self.topics.snapshot(self.kiosk_id, pending.rating_id), data, qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                return
+            state.snapshots[pending.rating_id] = now
+
+    def _publish_status(self, outbox: SqliteOutbox, state: _DrainState, now: float) -> None:
+        status = self.status_source(outbox)
+        key = tuple(status.get(k) for k in _STATUS_KEYS_THAT_MATTER)
+        backlog = status.get("backlog")
+        due = now - state.status_sent_at >= self.status_interval_s
+        changed = key != state.status_key or (backlog != state.status_backlog
+                                               and now - state.status_sent_at >= 5.0)
+        if not (due or changed):
+            return
+        info = self.client.publish(self.topics.status(self.kiosk_id), wire.encode_status(status),
+                                   qos=1, retain=True)
+        if info.rc == mqtt.MQTT_ERR_SUCCESS:
+            state.status_sent_at = now
+            state.status_key = key
+            state.status_backlog = backlog
+
+
+class _DrainState:
+    """What this connection has sent and not yet seen acked (memory only: the outbox is the truth)."""
+
+    def __init__(self) -> None:
+        self.generation = -1
+        self.cursor = 0
+        self.batches: list[_InFlight] = []
+        self.snapshots: dict[str, float] = {}
+        self.status_sent_at = 0.0
+        self.status_key: tuple[Any, ...] | None = None
+        self.status_backlog: Mapping[str, int] | None = None
+
+    def reset(self, generation: int) -> None:
+        self.generation = generation
+        self.cursor = 0
+        self.batches = []
+        self.snapshots = {}
+
+    def inflight_count(self) -> int:
+        return sum(len(b.ids) for b in self.batches)
+
+    def acked(self, rating_ids: list[str]) -> None:
+        done = set(rating_ids)
+        for batch in self.batches:
+            batch.ids -= done
+        self.batches = [b for b in self.batches if b.ids]
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("could not delete delivered snapshot %s: %s", path, exc)

@@ -1,0 +1,138 @@
+import json
+
+import pytest
+
+from kiosk import wire
+from kiosk.ids import uuid7
+
+RID = "01936f0e-7c1a-7d4e-9a3b-1f2e3d4c5b6a"
+
+
+def rating(**changes):
+    base = dict(id=RID, install="a1b2c3d4", seq=42, counter="vb-q1", score=4,
+                pressed_at="2026-11-22T02:15:02.123Z", clock="synced",
+                snapshot=wire.SnapshotRef("9f" * 32, 48213), snapshot_error=None, flag=None, fw="0.1.0")
+    base.update(changes)
+    return wire.Rating(**base)
+
+
+def batch_doc(**item_changes):
+    item = rating().to_dict()
+    item.update(item_changes)
+    return {"v": 1, "kiosk": "k-vb-q1", "ratings": [item]}
+
+
+def test_batch_round_trips_with_every_contract_field():
+    payload = wire.encode_batch("k-vb-q1", [rating()])
+    doc = json.loads(payload)
+    assert doc["v"] == 1 and doc["kiosk"] == "k-vb-q1"
+    assert set(doc["ratings"][0]) == {"id", "install", "seq", "counter", "score", "pressed_at", "clock",
+                                      "snapshot", "snapshot_error", "flag", "fw"}
+    decoded = wire.decode_batch(payload, topic_kiosk="k-vb-q1")
+    assert decoded.ratings == (rating(),) and decoded.rejected == ()
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"\xff\xfe not json", "not_json"),
+        (b"[1, 2]", "bad_field"),
+        (json.dumps({"kiosk": "k-vb-q1", "ratings": []}).encode(), "missing_field"),
+        (json.dumps({"v": 2, "kiosk": "k-vb-q1", "ratings": []}).encode(), "bad_version"),
+        (json.dumps({"v": 1, "kiosk": "k-other", "ratings": [rating().to_dict()]}).encode(), "kiosk_mismatch"),
+        (json.dumps({"v": 1, "kiosk": "k-vb-q1", "ratings": []}).encode(), "batch_too_big"),
+        (json.dumps({"v": 1, "kiosk": "k-vb-q1", "ratings": [rating().to_dict()] * 501}).encode(),
+         "batch_too_big"),
+        (b" " * (wire.MAX_BATCH_BYTES + 1), "batch_too_big"),
+    ],
+)
+def test_bad_envelope_is_refused_with_a_reason(payload, reason):
+    with pytest.raises(wire.WireError) as caught:
+        wire.decode_batch(payload, topic_kiosk="k-vb-q1")
+    assert caught.value.reason == reason
+    assert isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"score": 5}, "bad_score"),
+        ({"score": 0}, "bad_score"),
+        ({"score": "4"}, "bad_score"),
+        ({"score": True}, "bad_score"),
+        ({"seq": 0}, "bad_field"),
+        ({"id": "not-a-uuid"}, "bad_field"),
+        ({"pressed_at": "2026-11-22 02:15:02"}, "bad_field"),
+        ({"clock": "maybe"}, "bad_field"),
+        ({"flag": "angry"}, "bad_field"),
+        ({"counter": "has space"}, "bad_field"),
+        ({"snapshot": None, "snapshot_error": None}, "bad_field"),
+        ({"snapshot": {"sha256": "xyz", "bytes": 3}}, "bad_field"),
+    ],
+)
+def test_bad_rating_inside_a_good_batch_is_rejected_alone(changes, reason):
+    doc = batch_doc(**changes)
+    doc["ratings"].append(rating(id=uuid7(), seq=43).to_dict())
+    parsed = wire.decode_batch(json.dumps(doc).encode(), topic_kiosk="k-vb-q1")
+    assert [r.seq for r in parsed.ratings] == [43]
+    assert len(parsed.rejected) == 1 and parsed.rejected[0].reason == reason
+
+
+def test_missing_rating_field_is_named():
+    doc = batch_doc()
+    del doc["ratings"][0]["counter"]
+    parsed = wire.decode_batch(json.dumps(doc).encode())
+    assert parsed.rejected[0].reason == "missing_field"
+    assert "counter" in parsed.rejected[0].detail
+    assert parsed.rejected[0].rating_id == RID
+
+
+def test_flagged_press_needs_no_picture_reason():
+    flagged = rating(flag="lockout", snapshot=None, snapshot_error=None)
+    assert wire.decode_batch(wire.encode_batch("k-vb-q1", [flagged])).ratings == (flagged,)
+
+
+def test_encoder_refuses_batches_over_the_contract_limits():
+    with pytest.raises(wire.WireError):
+        wire.encode_batch("k-vb-q1", [])
+    with pytest.raises(wire.WireError):
+        wire.encode_batch("k-vb-q1", [rating(id=uuid7(), seq=i + 1) for i in range(501)])
+
+
+def test_ack_round_trip_and_garbage():
+    payload = wire.encode_ack([RID], [RID])
+    assert wire.decode_ack(payload) == wire.Ack((RID,), (RID,))
+    for garbage in (b"", b"{}", b'{"v":1,"ratings":"x"}', b'{"v":1,"ratings":[7]}', b"\x00\x01"):
+        with pytest.raises(wire.WireError):
+            wire.decode_ack(garbage)
+
+
+def test_status_and_will():
+    status = {"kiosk": "k-vb-q1", "state": "online", "at": "2026-11-22T02:16:00.000Z",
+              "backlog": {"ratings": 0, "snapshots": 2}, "uptime_s": 5}
+    assert wire.decode_status(wire.encode_status(status), topic_kiosk="k-vb-q1")["state"] == "online"
+    assert json.loads(wire.offline_will("k-vb-q1")) == {"v": 1, "kiosk": "k-vb-q1", "state": "offline"}
+    with pytest.raises(wire.WireError):
+        wire.decode_status(wire.encode_status(status), topic_kiosk="k-other")
+
+
+def test_topics_parse_and_reject():
+    topics = wire.Topics()
+    assert topics.parse("sat/v1/k/k-vb-q1/ratings") == wire.TopicRef("k-vb-q1", "ratings")
+    assert topics.parse(f"sat/v1/k/k-vb-q1/snapshots/{RID}").rating_id == RID
+    for bad in ("sat/v1/k/K_BAD/ratings", "sat/v2/k/k-a/ratings", "sat/v1/k/k-a/other",
+                "sat/v1/k/k-a/snapshots/nope"):
+        with pytest.raises(wire.WireError):
+            topics.parse(bad)
+
+
+def test_times_are_utc_with_milliseconds():
+    assert wire.format_epoch(1795314902.1239) == "2026-11-22T02:35:02.123Z"
+    assert wire.parse_time("2026-11-22T02:15:02.123Z").tzinfo is not None
+
+
+def test_uuid7_ids_are_version_7_and_ordered():
+    ids = [uuid7(1_795_000_000_000) for _ in range(50)]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 50
+    assert all(i[14] == "7" for i in ids)
