@@ -62,6 +62,7 @@ def _run(args: argparse.Namespace) -> int:
                   clock=SystemClock(assume_synced=settings.clock.assume_synced))
     signal.signal(signal.SIGTERM, lambda *_: kiosk.stop())
     signal.signal(signal.SIGINT, lambda *_: kiosk.stop())
+    kiosk.start()  # the panel listens before anything can press it
     if args.fake_hardware:
         if args.auto_press > 0:
             CitizenSimulator(factory, settings.panel.pins, per_minute=args.auto_press, seed=args.seed).start()

@@ -93,6 +93,7 @@ class MqttPublisher:
         max_inflight: int = 5000,
         snapshot_inflight: int = 4,
         status_interval_s: float = 60.0,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.kiosk_id = kiosk_id
         self.outbox_path = outbox_path
@@ -105,6 +106,7 @@ class MqttPublisher:
         self.max_inflight = max_inflight
         self.snapshot_inflight = snapshot_inflight
         self.status_interval_s = status_interval_s
+        self._wall = wall
         self.last_error: str | None = None
         self.published_batches = 0
         self._acks: queue.Queue[bytes] = queue.Queue()
@@ -221,10 +223,10 @@ class MqttPublisher:
             rating_ids.extend(ack.ratings)
             snapshot_ids.extend(ack.snapshots)
         if rating_ids:
-            outbox.mark_acked(rating_ids, time.time())
+            outbox.mark_acked(rating_ids, self._wall())
             state.acked(rating_ids)
         if snapshot_ids:
-            for path in outbox.mark_snapshots_acked(snapshot_ids, time.time()):
+            for path in outbox.mark_snapshots_acked(snapshot_ids, self._wall()):
                 _remove(path)
             for rid in snapshot_ids:
                 state.snapshots.pop(rid, None)
@@ -269,7 +271,7 @@ class MqttPublisher:
             except OSError as exc:
                 log.warning("snapshot %s is gone (%s); the rating stays, the picture is lost",
                             pending.rating_id, exc)
-                outbox.mark_snapshots_acked([pending.rating_id], time.time())
+                outbox.mark_snapshots_acked([pending.rating_id], self._wall())
                 continue
             info = self.client.publish(self.topics.snapshot(self.kiosk_id, pending.rating_id), data, qos=1)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:

@@ -121,7 +121,7 @@ class SerialButtonPanel:
             on_press(int(line[1]))
             return
         self.unknown_lines += 1
-        log.info("serial panel %s: ignoring unknown line %r", self.url, line[:40])
+        log.warning("serial panel %s: ignoring unknown line %r", self.url, line[:40])
 
     # --- writing -------------------------------------------------------------
 

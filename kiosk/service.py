@@ -65,6 +65,7 @@ class Kiosk:
             is_ready=self.is_ready,
             ack_timeout_s=settings.outbox.ack_timeout_s,
             status_interval_s=settings.outbox.status_interval_s,
+            wall=clock.wall,
         )
         self._connect = connect
         self._started_at = clock.since_boot()
@@ -75,10 +76,14 @@ class Kiosk:
         self.last_error: str | None = None
         self._stop = threading.Event()
         self._timers: dict[str, float] = {}
+        self._started = False
 
     # --- life cycle ---------------------------------------------------------
 
     def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
         self.panel.start(self._on_press)
         if self._connect:
             self.publisher.start()
@@ -87,7 +92,7 @@ class Kiosk:
                  self.settings.counter, self.outbox.install_id, __version__)
 
     def run(self) -> None:
-        """Handle events until :meth:`stop` is called."""
+        """Handle events until :meth:`stop` is called (starts the kiosk if not started)."""
         self.start()
         try:
             while not self._stop.is_set():
