@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import sqlite_utils
 
 from kiosk import ids
 from kiosk.errors import OutboxError
+from kiosk.sqlite import Migration, migrate, open_database, transaction
 from kiosk.wire import Rating, SnapshotRef, format_epoch
 
 log = logging.getLogger(__name__)
@@ -81,37 +83,24 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial]
+MIGRATIONS: list[Migration] = [_m1_initial]
 
 
 class SqliteOutbox:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = sqlite3.connect(str(self.path), timeout=10.0, isolation_level=None)
-        except sqlite3.Error as exc:
+            self.db = open_database(self.path)
+        except (sqlite3.Error, OSError) as exc:
             raise OutboxError(f"cannot open outbox {self.path}: {exc} — is the data partition mounted?") from exc
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        self.db = sqlite_utils.Database(conn)
-        self._conn = conn
-        self._migrate()
+        self._conn = self.db.conn
+        migrate(self.db, MIGRATIONS, name=f"outbox {self.path}")
         self.install_id = self._install_id()
 
     def close(self) -> None:
         self._conn.close()
 
     # --- schema ------------------------------------------------------------
-
-    def _migrate(self) -> None:
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self._transaction():
-                migration(self.db)
-                self._conn.execute(f"PRAGMA user_version={number}")
-            log.info("outbox %s migrated to schema %d", self.path, number)
 
     def _install_id(self) -> str:
         with self._transaction():
@@ -125,8 +114,8 @@ class SqliteOutbox:
             log.info("new install id %s", install)
             return install
 
-    def _transaction(self):  # type: ignore[no-untyped-def]
-        return _Transaction(self._conn)
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._conn)
 
     # --- presses -----------------------------------------------------------
 
@@ -346,20 +335,3 @@ class OutboxRow:
             flag=self.flag,
             fw=self.fw,
         )
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE … COMMIT on an autocommit connection (rolls back on error)."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        self._conn.execute("BEGIN IMMEDIATE")
-        return self._conn
-
-    def __exit__(self, exc_type, exc, tb) -> None:  # type: ignore[no-untyped-def]
-        if exc_type is None:
-            self._conn.execute("COMMIT")
-        else:
-            self._conn.execute("ROLLBACK")

@@ -1,0 +1,51 @@
+"""SQLite plumbing shared by the kiosk outbox and the collector store.
+
+Connections run in autocommit mode and every write goes through :func:`transaction`
+(``BEGIN IMMEDIATE`` … ``COMMIT``), so nothing commits half a change behind our back.
+Migrations are numbered functions, each run in its own transaction, tracked in
+``PRAGMA user_version``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+log = logging.getLogger(__name__)
+
+Migration = Callable[[sqlite_utils.Database], None]
+
+
+def open_database(path: Path, *, synchronous: str = "FULL") -> sqlite_utils.Database:
+    """WAL, the given ``synchronous`` level, a 10 s busy timeout, foreign keys on."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=10.0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return sqlite_utils.Database(conn)
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def migrate(db: sqlite_utils.Database, migrations: Sequence[Migration], *, name: str) -> None:
+    version = db.conn.execute("PRAGMA user_version").fetchone()[0]
+    for number, step in enumerate(migrations[version:], start=version + 1):
+        with transaction(db.conn):
+            step(db)
+            db.conn.execute(f"PRAGMA user_version={number}")
+        log.info("%s migrated to schema %d", name, number)
