@@ -407,6 +407,14 @@ def _check(ok: Any, name: str, expected: str) -> None:
         raise WireError("bad_field", f"{name} must be {expected}")
 
 
+def is_rating_id(value: Any) -> bool:
+    try:
+        _check_uuid(value, "id")
+    except WireError:
+        return False
+    return True
+
+
 def _check_uuid(value: Any, name: str) -> str:
     if not isinstance(value, str):
         raise WireError("bad_field", f"{name} must be a UUID string")
