@@ -1,6 +1,5 @@
 """The collector's HTTP side: the JSON API of the contract (and, later, the inspectors' pages)."""
 
-from __future__ import annotations
 
 import threading
 import time
