@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         p = quar_sub.add_parser(name, help=text)
         p.add_argument("--config", required=True)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         settings = load_settings(args.config)
         if args.command == "serve":
@@ -44,8 +46,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "registry":
                 registry = load_registry(args.file)
                 store.replace_registry(registry)
-                print(f"registry loaded: {len(registry.units)} units, {len(registry.counters)} counters, "
-                      f"{len(registry.kiosks)} kiosks")
+                print(
+                    f"registry loaded: {len(registry.units)} units, {len(registry.counters)} counters, "
+                    f"{len(registry.kiosks)} kiosks"
+                )
                 return 0
             return _quarantine(args.action, store, settings)
         finally:
@@ -92,11 +96,15 @@ def serve_forever(settings: CollectorSettings) -> int:
     ingestor = Ingestor(settings=settings, store=ingest_store)
     ingestor.start()
     app = create_app(settings, store)
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.http.host, port=settings.http.port,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=settings.http.host, port=settings.http.port, log_level="warning")
+    )
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
-    log.info("collector serving http://%s:%d/ (API /api/v1, OpenAPI /openapi.json)",
-             settings.http.host, settings.http.port)
+    log.info(
+        "collector serving http://%s:%d/ (API /api/v1, OpenAPI /openapi.json)",
+        settings.http.host,
+        settings.http.port,
+    )
     try:
         server.run()
     finally:

@@ -80,8 +80,8 @@ def settings_from_dict(doc: dict[str, Any], *, base_dir: Path) -> CollectorSetti
     url = str(store.get("url", ""))
     if url and not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigError(f"[store] url must be sqlite:///path.db or postgresql://…, not {url!r}")
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_absolute():
-        url = f"sqlite:///{base_dir / url[len('sqlite:///'):]}"
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).is_absolute():
+        url = f"sqlite:///{base_dir / url[len('sqlite:///') :]}"
     timezone = str(doc.get("timezone", "Asia/Ho_Chi_Minh"))
     try:
         ZoneInfo(timezone)
@@ -124,5 +124,6 @@ def _section(cls: type, values: Any, name: str, base_dir: Path) -> Any:
 def _no_unknown(values: dict[str, Any], known: set[str], where: str) -> None:
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ConfigError(f"collector.toml {where}: unknown key(s) {', '.join(unknown)}; "
-                          f"known: {', '.join(sorted(known))}")
+        raise ConfigError(
+            f"collector.toml {where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )

@@ -8,6 +8,7 @@ middle leaves the messages with the broker, which delivers them again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -66,8 +67,9 @@ class Rejected(Exception):
 class MessageHandler:
     """Validates one message and writes its effect into the store (inside a transaction)."""
 
-    def __init__(self, *, store: RatingStore, settings: CollectorSettings,
-                 registry: Callable[[], Registry]) -> None:
+    def __init__(
+        self, *, store: RatingStore, settings: CollectorSettings, registry: Callable[[], Registry]
+    ) -> None:
         self.store = store
         self.settings = settings
         self.registry = registry
@@ -75,8 +77,9 @@ class MessageHandler:
         self.tz = settings.tz
         self.counts = Counts()
 
-    def handle(self, topic: str, payload: bytes, received_at: str, acks: Acks, *,
-               quarantine: bool = True) -> str | None:
+    def handle(
+        self, topic: str, payload: bytes, received_at: str, acks: Acks, *, quarantine: bool = True
+    ) -> str | None:
         """Returns None when the message was taken, or the reason it was refused."""
         self.counts.messages += 1
         kiosk = None
@@ -115,39 +118,52 @@ class MessageHandler:
             if rating.counter in registry.counters:
                 good.append(rating)
             else:
-                self._quarantine_item(kiosk, topic, rating.to_dict(), "unknown_counter",
-                                      f"counter {rating.counter!r} is not in the registry", received_at)
+                self._quarantine_item(
+                    kiosk,
+                    topic,
+                    rating.to_dict(),
+                    "unknown_counter",
+                    f"counter {rating.counter!r} is not in the registry",
+                    received_at,
+                )
                 acks.ratings[kiosk].append(rating.id)
         for rejected in batch.rejected:
             self._quarantine_item(kiosk, topic, rejected.item, rejected.reason, rejected.detail, received_at)
             if rejected.rating_id:
                 acks.ratings[kiosk].append(rejected.rating_id)
         unit_of = {c.id: c.unit for c in registry.counters.values()}
-        new, duplicates = self.store.add_ratings(kiosk, good, unit_of=unit_of, received_at=received_at,
-                                                 tz=self.tz)
+        new, duplicates = self.store.add_ratings(
+            kiosk, good, unit_of=unit_of, received_at=received_at, tz=self.tz
+        )
         self.counts.stored += len(new)
         self.counts.duplicates += len(duplicates)
         acks.ratings[kiosk].extend(new)
         acks.ratings[kiosk].extend(duplicates)
 
-    def _quarantine_item(self, kiosk: str, topic: str, item: Any, reason: str, detail: str,
-                         received_at: str) -> None:
+    def _quarantine_item(
+        self, kiosk: str, topic: str, item: Any, reason: str, detail: str, received_at: str
+    ) -> None:
         # Kept as a one-rating batch so that a replay goes through the same path.
-        payload = json.dumps({"v": wire.VERSION, "kiosk": kiosk, "ratings": [item]},
-                             ensure_ascii=False).encode()
+        payload = json.dumps(
+            {"v": wire.VERSION, "kiosk": kiosk, "ratings": [item]}, ensure_ascii=False
+        ).encode()
         self.store.add_quarantine(topic, payload, reason, detail, received_at)
         self.counts.quarantined += 1
         log.warning("quarantined a rating from %s: %s (%s)", kiosk, reason, detail)
 
     def _snapshot(self, kiosk: str, rating_id: str, payload: bytes, received_at: str, acks: Acks) -> None:
         if len(payload) > wire.MAX_SNAPSHOT_BYTES:
-            raise Rejected("snapshot_too_big", f"{len(payload)} bytes > {wire.MAX_SNAPSHOT_BYTES}", [rating_id])
+            raise Rejected(
+                "snapshot_too_big", f"{len(payload)} bytes > {wire.MAX_SNAPSHOT_BYTES}", [rating_id]
+            )
         expected = self.store.snapshot_expected(rating_id)
         if expected is None:
             raise Rejected("snapshot_orphan", f"no stored rating {rating_id}", [rating_id])
         owner, sha256, _ = expected
         if owner != kiosk:
-            raise Rejected("kiosk_mismatch", f"rating {rating_id} belongs to {owner}, not {kiosk}", [rating_id])
+            raise Rejected(
+                "kiosk_mismatch", f"rating {rating_id} belongs to {owner}, not {kiosk}", [rating_id]
+            )
         digest = hashlib.sha256(payload).hexdigest()
         if digest != sha256:
             raise Rejected("snapshot_mismatch", f"sha256 {digest} != announced {sha256}", [rating_id])
@@ -199,9 +215,13 @@ class Ingestor:
         return self._registry
 
     def start(self) -> None:
-        self.client.connect_async(self.settings.mqtt.host, self.settings.mqtt.port, self.settings.mqtt.keepalive_s,
-                                  clean_start=False,
-                                  properties=session_properties(self.settings.ingest.session_expiry_s))
+        self.client.connect_async(
+            self.settings.mqtt.host,
+            self.settings.mqtt.port,
+            self.settings.mqtt.keepalive_s,
+            clean_start=False,
+            properties=session_properties(self.settings.ingest.session_expiry_s),
+        )
         self.client.loop_start()
         self._thread.start()
 
@@ -220,8 +240,13 @@ class Ingestor:
         filters = [f"$share/{group}/{f}" if group else f for f in self.topics.collector_filters()]
         client.subscribe([(f, 1) for f in filters])
         self._connected.set()
-        log.info("collector connected to %s:%d (session present: %s), subscribed to %s",
-                 self.settings.mqtt.host, self.settings.mqtt.port, flags.session_present, ", ".join(filters))
+        log.info(
+            "collector connected to %s:%d (session present: %s), subscribed to %s",
+            self.settings.mqtt.host,
+            self.settings.mqtt.port,
+            flags.session_present,
+            ", ".join(filters),
+        )
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self._connected.clear()
@@ -261,7 +286,7 @@ class Ingestor:
             try:
                 with self.store.transaction():
                     for message in batch:
-                        self.handler.handle(message.topic, message.payload, received_at, acks)
+                        self.handler.handle(message.topic, bytes(message.payload), received_at, acks)
                 break
             except Exception as exc:  # the store is unwell: keep the batch, retry, ack nothing
                 self.last_error = f"store: {exc}"
@@ -280,9 +305,12 @@ class Ingestor:
             for start in range(0, max(len(ratings), len(snapshots)), ACK_IDS_PER_MESSAGE):
                 self.client.publish(
                     self.topics.acks(kiosk),
-                    wire.encode_ack(ratings[start:start + ACK_IDS_PER_MESSAGE],
-                                    snapshots[start:start + ACK_IDS_PER_MESSAGE]),
-                    qos=1)
+                    wire.encode_ack(
+                        ratings[start : start + ACK_IDS_PER_MESSAGE],
+                        snapshots[start : start + ACK_IDS_PER_MESSAGE],
+                    ),
+                    qos=1,
+                )
 
     def _purge_snapshots(self) -> None:
         keep_s = self.settings.ingest.snapshot_retention_days * 86400
@@ -293,13 +321,14 @@ class Ingestor:
             log.exception("snapshot purge failed; will try again")
             return
         for path in paths:
-            try:
+            with contextlib.suppress(OSError):
                 os.remove(path)
-            except OSError:
-                pass
         if paths:
-            log.info("purged %d snapshot(s) older than %.0f days", len(paths),
-                     self.settings.ingest.snapshot_retention_days)
+            log.info(
+                "purged %d snapshot(s) older than %.0f days",
+                len(paths),
+                self.settings.ingest.snapshot_retention_days,
+            )
 
 
 def replay_quarantine(*, store: RatingStore, settings: CollectorSettings) -> list[tuple[int, str]]:
@@ -338,7 +367,7 @@ def _ids_in(payload: bytes) -> list[str]:
     if not isinstance(items, list):
         return []
     ids = (item.get("id") if isinstance(item, dict) else None for item in items)
-    return [rid for rid in ids if wire.is_rating_id(rid)]
+    return [rid for rid in ids if isinstance(rid, str) and wire.is_rating_id(rid)]
 
 
 def _write_content_addressed(root: Path, digest: str, data: bytes) -> Path:

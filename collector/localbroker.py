@@ -27,15 +27,17 @@ def free_port() -> int:
 
 def find_mosquitto() -> str:
     found = shutil.which("mosquitto") or next(
-        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.access(p, os.X_OK)), None)
+        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.access(p, os.X_OK)), None
+    )
     if found is None:
         raise BrokerError("mosquitto is not installed — run scripts/setup (it installs it with apt)")
     return found
 
 
 class LocalBroker:
-    def __init__(self, workdir: Path, *, port: int | None = None, config: Path = PROJECT_CONFIG,
-                 extra: str = "") -> None:
+    def __init__(
+        self, workdir: Path, *, port: int | None = None, config: Path = PROJECT_CONFIG, extra: str = ""
+    ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -53,14 +55,17 @@ class LocalBroker:
 
     def start(self, timeout_s: float = 10.0) -> LocalBroker:
         text = self.config.read_text()
-        text += (f"\n# added by collector.localbroker\nlistener {self.port} 127.0.0.1\n"
-                 f"persistence_location {self.workdir}/\nlog_dest file {self.log_path}\n{self.extra}\n")
+        text += (
+            f"\n# added by collector.localbroker\nlistener {self.port} 127.0.0.1\n"
+            f"persistence_location {self.workdir}/\nlog_dest file {self.log_path}\n{self.extra}\n"
+        )
         if os.geteuid() == 0:
             # Run as root, Mosquitto drops to the 'mosquitto' user, which cannot write here.
             text += "user root\n"
         self.conf_path.write_text(text)
-        self.process = subprocess.Popen([find_mosquitto(), "-c", str(self.conf_path)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            [find_mosquitto(), "-c", str(self.conf_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -49,8 +49,9 @@ def day_series(counts: list[DailyCount], day_from: date, day_to: date) -> list[d
     return series
 
 
-def summarise_counter(store: RatingStore, registry: Registry, counter_id: str, day_from: date,
-                      day_to: date) -> dict[str, Any]:
+def summarise_counter(
+    store: RatingStore, registry: Registry, counter_id: str, day_from: date, day_to: date
+) -> dict[str, Any]:
     counter = registry.counter(counter_id)
     counts = store.daily_counts([counter_id], day_from, day_to)
     unit = registry.unit(counter.unit)
@@ -68,8 +69,9 @@ def summarise_counter(store: RatingStore, registry: Registry, counter_id: str, d
     return out
 
 
-def summarise_unit(store: RatingStore, registry: Registry, unit_id: str, day_from: date,
-                   day_to: date) -> dict[str, Any]:
+def summarise_unit(
+    store: RatingStore, registry: Registry, unit_id: str, day_from: date, day_to: date
+) -> dict[str, Any]:
     unit = registry.unit(unit_id)
     counts = store.daily_counts(registry.counters_under(unit_id), day_from, day_to)
     by_counter: dict[str, list[DailyCount]] = defaultdict(list)
@@ -78,11 +80,24 @@ def summarise_unit(store: RatingStore, registry: Registry, unit_id: str, day_fro
     children = []
     for child in registry.child_units(unit_id):
         child_counts = [c for cid in registry.counters_under(child.id) for c in by_counter.get(cid, [])]
-        children.append({"kind": "unit", "id": child.id, "name": child.name, "level": child.level,
-                         **figures(child_counts)})
+        children.append(
+            {
+                "kind": "unit",
+                "id": child.id,
+                "name": child.name,
+                "level": child.level,
+                **figures(child_counts),
+            }
+        )
     for counter in registry.own_counters(unit_id):
-        children.append({"kind": "counter", "id": counter.id, "name": counter.name,
-                         **figures(by_counter.get(counter.id, []))})
+        children.append(
+            {
+                "kind": "counter",
+                "id": counter.id,
+                "name": counter.name,
+                **figures(by_counter.get(counter.id, [])),
+            }
+        )
     out = {
         "unit": unit.id,
         "name": unit.name,
@@ -106,20 +121,22 @@ def kiosk_health(store: RatingStore, registry: Registry) -> list[dict[str, Any]]
     out = []
     for kiosk in sorted(registry.kiosks.values(), key=lambda k: k.id):
         status = statuses.get(kiosk.id, {})
-        out.append({
-            "kiosk": kiosk.id,
-            "counter": kiosk.counter,
-            "online": status.get("state") == "online",
-            "state": status.get("state", "never_seen"),
-            "last_seen": status.get("received_at"),
-            "backlog": status.get("backlog"),
-            "camera": status.get("camera"),
-            "clock": status.get("clock"),
-            "panel": status.get("panel"),
-            "fw": status.get("fw"),
-            "uptime_s": status.get("uptime_s"),
-            "suppressed_presses": status.get("suppressed_presses"),
-            "last_press_at": status.get("last_press_at"),
-            "possibly_missing_ratings": gaps.get(kiosk.id, 0),
-        })
+        out.append(
+            {
+                "kiosk": kiosk.id,
+                "counter": kiosk.counter,
+                "online": status.get("state") == "online",
+                "state": status.get("state", "never_seen"),
+                "last_seen": status.get("received_at"),
+                "backlog": status.get("backlog"),
+                "camera": status.get("camera"),
+                "clock": status.get("clock"),
+                "panel": status.get("panel"),
+                "fw": status.get("fw"),
+                "uptime_s": status.get("uptime_s"),
+                "suppressed_presses": status.get("suppressed_presses"),
+                "last_press_at": status.get("last_press_at"),
+                "possibly_missing_ratings": gaps.get(kiosk.id, 0),
+            }
+        )
     return out

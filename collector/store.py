@@ -65,9 +65,18 @@ class RatingStore(Protocol):
     def transaction(self) -> AbstractContextManager[Any]: ...
     def replace_registry(self, registry: Registry) -> None: ...
     def load_registry(self) -> Registry: ...
-    def add_ratings(self, kiosk: str, ratings: Sequence[wire.Rating], *, unit_of: dict[str, str],
-                    received_at: str, tz: ZoneInfo) -> tuple[list[str], list[str]]: ...
-    def add_quarantine(self, topic: str, payload: bytes, reason: str, detail: str, received_at: str) -> int: ...
+    def add_ratings(
+        self,
+        kiosk: str,
+        ratings: Sequence[wire.Rating],
+        *,
+        unit_of: dict[str, str],
+        received_at: str,
+        tz: ZoneInfo,
+    ) -> tuple[list[str], list[str]]: ...
+    def add_quarantine(
+        self, topic: str, payload: bytes, reason: str, detail: str, received_at: str
+    ) -> int: ...
     def snapshot_expected(self, rating_id: str) -> tuple[str, str | None, int | None] | None: ...
     def has_snapshot(self, rating_id: str) -> bool: ...
     def add_snapshot(self, rating_id: str, sha256: str, path: str, nbytes: int, received_at: str) -> None: ...
@@ -112,7 +121,8 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
         """CREATE TABLE kiosk_status (
             kiosk TEXT PRIMARY KEY, state TEXT NOT NULL, doc TEXT NOT NULL, received_at TEXT NOT NULL)""",
         """CREATE TABLE kiosk_transitions (
-            id INTEGER PRIMARY KEY AUTOINCREMENT, kiosk TEXT NOT NULL, state TEXT NOT NULL, at TEXT NOT NULL)""",
+            id INTEGER PRIMARY KEY AUTOINCREMENT, kiosk TEXT NOT NULL, state TEXT NOT NULL,
+            at TEXT NOT NULL)""",
         "CREATE INDEX kiosk_transitions_kiosk ON kiosk_transitions(kiosk, at)",
     ):
         db.execute(sql)
@@ -138,7 +148,7 @@ class SqliteStore:
     def from_url(cls, url: str) -> SqliteStore:
         if not url.startswith("sqlite:///"):
             raise ValueError(f"not a sqlite URL: {url}")
-        return cls(url[len("sqlite:///"):])
+        return cls(url[len("sqlite:///") :])
 
     def close(self) -> None:
         self.conn.close()
@@ -152,12 +162,17 @@ class SqliteStore:
         with self.transaction():
             for table in ("units", "counters", "kiosks"):
                 self.conn.execute(f"DELETE FROM {table}")
-            self.conn.executemany("INSERT INTO units VALUES (?,?,?,?)",
-                                  [(u.id, u.name, u.level, u.parent) for u in registry.units.values()])
-            self.conn.executemany("INSERT INTO counters VALUES (?,?,?)",
-                                  [(c.id, c.unit, c.name) for c in registry.counters.values()])
-            self.conn.executemany("INSERT INTO kiosks VALUES (?,?)",
-                                  [(k.id, k.counter) for k in registry.kiosks.values()])
+            self.conn.executemany(
+                "INSERT INTO units VALUES (?,?,?,?)",
+                [(u.id, u.name, u.level, u.parent) for u in registry.units.values()],
+            )
+            self.conn.executemany(
+                "INSERT INTO counters VALUES (?,?,?)",
+                [(c.id, c.unit, c.name) for c in registry.counters.values()],
+            )
+            self.conn.executemany(
+                "INSERT INTO kiosks VALUES (?,?)", [(k.id, k.counter) for k in registry.kiosks.values()]
+            )
 
     def load_registry(self) -> Registry:
         return Registry.build(
@@ -168,17 +183,39 @@ class SqliteStore:
 
     # --- ingest (call inside transaction()) ----------------------------------------
 
-    def add_ratings(self, kiosk: str, ratings: Sequence[wire.Rating], *, unit_of: dict[str, str],
-                    received_at: str, tz: ZoneInfo) -> tuple[list[str], list[str]]:
+    def add_ratings(
+        self,
+        kiosk: str,
+        ratings: Sequence[wire.Rating],
+        *,
+        unit_of: dict[str, str],
+        received_at: str,
+        tz: ZoneInfo,
+    ) -> tuple[list[str], list[str]]:
         new: list[str] = []
         duplicates: list[str] = []
         for r in ratings:
             day = local_day(r.pressed_at, tz)
             inserted = self.conn.execute(
                 "INSERT OR IGNORE INTO ratings VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (r.id, kiosk, r.install, r.seq, r.counter, unit_of[r.counter], r.score, r.flag, r.pressed_at,
-                 day, r.clock, r.snapshot.sha256 if r.snapshot else None,
-                 r.snapshot.bytes if r.snapshot else None, r.snapshot_error, r.fw, received_at),
+                (
+                    r.id,
+                    kiosk,
+                    r.install,
+                    r.seq,
+                    r.counter,
+                    unit_of[r.counter],
+                    r.score,
+                    r.flag,
+                    r.pressed_at,
+                    day,
+                    r.clock,
+                    r.snapshot.sha256 if r.snapshot else None,
+                    r.snapshot.bytes if r.snapshot else None,
+                    r.snapshot_error,
+                    r.fw,
+                    received_at,
+                ),
             ).rowcount
             if not inserted:
                 duplicates.append(r.id)
@@ -212,11 +249,16 @@ class SqliteStore:
         return None if row is None else (row[0], row[1], row[2])
 
     def has_snapshot(self, rating_id: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM snapshots WHERE rating_id=?", (rating_id,)).fetchone() is not None
+        return (
+            self.conn.execute("SELECT 1 FROM snapshots WHERE rating_id=?", (rating_id,)).fetchone()
+            is not None
+        )
 
     def add_snapshot(self, rating_id: str, sha256: str, path: str, nbytes: int, received_at: str) -> None:
-        self.conn.execute("INSERT OR IGNORE INTO snapshots VALUES (?,?,?,?,?)",
-                          (rating_id, sha256, path, nbytes, received_at))
+        self.conn.execute(
+            "INSERT OR IGNORE INTO snapshots VALUES (?,?,?,?,?)",
+            (rating_id, sha256, path, nbytes, received_at),
+        )
 
     def snapshot_path(self, rating_id: str) -> str | None:
         row = self.conn.execute("SELECT path FROM snapshots WHERE rating_id=?", (rating_id,)).fetchone()
@@ -226,12 +268,15 @@ class SqliteStore:
         row = self.conn.execute("SELECT state FROM kiosk_status WHERE kiosk=?", (kiosk,)).fetchone()
         state = str(doc["state"])
         if row is None or row[0] != state:
-            self.conn.execute("INSERT INTO kiosk_transitions(kiosk, state, at) VALUES (?,?,?)",
-                              (kiosk, state, doc.get("at") or received_at))
+            self.conn.execute(
+                "INSERT INTO kiosk_transitions(kiosk, state, at) VALUES (?,?,?)",
+                (kiosk, state, doc.get("at") or received_at),
+            )
         # An offline will carries no details: keep the last online status's details beside it.
         if state == "offline" and row is not None:
-            old = json.loads(self.conn.execute("SELECT doc FROM kiosk_status WHERE kiosk=?",
-                                               (kiosk,)).fetchone()[0])
+            old = json.loads(
+                self.conn.execute("SELECT doc FROM kiosk_status WHERE kiosk=?", (kiosk,)).fetchone()[0]
+            )
             doc = {**old, **doc}
         self.conn.execute(
             "INSERT INTO kiosk_status VALUES (?,?,?,?) ON CONFLICT (kiosk) DO UPDATE SET"
@@ -256,32 +301,49 @@ class SqliteStore:
     def kiosk_statuses(self) -> dict[str, dict[str, Any]]:
         out = {}
         for kiosk, state, doc, received_at in self.conn.execute(
-                "SELECT kiosk, state, doc, received_at FROM kiosk_status"):
+            "SELECT kiosk, state, doc, received_at FROM kiosk_status"
+        ):
             out[kiosk] = {**json.loads(doc), "state": state, "received_at": received_at}
         return out
 
     def transitions(self, kiosk: str) -> list[tuple[str, str]]:
-        return [(s, a) for s, a in self.conn.execute(
-            "SELECT state, at FROM kiosk_transitions WHERE kiosk=? ORDER BY id", (kiosk,))]
+        return [
+            (s, a)
+            for s, a in self.conn.execute(
+                "SELECT state, at FROM kiosk_transitions WHERE kiosk=? ORDER BY id", (kiosk,)
+            )
+        ]
 
     def installs(self) -> list[InstallSeq]:
-        return [InstallSeq(*row) for row in self.conn.execute(
-            "SELECT kiosk, install, count, min_seq, max_seq, last_received_at FROM installs ORDER BY kiosk")]
+        return [
+            InstallSeq(*row)
+            for row in self.conn.execute(
+                "SELECT kiosk, install, count, min_seq, max_seq, last_received_at FROM installs"
+                " ORDER BY kiosk"
+            )
+        ]
 
     def quarantined(self, *, include_replayed: bool = False, limit: int = 1000) -> list[QuarantineEntry]:
         where = "" if include_replayed else "WHERE replayed_at IS NULL"
-        return [QuarantineEntry(*row) for row in self.conn.execute(
-            f"SELECT id, topic, payload, received_at, reason, detail, replayed_at, replay_outcome"
-            f" FROM quarantine {where} ORDER BY id LIMIT ?", (limit,))]
+        return [
+            QuarantineEntry(*row)
+            for row in self.conn.execute(
+                f"SELECT id, topic, payload, received_at, reason, detail, replayed_at, replay_outcome"
+                f" FROM quarantine {where} ORDER BY id LIMIT ?",
+                (limit,),
+            )
+        ]
 
     def mark_replayed(self, entry_id: int, outcome: str, at: str) -> None:
-        self.conn.execute("UPDATE quarantine SET replayed_at=?, replay_outcome=? WHERE id=?",
-                          (at, outcome, entry_id))
+        self.conn.execute(
+            "UPDATE quarantine SET replayed_at=?, replay_outcome=? WHERE id=?", (at, outcome, entry_id)
+        )
 
     def purge_snapshots(self, older_than: str) -> list[str]:
         with self.transaction():
-            rows = self.conn.execute("SELECT rating_id, path FROM snapshots WHERE received_at < ?",
-                                     (older_than,)).fetchall()
+            rows = self.conn.execute(
+                "SELECT rating_id, path FROM snapshots WHERE received_at < ?", (older_than,)
+            ).fetchall()
             self.conn.executemany("DELETE FROM snapshots WHERE rating_id=?", [(r[0],) for r in rows])
         return [r[1] for r in rows]
 
@@ -291,7 +353,9 @@ class SqliteStore:
     def ratings_of_counter(self, counter: str, *, limit: int = 100) -> list[dict[str, Any]]:
         cur = self.conn.execute(
             "SELECT id, kiosk, seq, score, flag, pressed_at, clock, snapshot_sha256 FROM ratings"
-            " WHERE counter=? ORDER BY pressed_at DESC LIMIT ?", (counter, limit))
+            " WHERE counter=? ORDER BY pressed_at DESC LIMIT ?",
+            (counter, limit),
+        )
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur]
 
@@ -300,12 +364,13 @@ def open_store(url: str) -> SqliteStore:
     if url.startswith("sqlite:///"):
         return SqliteStore.from_url(url)
     raise NotImplementedError(
-        f"store {url.split(':', 1)[0]} is not implemented yet; use sqlite:///path.db (PostgreSQL is planned)")
+        f"store {url.split(':', 1)[0]} is not implemented yet; use sqlite:///path.db (PostgreSQL is planned)"
+    )
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def now_text() -> str:

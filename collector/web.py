@@ -1,6 +1,5 @@
 """The collector's HTTP side: the JSON API of the contract (and, later, the inspectors' pages)."""
 
-
 import threading
 import time
 from collections.abc import Callable
@@ -46,8 +45,11 @@ class StoreAccess:
 
 def create_app(settings: CollectorSettings, store: SqliteStore) -> FastAPI:
     access = StoreAccess(store)
-    app = FastAPI(title="Satisfaction collector", version=__version__,
-                  description="Ratings from the one-stop counters' kiosks: summaries per counter and unit.")
+    app = FastAPI(
+        title="Satisfaction collector",
+        version=__version__,
+        description="Ratings from the one-stop counters' kiosks: summaries per counter and unit.",
+    )
 
     def period(
         from_: Annotated[date | None, Query(alias="from", description="first local day, YYYY-MM-DD")] = None,
@@ -77,10 +79,16 @@ def create_app(settings: CollectorSettings, store: SqliteStore) -> FastAPI:
         def tree(s: SqliteStore, r: Registry) -> dict[str, Any]:
             def node(unit_id: str) -> dict[str, Any]:
                 u = r.unit(unit_id)
-                return {"id": u.id, "name": u.name, "level": u.level,
-                        "counters": [{"id": c.id, "name": c.name} for c in r.own_counters(u.id)],
-                        "children": [node(c.id) for c in r.child_units(u.id)]}
+                return {
+                    "id": u.id,
+                    "name": u.name,
+                    "level": u.level,
+                    "counters": [{"id": c.id, "name": c.name} for c in r.own_counters(u.id)],
+                    "children": [node(c.id) for c in r.child_units(u.id)],
+                }
+
             return {"units": [node(u.id) for u in r.roots()]}
+
         return access.run(tree)
 
     @app.get("/api/v1/kiosks")
@@ -90,11 +98,21 @@ def create_app(settings: CollectorSettings, store: SqliteStore) -> FastAPI:
     @app.get("/api/v1/quarantine")
     def quarantine(limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
         def listing(s: SqliteStore, r: Registry) -> dict[str, Any]:
-            return {"entries": [
-                {"id": e.id, "topic": e.topic, "received_at": e.received_at, "reason": e.reason,
-                 "detail": e.detail, "bytes": len(e.payload),
-                 "preview": e.payload[:200].decode("utf-8", "replace")}
-                for e in s.quarantined(limit=limit)]}
+            return {
+                "entries": [
+                    {
+                        "id": e.id,
+                        "topic": e.topic,
+                        "received_at": e.received_at,
+                        "reason": e.reason,
+                        "detail": e.detail,
+                        "bytes": len(e.payload),
+                        "preview": e.payload[:200].decode("utf-8", "replace"),
+                    }
+                    for e in s.quarantined(limit=limit)
+                ]
+            }
+
         return access.run(listing)
 
     @app.get("/healthz")
@@ -104,11 +122,13 @@ def create_app(settings: CollectorSettings, store: SqliteStore) -> FastAPI:
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
         def page(s: SqliteStore, r: Registry) -> str:
-            rows = "".join(
-                f'<li><a href="/api/v1/units/{u.id}/summary">{u.name}</a></li>' for u in r.roots())
-            return (f"<!doctype html><html lang=vi><meta charset=utf-8><title>Mức độ hài lòng</title>"
-                    f"<h1>Mức độ hài lòng — collector {__version__}</h1><ul>{rows}</ul>"
-                    f'<p><a href="/api/v1/kiosks">Kiosks</a> · <a href="/docs">API</a></p></html>')
+            rows = "".join(f'<li><a href="/api/v1/units/{u.id}/summary">{u.name}</a></li>' for u in r.roots())
+            return (
+                f"<!doctype html><html lang=vi><meta charset=utf-8><title>Mức độ hài lòng</title>"
+                f"<h1>Mức độ hài lòng — collector {__version__}</h1><ul>{rows}</ul>"
+                f'<p><a href="/api/v1/kiosks">Kiosks</a> · <a href="/docs">API</a></p></html>'
+            )
+
         return access.run(page)
 
     return app

@@ -129,8 +129,13 @@ class SnapshotTaker:
             return SnapshotResult(rating_id, error="too_large")
         path = self.directory / f"{rating_id}.jpg"
         _write_durably(path, jpeg)
-        return SnapshotResult(rating_id, path=str(path), sha256=hashlib.sha256(jpeg).hexdigest(),
-                              nbytes=len(jpeg), taken_epoch=time.time())
+        return SnapshotResult(
+            rating_id,
+            path=str(path),
+            sha256=hashlib.sha256(jpeg).hexdigest(),
+            nbytes=len(jpeg),
+            taken_epoch=time.time(),
+        )
 
 
 def _write_durably(path: Path, data: bytes) -> None:
@@ -161,8 +166,15 @@ class GeneratedCamera:
         shade = (self._frame * 37) % 200
         image = np.full((self.height, self.width, 3), (40 + shade // 2, 90, 160 - shade // 2), np.uint8)
         cv2.putText(image, self.label, (10, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 2)
-        cv2.putText(image, time.strftime("%Y-%m-%d %H:%M:%S"), (10, self.height - 20),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1)
+        cv2.putText(
+            image,
+            time.strftime("%Y-%m-%d %H:%M:%S"),
+            (10, self.height - 20),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.6,
+            (255, 255, 255),
+            1,
+        )
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
         if not ok:
             raise CameraError("could not encode a generated frame")

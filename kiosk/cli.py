@@ -26,16 +26,23 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the kiosk")
     run.add_argument("--config", help="kiosk.toml")
-    run.add_argument("--fake-hardware", action="store_true",
-                     help="simulated panel (keyboard) and camera, for a laptop")
-    run.add_argument("--auto-press", type=float, default=0.0, metavar="PER_MINUTE",
-                     help="with --fake-hardware: simulated citizens press about this often")
+    run.add_argument(
+        "--fake-hardware", action="store_true", help="simulated panel (keyboard) and camera, for a laptop"
+    )
+    run.add_argument(
+        "--auto-press",
+        type=float,
+        default=0.0,
+        metavar="PER_MINUTE",
+        help="with --fake-hardware: simulated citizens press about this often",
+    )
     run.add_argument("--seed", type=int, default=None, help="random seed for --auto-press")
     status = sub.add_parser("status", help="print the outbox backlog and the last error")
     status.add_argument("--config", required=True, help="kiosk.toml")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         if args.command == "run":
             return _run(args)
@@ -58,8 +65,12 @@ def _run(args: argparse.Namespace) -> int:
     else:
         panel = make_panel(settings)
         camera = make_camera(settings)
-    kiosk = Kiosk(settings=settings, panel=panel, camera=camera,
-                  clock=SystemClock(assume_synced=settings.clock.assume_synced))
+    kiosk = Kiosk(
+        settings=settings,
+        panel=panel,
+        camera=camera,
+        clock=SystemClock(assume_synced=settings.clock.assume_synced),
+    )
     signal.signal(signal.SIGTERM, lambda *_: kiosk.stop())
     signal.signal(signal.SIGINT, lambda *_: kiosk.stop())
     kiosk.start()  # the panel listens before anything can press it
@@ -111,8 +122,11 @@ def _status(args: argparse.Namespace) -> int:
     state_path = Path(settings.state_path)
     if state_path.exists():
         state = json.loads(state_path.read_text())
-        print(f"as of       {state.get('at')}: broker {'connected' if state.get('connected') else 'NOT connected'},"
-              f" camera {state.get('camera')}, panel {state.get('panel')}, clock {state.get('clock')}")
+        print(
+            f"as of       {state.get('at')}: broker "
+            f"{'connected' if state.get('connected') else 'NOT connected'},"
+            f" camera {state.get('camera')}, panel {state.get('panel')}, clock {state.get('clock')}"
+        )
         print(f"last error  {state.get('last_error') or 'none'}")
     else:
         print("last error  unknown (no state file yet)")

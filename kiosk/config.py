@@ -29,8 +29,12 @@ class PanelSettings:
     debounce_s: float = 0.25
 
     def rules(self) -> PressRules:
-        return PressRules(lockout_s=self.lockout_s, max_per_minute=self.max_per_minute,
-                          flagged_per_minute=self.flagged_per_minute, debounce_s=self.debounce_s)
+        return PressRules(
+            lockout_s=self.lockout_s,
+            max_per_minute=self.max_per_minute,
+            flagged_per_minute=self.flagged_per_minute,
+            debounce_s=self.debounce_s,
+        )
 
 
 @dataclass(frozen=True)
@@ -127,11 +131,12 @@ def settings_from_dict(doc: dict[str, Any], *, base_dir: Path) -> KioskSettings:
         outbox=_section(OutboxSettings, sections["outbox"], "outbox"),
     )
     _check_panel(settings.panel)
+    paths: dict[str, Any] = {}
     for key in ("tls_ca", "tls_cert", "tls_key"):
         value = getattr(settings.mqtt, key)
         if value and not Path(value).is_absolute():
-            settings = replace(settings, mqtt=replace(settings.mqtt, **{key: str(base_dir / value)}))
-    return settings
+            paths[key] = str(base_dir / value)
+    return replace(settings, mqtt=replace(settings.mqtt, **paths)) if paths else settings
 
 
 def _section(cls: type, values: Any, name: str) -> Any:
@@ -174,8 +179,9 @@ def _check_panel(panel: PanelSettings) -> None:
     if panel.kind == "gpio" and len(panel.pins) != 4:
         raise ConfigError(f"[panel] pins needs 4 BCM numbers, not {list(panel.pins)}")
     if panel.kind == "serial" and not panel.serial_port:
-        raise ConfigError('[panel] serial_port is required with kind = "serial" '
-                          "(e.g. /dev/serial/by-id/usb-…-if00)")
+        raise ConfigError(
+            '[panel] serial_port is required with kind = "serial" (e.g. /dev/serial/by-id/usb-…-if00)'
+        )
     try:
         panel.rules()
     except ValueError as exc:
@@ -185,5 +191,6 @@ def _check_panel(panel: PanelSettings) -> None:
 def _no_unknown(values: dict[str, Any], known: set[str], where: str) -> None:
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ConfigError(f"kiosk.toml {where}: unknown key(s) {', '.join(unknown)}; "
-                          f"known: {', '.join(sorted(known))}")
+        raise ConfigError(
+            f"kiosk.toml {where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )

@@ -92,7 +92,9 @@ class SqliteOutbox:
         try:
             self.db = open_database(self.path)
         except (sqlite3.Error, OSError) as exc:
-            raise OutboxError(f"cannot open outbox {self.path}: {exc} — is the data partition mounted?") from exc
+            raise OutboxError(
+                f"cannot open outbox {self.path}: {exc} — is the data partition mounted?"
+            ) from exc
         self._conn = self.db.conn
         migrate(self.db, MIGRATIONS, name=f"outbox {self.path}")
         self.install_id = self._install_id()
@@ -143,8 +145,21 @@ class SqliteOutbox:
                     "INSERT INTO ratings(seq, id, install, counter, score, flag, pressed_epoch, clock,"
                     " boot_id, since_boot_s, snapshot_state, snapshot_error, fw)"
                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (seq, rating_id, self.install_id, counter, score, flag, pressed_epoch, clock,
-                     boot_id, since_boot_s, snapshot_state, snapshot_error, fw),
+                    (
+                        seq,
+                        rating_id,
+                        self.install_id,
+                        counter,
+                        score,
+                        flag,
+                        pressed_epoch,
+                        clock,
+                        boot_id,
+                        since_boot_s,
+                        snapshot_state,
+                        snapshot_error,
+                        fw,
+                    ),
                 )
         except sqlite3.Error as exc:
             raise OutboxError(f"outbox {self.path} refused the press: {exc}") from exc
@@ -168,8 +183,9 @@ class SqliteOutbox:
 
     # --- snapshots ---------------------------------------------------------
 
-    def attach_snapshot(self, rating_id: str, *, path: str, sha256: str, nbytes: int,
-                        taken_epoch: float) -> bool:
+    def attach_snapshot(
+        self, rating_id: str, *, path: str, sha256: str, nbytes: int, taken_epoch: float
+    ) -> bool:
         """Link a picture to its rating, unless the rating already gave up waiting."""
         with self._transaction():
             changed = self._conn.execute(
@@ -187,11 +203,13 @@ class SqliteOutbox:
 
     def fail_snapshot(self, rating_id: str, error: str) -> bool:
         with self._transaction():
-            return bool(self._conn.execute(
-                "UPDATE ratings SET snapshot_state='error', snapshot_error=?"
-                " WHERE id=? AND snapshot_state='pending'",
-                (error, rating_id),
-            ).rowcount)
+            return bool(
+                self._conn.execute(
+                    "UPDATE ratings SET snapshot_state='error', snapshot_error=?"
+                    " WHERE id=? AND snapshot_state='pending'",
+                    (error, rating_id),
+                ).rowcount
+            )
 
     def expire_pending_snapshots(self, *, boot_id: str, since_boot_s: float, error: str) -> int:
         """Give up on pictures requested before ``since_boot_s`` (or in another boot)."""
@@ -260,8 +278,7 @@ class SqliteOutbox:
 
     def unacked(self, *, after_seq: int, limit: int) -> list[OutboxRow]:
         rows = self._conn.execute(
-            f"SELECT {_ROW_COLUMNS} FROM ratings WHERE acked_epoch IS NULL AND seq > ?"
-            " ORDER BY seq LIMIT ?",
+            f"SELECT {_ROW_COLUMNS} FROM ratings WHERE acked_epoch IS NULL AND seq > ? ORDER BY seq LIMIT ?",
             (after_seq, limit),
         ).fetchall()
         return [OutboxRow(*row) for row in rows]
@@ -296,8 +313,10 @@ class SqliteOutbox:
         return gone
 
 
-_ROW_COLUMNS = ("seq, id, install, counter, score, flag, pressed_epoch, clock, boot_id, since_boot_s,"
-                " snapshot_state, snapshot_sha256, snapshot_bytes, snapshot_error, fw")
+_ROW_COLUMNS = (
+    "seq, id, install, counter, score, flag, pressed_epoch, clock, boot_id, since_boot_s,"
+    " snapshot_state, snapshot_sha256, snapshot_bytes, snapshot_error, fw"
+)
 
 
 @dataclass(frozen=True)

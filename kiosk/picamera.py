@@ -33,9 +33,12 @@ class Picamera2Camera:
                 frame = camera.capture_array("main")
             except Exception as exc:  # picamera2 raises plain RuntimeErrors
                 self._release()
-                raise CameraError(f"CSI camera gave no picture ({exc}) — is the ribbon cable seated?") from exc
-            ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
-                                   [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+                raise CameraError(
+                    f"CSI camera gave no picture ({exc}) — is the ribbon cable seated?"
+                ) from exc
+            ok, buf = cv2.imencode(
+                ".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality]
+            )
             if not ok:
                 raise CameraError("CSI camera: JPEG encoding failed")
             return bytes(buf)
@@ -53,8 +56,11 @@ class Picamera2Camera:
             raise CameraError("picamera2 is not installed — apt install python3-picamera2") from exc
         try:
             camera = Picamera2()
-            camera.configure(camera.create_still_configuration(
-                main={"size": (self.width, self.height), "format": "RGB888"}))
+            camera.configure(
+                camera.create_still_configuration(
+                    main={"size": (self.width, self.height), "format": "RGB888"}
+                )
+            )
             camera.start()
         except Exception as exc:
             raise CameraError(f"CSI camera not found ({exc}) — is it enabled and the cable seated?") from exc

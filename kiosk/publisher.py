@@ -7,6 +7,7 @@ is published again after ``ack_timeout_s`` and after every reconnect.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -52,8 +53,12 @@ def make_client(client_id: str, settings: MqttSettings, *, manual_ack: bool = Fa
         manual_ack=manual_ack,
     )
     if settings.tls_ca:
-        client.tls_set(ca_certs=settings.tls_ca, certfile=settings.tls_cert, keyfile=settings.tls_key,
-                       cert_reqs=ssl.CERT_REQUIRED)
+        client.tls_set(
+            ca_certs=settings.tls_ca,
+            certfile=settings.tls_cert,
+            keyfile=settings.tls_key,
+            cert_reqs=ssl.CERT_REQUIRED,
+        )
     if settings.username:
         client.username_pw_set(settings.username, settings.password)
     client.reconnect_delay_set(min_delay=1, max_delay=60)
@@ -126,8 +131,13 @@ class MqttPublisher:
         return self._connected.is_set()
 
     def start(self) -> None:
-        self.client.connect_async(self.settings.host, self.settings.port, self.settings.keepalive_s,
-                                  clean_start=False, properties=session_properties())
+        self.client.connect_async(
+            self.settings.host,
+            self.settings.port,
+            self.settings.keepalive_s,
+            clean_start=False,
+            properties=session_properties(),
+        )
         self.client.loop_start()
         self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
         self._thread.start()
@@ -142,12 +152,11 @@ class MqttPublisher:
         if self._thread is not None:
             self._thread.join(timeout=timeout_s)
         if self.connected:
-            info = self.client.publish(self.topics.status(self.kiosk_id),
-                                       wire.offline_will(self.kiosk_id), qos=1, retain=True)
-            try:
+            info = self.client.publish(
+                self.topics.status(self.kiosk_id), wire.offline_will(self.kiosk_id), qos=1, retain=True
+            )
+            with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(timeout=timeout_s)
-            except (RuntimeError, ValueError):
-                pass
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -172,7 +181,7 @@ class MqttPublisher:
         self._connected.clear()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        self._acks.put(message.payload)
+        self._acks.put(bytes(message.payload))
         self._wake.set()
 
     # --- the publisher's own thread -----------------------------------------
@@ -269,8 +278,9 @@ class MqttPublisher:
             try:
                 data = Path(pending.path).read_bytes()
             except OSError as exc:
-                log.warning("snapshot %s is gone (%s); the rating stays, the picture is lost",
-                            pending.rating_id, exc)
+                log.warning(
+                    "snapshot %s is gone (%s); the rating stays, the picture is lost", pending.rating_id, exc
+                )
                 outbox.mark_snapshots_acked([pending.rating_id], self._wall())
                 continue
             info = self.client.publish(self.topics.snapshot(self.kiosk_id, pending.rating_id), data, qos=1)
@@ -283,12 +293,14 @@ class MqttPublisher:
         key = tuple(status.get(k) for k in _STATUS_KEYS_THAT_MATTER)
         backlog = status.get("backlog")
         due = now - state.status_sent_at >= self.status_interval_s
-        changed = key != state.status_key or (backlog != state.status_backlog
-                                               and now - state.status_sent_at >= 5.0)
+        changed = key != state.status_key or (
+            backlog != state.status_backlog and now - state.status_sent_at >= 5.0
+        )
         if not (due or changed):
             return
-        info = self.client.publish(self.topics.status(self.kiosk_id), wire.encode_status(status),
-                                   qos=1, retain=True)
+        info = self.client.publish(
+            self.topics.status(self.kiosk_id), wire.encode_status(status), qos=1, retain=True
+        )
         if info.rc == mqtt.MQTT_ERR_SUCCESS:
             state.status_sent_at = now
             state.status_key = key

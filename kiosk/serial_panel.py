@@ -6,6 +6,7 @@ Kiosk → panel: ``L1``..``L4``/``L0`` (lamps), ``T`` (thank you), ``E`` (fault)
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -51,8 +52,7 @@ class SerialButtonPanel:
         return "ok" if self._monotonic() - heard <= self.heartbeat_timeout_s else "missing"
 
     def start(self, on_press: OnPress) -> None:
-        self._thread = threading.Thread(target=self._run, args=(on_press,), name="serial-panel",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(on_press,), name="serial-panel", daemon=True)
         self._thread.start()
 
     def show_choice(self, button: int) -> None:
@@ -138,7 +138,5 @@ class SerialButtonPanel:
         with self._write_lock:
             port, self._port = self._port, None
         if port is not None:
-            try:
+            with contextlib.suppress(serial.SerialException, OSError):
                 port.close()
-            except (serial.SerialException, OSError):
-                pass

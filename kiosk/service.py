@@ -6,6 +6,7 @@ queue, and this loop — the only writer of presses — handles them in order.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -55,8 +56,12 @@ class Kiosk:
         self.outbox = SqliteOutbox(settings.outbox_path)
         # Pictures asked for before a crash or power cut will never come.
         self.outbox.expire_pending_snapshots(boot_id="", since_boot_s=float("inf"), error="interrupted")
-        self.snapshots = SnapshotTaker(camera=camera, directory=settings.snapshot_dir,
-                                       on_result=self.events.put, timeout_s=settings.camera.timeout_s)
+        self.snapshots = SnapshotTaker(
+            camera=camera,
+            directory=settings.snapshot_dir,
+            on_result=self.events.put,
+            timeout_s=settings.camera.timeout_s,
+        )
         self.publisher = MqttPublisher(
             kiosk_id=settings.kiosk_id,
             outbox_path=settings.outbox_path,
@@ -88,8 +93,13 @@ class Kiosk:
         if self._connect:
             self.publisher.start()
         systemd.notify("READY=1")
-        log.info("kiosk %s at counter %s ready (install %s, fw %s)", self.settings.kiosk_id,
-                 self.settings.counter, self.outbox.install_id, __version__)
+        log.info(
+            "kiosk %s at counter %s ready (install %s, fw %s)",
+            self.settings.kiosk_id,
+            self.settings.counter,
+            self.outbox.install_id,
+            __version__,
+        )
 
     def run(self) -> None:
         """Handle events until :meth:`stop` is called (starts the kiosk if not started)."""
@@ -187,8 +197,14 @@ class Kiosk:
         if result.error is not None:
             self.outbox.fail_snapshot(result.rating_id, result.error)
         elif result.path is not None and result.sha256 is not None:
-            if not self.outbox.attach_snapshot(result.rating_id, path=result.path, sha256=result.sha256,
-                                               nbytes=result.nbytes, taken_epoch=result.taken_epoch):
+            attached = self.outbox.attach_snapshot(
+                result.rating_id,
+                path=result.path,
+                sha256=result.sha256,
+                nbytes=result.nbytes,
+                taken_epoch=result.taken_epoch,
+            )
+            if not attached:
                 _remove(result.path)  # too late: the rating went without it
         self.publisher.wake()
 
@@ -219,7 +235,8 @@ class Kiosk:
             "clock": "synced" if self.clock.is_synced() else "unsynced",
             "disk_free_mb": _disk_free_mb(self.settings.data_dir),
             "suppressed_presses": self._suppressed,
-            "last_press_at": None if self._last_press_epoch is None
+            "last_press_at": None
+            if self._last_press_epoch is None
             else wire.format_epoch(self._last_press_epoch),
             "panel": self.panel.state,
         }
@@ -234,13 +251,16 @@ class Kiosk:
                 if not self._store(press, flag):
                     self._unstored.append((press, flag))
         stale = self.outbox.expire_pending_snapshots(
-            boot_id=self.clock.boot_id, since_boot_s=now - self.settings.camera.timeout_s - 1.0,
-            error="timeout")
+            boot_id=self.clock.boot_id,
+            since_boot_s=now - self.settings.camera.timeout_s - 1.0,
+            error="timeout",
+        )
         if stale:
             self.publisher.wake()
         if self._unsynced_pending and self.clock.is_synced():
-            fixed = self.outbox.correct_unsynced(boot_id=self.clock.boot_id,
-                                                 wall_minus_boot_s=self.clock.wall() - now)
+            fixed = self.outbox.correct_unsynced(
+                boot_id=self.clock.boot_id, wall_minus_boot_s=self.clock.wall() - now
+            )
             self._unsynced_pending = False
             if fixed:
                 log.info("clock synchronised: corrected %d press time(s) from the boot clock", fixed)
@@ -249,8 +269,11 @@ class Kiosk:
             retention_s = self.settings.outbox.retention_days * 86400
             gone = self.outbox.prune(older_than_epoch=self.clock.wall() - retention_s)
             if gone:
-                log.info("pruned %d acked rating(s) older than %.0f days", gone,
-                         self.settings.outbox.retention_days)
+                log.info(
+                    "pruned %d acked rating(s) older than %.0f days",
+                    gone,
+                    self.settings.outbox.retention_days,
+                )
         if self._due("pictures", now, 60.0):
             for path in self.outbox.drop_snapshot_files(self.settings.camera.max_storage_mb * 1024 * 1024):
                 log.warning("picture budget full: dropping undelivered snapshot %s", path)
@@ -295,8 +318,5 @@ def _disk_free_mb(path: os.PathLike[str] | str) -> int:
 
 
 def _remove(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.remove(path)
-    except OSError:
-        pass
-

@@ -41,8 +41,11 @@ class KeyboardPresser:
 
     def start(self) -> None:
         if sys.stdin.isatty():
-            print("Fake panel: type 1 (Rất hài lòng) 2 (Hài lòng) 3 (Bình thường) "
-                  "4 (Không hài lòng), then Enter; q to quit.", flush=True)
+            print(
+                "Fake panel: type 1 (Rất hài lòng) 2 (Hài lòng) 3 (Bình thường) "
+                "4 (Không hài lòng), then Enter; q to quit.",
+                flush=True,
+            )
         self._thread.start()
 
     def _run(self) -> None:
@@ -63,8 +66,15 @@ class CitizenSimulator:
     the lock-out), so the demo shows flagged presses too.
     """
 
-    def __init__(self, factory: MockFactory, pins: Sequence[int], *, per_minute: float,
-                 weights: Sequence[float] = (0.62, 0.28, 0.07, 0.03), seed: int | None = None) -> None:
+    def __init__(
+        self,
+        factory: MockFactory,
+        pins: Sequence[int],
+        *,
+        per_minute: float,
+        weights: Sequence[float] = (0.62, 0.28, 0.07, 0.03),
+        seed: int | None = None,
+    ) -> None:
         self.factory = factory
         self.pins = list(pins)
         self.per_minute = per_minute

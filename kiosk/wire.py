@@ -157,23 +157,35 @@ class Rating:
 
     def __post_init__(self) -> None:
         _check_uuid(self.id, "id")
-        _check(isinstance(self.install, str) and INSTALL_ID.match(self.install), "install",
-               "8+ lowercase hex characters")
+        _check(
+            isinstance(self.install, str) and INSTALL_ID.match(self.install),
+            "install",
+            "8+ lowercase hex characters",
+        )
         _check(_is_int(self.seq) and self.seq >= 1, "seq", "an integer >= 1")
-        _check(isinstance(self.counter, str) and COUNTER_ID.match(self.counter), "counter",
-               "a counter id")
+        _check(isinstance(self.counter, str) and COUNTER_ID.match(self.counter), "counter", "a counter id")
         if not _is_int(self.score) or not 1 <= self.score <= 4:
             raise WireError("bad_score", f"score {self.score!r} is not one of 1, 2, 3, 4")
         parse_time(self.pressed_at)
         _check(self.clock in CLOCK_STATES, "clock", f"one of {', '.join(CLOCK_STATES)}")
         _check(self.flag is None or self.flag in FLAGS, "flag", "null, lockout or burst")
-        _check(self.snapshot_error is None or (isinstance(self.snapshot_error, str)
-               and 0 < len(self.snapshot_error) <= 64), "snapshot_error", "null or a short code")
-        _check(self.snapshot is None or self.snapshot_error is None, "snapshot_error",
-               "null when there is a snapshot")
+        _check(
+            self.snapshot_error is None
+            or (isinstance(self.snapshot_error, str) and 0 < len(self.snapshot_error) <= 64),
+            "snapshot_error",
+            "null or a short code",
+        )
+        _check(
+            self.snapshot is None or self.snapshot_error is None,
+            "snapshot_error",
+            "null when there is a snapshot",
+        )
         # A flagged press never has a picture, so it needs no reason for the missing one.
-        _check(self.snapshot is not None or self.snapshot_error is not None or self.flag,
-               "snapshot_error", "the reason when snapshot is null")
+        _check(
+            self.snapshot is not None or self.snapshot_error is not None or self.flag,
+            "snapshot_error",
+            "the reason when snapshot is null",
+        )
         _check(self.flag is None or self.snapshot is None, "snapshot", "null for a flagged press")
         _check(isinstance(self.fw, str) and 0 < len(self.fw) <= 32, "fw", "a version string")
 
@@ -225,8 +237,19 @@ class Rating:
         )
 
 
-_RATING_FIELDS = ("id", "install", "seq", "counter", "score", "pressed_at", "clock",
-                  "snapshot", "snapshot_error", "flag", "fw")
+_RATING_FIELDS = (
+    "id",
+    "install",
+    "seq",
+    "counter",
+    "score",
+    "pressed_at",
+    "clock",
+    "snapshot",
+    "snapshot_error",
+    "flag",
+    "fw",
+)
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,14 @@ REGISTRY = Path(__file__).resolve().parents[2] / "config" / "registry.example.to
 
 def collector_settings(tmp_path: Path, port: int, **ingest):
     return settings_from_dict(
-        {"data_dir": str(tmp_path / "collector"), "registry": str(REGISTRY),
-         "mqtt": {"host": "127.0.0.1", "port": port},
-         "ingest": {"client_id": "collector-test", "batch_wait_s": 0.05, **ingest}},
-        base_dir=tmp_path)
+        {
+            "data_dir": str(tmp_path / "collector"),
+            "registry": str(REGISTRY),
+            "mqtt": {"host": "127.0.0.1", "port": port},
+            "ingest": {"client_id": "collector-test", "batch_wait_s": 0.05, **ingest},
+        },
+        base_dir=tmp_path,
+    )
 
 
 @pytest.fixture
@@ -55,8 +59,9 @@ class FakeKiosk:
         self.kiosk_id = kiosk_id
         self.topics = wire.Topics()
         self.acks: list[wire.Ack] = []
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"fake-{kiosk_id}",
-                                  protocol=mqtt.MQTTv5)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"fake-{kiosk_id}", protocol=mqtt.MQTTv5
+        )
         self.client.on_message = lambda c, u, m: self.acks.append(wire.decode_ack(m.payload))
         self.client.connect("127.0.0.1", port)
         self.client.subscribe(self.topics.acks(kiosk_id), qos=1)

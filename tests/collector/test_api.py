@@ -14,14 +14,31 @@ def api(settings, store):
 
 
 def add(store, settings, counter, scores, pressed_at="2026-11-22T02:15:02.123Z", flag=None, kiosk="k-x"):
-    ratings = [wire.Rating(id=uuid7(), install="a1b2c3d4", seq=i + 1, counter=counter, score=s,
-                           pressed_at=pressed_at, clock="synced", snapshot=None,
-                           snapshot_error="camera_disabled", flag=flag, fw="0.1.0")
-               for i, s in enumerate(scores)]
+    ratings = [
+        wire.Rating(
+            id=uuid7(),
+            install="a1b2c3d4",
+            seq=i + 1,
+            counter=counter,
+            score=s,
+            pressed_at=pressed_at,
+            clock="synced",
+            snapshot=None,
+            snapshot_error="camera_disabled",
+            flag=flag,
+            fw="0.1.0",
+        )
+        for i, s in enumerate(scores)
+    ]
     registry = store.load_registry()
     with store.transaction():
-        store.add_ratings(kiosk, ratings, unit_of={c.id: c.unit for c in registry.counters.values()},
-                          received_at="2026-11-22T03:00:00.000Z", tz=settings.tz)
+        store.add_ratings(
+            kiosk,
+            ratings,
+            unit_of={c.id: c.unit for c in registry.counters.values()},
+            received_at="2026-11-22T03:00:00.000Z",
+            tz=settings.tz,
+        )
 
 
 def test_counter_summary_has_contract_fields(api, store, settings):
@@ -35,14 +52,18 @@ def test_counter_summary_has_contract_fields(api, store, settings):
     assert body["index"] == 60.0
     assert body["flagged"] == 1
     assert body["name"] == "Quầy 1 — Đất đai (Văn Bàn)"
-    assert body["days"] == [{"day": "2026-11-22", **{k: body[k] for k in
-                             ("total", "by_score", "satisfaction_rate", "average", "index", "flagged")}}]
+    assert body["days"] == [
+        {
+            "day": "2026-11-22",
+            **{k: body[k] for k in ("total", "by_score", "satisfaction_rate", "average", "index", "flagged")},
+        }
+    ]
 
 
 def test_unit_summary_rolls_up_the_subtree_with_children(api, store, settings):
-    add(store, settings, "kyh-q1", [4, 4, 1])   # commune Khánh Yên Hạ, under Văn Bàn
-    add(store, settings, "vb-q2", [3])          # Văn Bàn's own counter
-    add(store, settings, "sp-q1", [2, 1])       # Sa Pa
+    add(store, settings, "kyh-q1", [4, 4, 1])  # commune Khánh Yên Hạ, under Văn Bàn
+    add(store, settings, "vb-q2", [3])  # Văn Bàn's own counter
+    add(store, settings, "sp-q1", [2, 1])  # Sa Pa
     province = api.get("/api/v1/units/10/summary?from=2026-11-01&to=2026-11-30").json()
     assert province["total"] == 6
     assert province["satisfaction_rate"] == 0.5

@@ -14,9 +14,19 @@ from tests.conftest import wait_for
 
 
 def rating(seq=1, counter="vb-q1", score=4, pressed_at="2026-11-22T02:15:02.123Z", **changes):
-    values = dict(id=uuid7(), install="a1b2c3d4", seq=seq, counter=counter, score=score,
-                  pressed_at=pressed_at, clock="synced", snapshot=None, snapshot_error="camera_disabled",
-                  flag=None, fw="0.1.0")
+    values = dict(
+        id=uuid7(),
+        install="a1b2c3d4",
+        seq=seq,
+        counter=counter,
+        score=score,
+        pressed_at=pressed_at,
+        clock="synced",
+        snapshot=None,
+        snapshot_error="camera_disabled",
+        flag=None,
+        fw="0.1.0",
+    )
     values.update(changes)
     return wire.Rating(**values)
 
@@ -38,11 +48,17 @@ def test_valid_batch_is_stored_once_and_acked(ingestor, store, fake_kiosk):
 
 
 def test_daily_rollup_follows_local_days_in_utc_plus_7(ingestor, store, fake_kiosk):
-    fake_kiosk.publish("ratings", wire.encode_batch("k-vb-q1", [
-        rating(seq=1, pressed_at="2026-11-21T16:59:59.999Z"),  # 23:59:59 local, 21 Nov
-        rating(seq=2, pressed_at="2026-11-21T17:00:00.000Z"),  # 00:00 local, 22 Nov
-        rating(seq=3, pressed_at="2026-11-21T18:30:00.000Z"),  # the contract's example: 22 Nov
-    ]))
+    fake_kiosk.publish(
+        "ratings",
+        wire.encode_batch(
+            "k-vb-q1",
+            [
+                rating(seq=1, pressed_at="2026-11-21T16:59:59.999Z"),  # 23:59:59 local, 21 Nov
+                rating(seq=2, pressed_at="2026-11-21T17:00:00.000Z"),  # 00:00 local, 22 Nov
+                rating(seq=3, pressed_at="2026-11-21T18:30:00.000Z"),  # the contract's example: 22 Nov
+            ],
+        ),
+    )
     assert wait_for(lambda: store.rating_count() == 3)
     days = sorted((c.day, c.n) for c in store.daily_counts(["vb-q1"], *_days("2026-11-20", "2026-11-23")))
     assert days == [("2026-11-21", 1), ("2026-11-22", 2)]
@@ -54,15 +70,33 @@ def test_daily_rollup_follows_local_days_in_utc_plus_7(ingestor, store, fake_kio
         ("ratings", b"\x00\x01 definitely not json", "not_json"),
         ("ratings", json.dumps({"v": 2, "kiosk": "k-vb-q1", "ratings": []}).encode(), "bad_version"),
         ("ratings", json.dumps({"kiosk": "k-vb-q1", "ratings": []}).encode(), "missing_field"),
-        ("ratings", json.dumps({"v": 1, "kiosk": "k-vb-q1", "ratings": [{"id": 5}]}).encode(), "missing_field"),
-        ("ratings", json.dumps({"v": 1, "kiosk": "k-vb-q1",
-                                "ratings": [{**rating().to_dict(), "score": 7}]}).encode(), "bad_score"),
-        ("ratings", json.dumps({"v": 1, "kiosk": "k-vb-q1",
-                                "ratings": [{**rating().to_dict(), "seq": "one"}]}).encode(), "bad_field"),
+        (
+            "ratings",
+            json.dumps({"v": 1, "kiosk": "k-vb-q1", "ratings": [{"id": 5}]}).encode(),
+            "missing_field",
+        ),
+        (
+            "ratings",
+            json.dumps(
+                {"v": 1, "kiosk": "k-vb-q1", "ratings": [{**rating().to_dict(), "score": 7}]}
+            ).encode(),
+            "bad_score",
+        ),
+        (
+            "ratings",
+            json.dumps(
+                {"v": 1, "kiosk": "k-vb-q1", "ratings": [{**rating().to_dict(), "seq": "one"}]}
+            ).encode(),
+            "bad_field",
+        ),
         ("ratings", wire.encode_batch("k-vb-q2", [rating()]), "kiosk_mismatch"),
-        ("ratings", json.dumps({"v": 1, "kiosk": "k-vb-q1",
-                                "ratings": [rating(seq=i + 1).to_dict() for i in range(501)]}).encode(),
-         "batch_too_big"),
+        (
+            "ratings",
+            json.dumps(
+                {"v": 1, "kiosk": "k-vb-q1", "ratings": [rating(seq=i + 1).to_dict() for i in range(501)]}
+            ).encode(),
+            "batch_too_big",
+        ),
         ("ratings", wire.encode_batch("k-vb-q1", [rating(counter="no-such-counter")]), "unknown_counter"),
         ("status", b'{"v":1,"kiosk":"k-vb-q1","state":"dancing"}', "bad_field"),
     ],
@@ -97,8 +131,9 @@ def test_spoofed_kiosk_id_is_refused(ingestor, store, fake_kiosk):
     assert store.rating_count() == 0
 
 
-def test_unknown_kiosk_is_quarantined_then_replayed_after_the_registry_is_fixed(ingestor, store, settings,
-                                                                               fake_kiosk):
+def test_unknown_kiosk_is_quarantined_then_replayed_after_the_registry_is_fixed(
+    ingestor, store, settings, fake_kiosk
+):
     newcomer = rating(counter="vb-q1")
     fake_kiosk.publish("ratings", wire.encode_batch("k-new-1", [newcomer]), kiosk="k-new-1")
     assert wait_for(lambda: store.quarantined())
@@ -115,8 +150,9 @@ def test_unknown_kiosk_is_quarantined_then_replayed_after_the_registry_is_fixed(
 
 def test_snapshot_is_stored_when_its_hash_matches(ingestor, store, fake_kiosk, settings):
     picture = b"\xff\xd8\xff\xe0 a jpeg"
-    with_picture = rating(snapshot=wire.SnapshotRef(hashlib.sha256(picture).hexdigest(), len(picture)),
-                          snapshot_error=None)
+    with_picture = rating(
+        snapshot=wire.SnapshotRef(hashlib.sha256(picture).hexdigest(), len(picture)), snapshot_error=None
+    )
     fake_kiosk.publish("ratings", wire.encode_batch("k-vb-q1", [with_picture]))
     assert wait_for(lambda: with_picture.id in fake_kiosk.acked_ratings())
     fake_kiosk.publish(f"snapshots/{with_picture.id}", picture)
@@ -141,8 +177,13 @@ def test_snapshot_hash_mismatch_is_quarantined_not_stored(ingestor, store, fake_
 
 
 def test_status_is_kept_with_online_offline_history(ingestor, store, fake_kiosk):
-    online = {"kiosk": "k-vb-q1", "state": "online", "at": "2026-11-22T02:16:00.000Z",
-              "backlog": {"ratings": 3, "snapshots": 1}, "camera": "ok"}
+    online = {
+        "kiosk": "k-vb-q1",
+        "state": "online",
+        "at": "2026-11-22T02:16:00.000Z",
+        "backlog": {"ratings": 3, "snapshots": 1},
+        "camera": "ok",
+    }
     fake_kiosk.publish("status", wire.encode_status(online))
     fake_kiosk.publish("status", wire.offline_will("k-vb-q1"))
     fake_kiosk.publish("status", wire.encode_status({**online, "at": "2026-11-22T03:00:00.000Z"}))

@@ -19,12 +19,23 @@ def test_example_registry_is_a_province_with_districts_and_communes():
     ("doc", "message"),
     [
         ({"unit": [{"id": "a", "name": "A", "parent": "zz"}]}, "parent 'zz' is not a unit"),
-        ({"unit": [{"id": "a", "name": "A", "parent": "b"}, {"id": "b", "name": "B", "parent": "a"}]}, "cycle"),
+        (
+            {"unit": [{"id": "a", "name": "A", "parent": "b"}, {"id": "b", "name": "B", "parent": "a"}]},
+            "cycle",
+        ),
         ({"unit": [{"id": "a", "name": "A"}, {"id": "a", "name": "A2"}]}, "duplicate unit id 'a'"),
-        ({"unit": [{"id": "a", "name": "A"}], "counter": [{"id": "c", "unit": "x", "name": "C"}]},
-         "unit 'x' is not a unit"),
-        ({"unit": [{"id": "a", "name": "A"}], "counter": [{"id": "c", "unit": "a", "name": "C"}],
-          "kiosk": [{"id": "k-1", "counter": "nope"}]}, "counter 'nope' is not a counter"),
+        (
+            {"unit": [{"id": "a", "name": "A"}], "counter": [{"id": "c", "unit": "x", "name": "C"}]},
+            "unit 'x' is not a unit",
+        ),
+        (
+            {
+                "unit": [{"id": "a", "name": "A"}],
+                "counter": [{"id": "c", "unit": "a", "name": "C"}],
+                "kiosk": [{"id": "k-1", "counter": "nope"}],
+            },
+            "counter 'nope' is not a counter",
+        ),
         ({"unit": [{"id": "a"}]}, "lacks name"),
         ({"unit": [{"id": "a", "name": "A", "colour": "red"}]}, "unknown key"),
         ({"units": []}, "unknown table"),

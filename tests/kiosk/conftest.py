@@ -30,10 +30,13 @@ class AckingCollector:
         self.acks_sent: list[str] = []
         self._lock = threading.Lock()
         self.topics = wire.Topics()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-collector",
-                                  protocol=mqtt.MQTTv5)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id="test-collector", protocol=mqtt.MQTTv5
+        )
         self.client.on_message = self._on_message
-        self.client.on_connect = lambda c, *a: [c.subscribe(f, qos=1) for f in self.topics.collector_filters()]
+        self.client.on_connect = lambda c, *a: [
+            c.subscribe(f, qos=1) for f in self.topics.collector_filters()
+        ]
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
@@ -75,10 +78,14 @@ def collector(broker) -> Iterator[AckingCollector]:
 
 
 def kiosk_settings(tmp_path: Path, port: int, **sections):
-    doc = {"kiosk_id": "k-vb-q1", "counter": "vb-q1", "data_dir": str(tmp_path / "kiosk"),
-           "mqtt": {"host": "127.0.0.1", "port": port},
-           "panel": {"pins": list(PINS), "lockout_s": 5, "debounce_s": 0.0},
-           "outbox": {"ack_timeout_s": 2, "status_interval_s": 60}}
+    doc = {
+        "kiosk_id": "k-vb-q1",
+        "counter": "vb-q1",
+        "data_dir": str(tmp_path / "kiosk"),
+        "mqtt": {"host": "127.0.0.1", "port": port},
+        "panel": {"pins": list(PINS), "lockout_s": 5, "debounce_s": 0.0},
+        "outbox": {"ack_timeout_s": 2, "status_interval_s": 60},
+    }
     for name, values in sections.items():
         doc.setdefault(name, {}).update(values)
     return settings_from_dict(doc, base_dir=tmp_path)
@@ -90,8 +97,9 @@ class KioskRig:
     def __init__(self, settings, *, camera=None, clock=None, connect=True) -> None:
         self.panel, self.factory = fake_gpio_panel(settings.panel.pins)
         self.clock = clock or FakeClock()
-        self.kiosk = Kiosk(settings=settings, panel=self.panel, camera=camera, clock=self.clock,
-                           connect=connect)
+        self.kiosk = Kiosk(
+            settings=settings, panel=self.panel, camera=camera, clock=self.clock, connect=connect
+        )
         self.kiosk.start()
 
     def press(self, button: int, *, then_advance_s: float = 6.0) -> None:

@@ -12,8 +12,12 @@ from tests.conftest import wait_for
 
 
 def start_kiosk(config, log):
-    return subprocess.Popen([sys.executable, "-m", "kiosk.cli", "run", "--fake-hardware", "--config", str(config)],
-                            stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "kiosk.cli", "run", "--fake-hardware", "--config", str(config)],
+        stdin=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def outbox_rows(path):
@@ -33,16 +37,20 @@ def test_sigkill_right_after_a_press_loses_nothing_and_doubles_nothing(tmp_path,
     collector.acking = False
     data = tmp_path / "kiosk"
     config = tmp_path / "kiosk.toml"
-    config.write_text(f'kiosk_id = "k-crash"\ncounter = "vb-q1"\ndata_dir = "{data}"\n'
-                      f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\n'
-                      f'[panel]\nlockout_s = 0.5\n[clock]\nassume_synced = true\n'
-                      f'[outbox]\nack_timeout_s = 2\n')
+    config.write_text(
+        f'kiosk_id = "k-crash"\ncounter = "vb-q1"\ndata_dir = "{data}"\n'
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\n'
+        f"[panel]\nlockout_s = 0.5\n[clock]\nassume_synced = true\n"
+        f"[outbox]\nack_timeout_s = 2\n"
+    )
     log = open(tmp_path / "kiosk.log", "wb")
     proc = start_kiosk(config, log)
     for n, key in enumerate(b"1243", start=1):
         proc.stdin.write(bytes([key]) + b"\n")
         proc.stdin.flush()
-        assert wait_for(lambda n=n: len(outbox_rows(data / "outbox.db")) == n, 15), (tmp_path / "kiosk.log").read_text()
+        assert wait_for(lambda n=n: len(outbox_rows(data / "outbox.db")) == n, 15), (
+            tmp_path / "kiosk.log"
+        ).read_text()
         wait_for(lambda: False, 0.6)  # past the lock-out
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()

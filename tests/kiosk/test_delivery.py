@@ -87,8 +87,18 @@ def test_status_is_retained_and_will_says_offline(rig_factory, collector, broker
     status = collector.statuses[-1]
     assert status["state"] == "online" and status["kiosk"] == "k-vb-q1"
     assert status["counter"] == "vb-q1" and status["backlog"] == {"ratings": 0, "snapshots": 0}
-    for key in ("at", "fw", "install", "boot", "uptime_s", "camera", "clock", "disk_free_mb",
-                "suppressed_presses", "last_press_at"):
+    for key in (
+        "at",
+        "fw",
+        "install",
+        "boot",
+        "uptime_s",
+        "camera",
+        "clock",
+        "disk_free_mb",
+        "suppressed_presses",
+        "last_press_at",
+    ):
         assert key in status
     rig.close()
     assert wait_for(lambda: collector.statuses[-1]["state"] == "offline")
@@ -108,9 +118,18 @@ def test_a_backlog_goes_out_in_batches(rig_factory, collector):
     rig = rig_factory(sections={"panel": {"lockout_s": 0, "max_per_minute": 100000}})
     outbox = rig.kiosk.outbox
     for i in range(1200):
-        outbox.record_press(counter="vb-q1", score=1 + i % 4, flag=None, pressed_epoch=1.79e9 + i,
-                            clock="synced", boot_id="b", since_boot_s=1.0, fw="0.1.0",
-                            snapshot_state="error", snapshot_error="camera_disabled")
+        outbox.record_press(
+            counter="vb-q1",
+            score=1 + i % 4,
+            flag=None,
+            pressed_epoch=1.79e9 + i,
+            clock="synced",
+            boot_id="b",
+            since_boot_s=1.0,
+            fw="0.1.0",
+            snapshot_state="error",
+            snapshot_error="camera_disabled",
+        )
     rig.kiosk.publisher.wake()
     assert rig.pump(lambda: len(collector.unique()) == 1200, timeout_s=30)
     assert len(collector.batches) <= 6

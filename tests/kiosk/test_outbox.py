@@ -4,9 +4,18 @@ from kiosk.outbox import SqliteOutbox
 
 
 def record(outbox, **changes):
-    values = dict(counter="vb-q1", score=4, flag=None, pressed_epoch=1.795e9, clock="synced",
-                  boot_id="boot-a", since_boot_s=10.0, fw="0.1.0", snapshot_state="error",
-                  snapshot_error="camera_disabled")
+    values = dict(
+        counter="vb-q1",
+        score=4,
+        flag=None,
+        pressed_epoch=1.795e9,
+        clock="synced",
+        boot_id="boot-a",
+        since_boot_s=10.0,
+        fw="0.1.0",
+        snapshot_state="error",
+        snapshot_error="camera_disabled",
+    )
     values.update(changes)
     return outbox.record_press(**values)
 

@@ -9,9 +9,19 @@ RID = "01936f0e-7c1a-7d4e-9a3b-1f2e3d4c5b6a"
 
 
 def rating(**changes):
-    base = dict(id=RID, install="a1b2c3d4", seq=42, counter="vb-q1", score=4,
-                pressed_at="2026-11-22T02:15:02.123Z", clock="synced",
-                snapshot=wire.SnapshotRef("9f" * 32, 48213), snapshot_error=None, flag=None, fw="0.1.0")
+    base = dict(
+        id=RID,
+        install="a1b2c3d4",
+        seq=42,
+        counter="vb-q1",
+        score=4,
+        pressed_at="2026-11-22T02:15:02.123Z",
+        clock="synced",
+        snapshot=wire.SnapshotRef("9f" * 32, 48213),
+        snapshot_error=None,
+        flag=None,
+        fw="0.1.0",
+    )
     base.update(changes)
     return wire.Rating(**base)
 
@@ -26,8 +36,19 @@ def test_batch_round_trips_with_every_contract_field():
     payload = wire.encode_batch("k-vb-q1", [rating()])
     doc = json.loads(payload)
     assert doc["v"] == 1 and doc["kiosk"] == "k-vb-q1"
-    assert set(doc["ratings"][0]) == {"id", "install", "seq", "counter", "score", "pressed_at", "clock",
-                                      "snapshot", "snapshot_error", "flag", "fw"}
+    assert set(doc["ratings"][0]) == {
+        "id",
+        "install",
+        "seq",
+        "counter",
+        "score",
+        "pressed_at",
+        "clock",
+        "snapshot",
+        "snapshot_error",
+        "flag",
+        "fw",
+    }
     decoded = wire.decode_batch(payload, topic_kiosk="k-vb-q1")
     assert decoded.ratings == (rating(),) and decoded.rejected == ()
 
@@ -39,10 +60,15 @@ def test_batch_round_trips_with_every_contract_field():
         (b"[1, 2]", "bad_field"),
         (json.dumps({"kiosk": "k-vb-q1", "ratings": []}).encode(), "missing_field"),
         (json.dumps({"v": 2, "kiosk": "k-vb-q1", "ratings": []}).encode(), "bad_version"),
-        (json.dumps({"v": 1, "kiosk": "k-other", "ratings": [rating().to_dict()]}).encode(), "kiosk_mismatch"),
+        (
+            json.dumps({"v": 1, "kiosk": "k-other", "ratings": [rating().to_dict()]}).encode(),
+            "kiosk_mismatch",
+        ),
         (json.dumps({"v": 1, "kiosk": "k-vb-q1", "ratings": []}).encode(), "batch_too_big"),
-        (json.dumps({"v": 1, "kiosk": "k-vb-q1", "ratings": [rating().to_dict()] * 501}).encode(),
-         "batch_too_big"),
+        (
+            json.dumps({"v": 1, "kiosk": "k-vb-q1", "ratings": [rating().to_dict()] * 501}).encode(),
+            "batch_too_big",
+        ),
         (b" " * (wire.MAX_BATCH_BYTES + 1), "batch_too_big"),
     ],
 )
@@ -108,8 +134,13 @@ def test_ack_round_trip_and_garbage():
 
 
 def test_status_and_will():
-    status = {"kiosk": "k-vb-q1", "state": "online", "at": "2026-11-22T02:16:00.000Z",
-              "backlog": {"ratings": 0, "snapshots": 2}, "uptime_s": 5}
+    status = {
+        "kiosk": "k-vb-q1",
+        "state": "online",
+        "at": "2026-11-22T02:16:00.000Z",
+        "backlog": {"ratings": 0, "snapshots": 2},
+        "uptime_s": 5,
+    }
     assert wire.decode_status(wire.encode_status(status), topic_kiosk="k-vb-q1")["state"] == "online"
     assert json.loads(wire.offline_will("k-vb-q1")) == {"v": 1, "kiosk": "k-vb-q1", "state": "offline"}
     with pytest.raises(wire.WireError):
@@ -120,8 +151,12 @@ def test_topics_parse_and_reject():
     topics = wire.Topics()
     assert topics.parse("sat/v1/k/k-vb-q1/ratings") == wire.TopicRef("k-vb-q1", "ratings")
     assert topics.parse(f"sat/v1/k/k-vb-q1/snapshots/{RID}").rating_id == RID
-    for bad in ("sat/v1/k/K_BAD/ratings", "sat/v2/k/k-a/ratings", "sat/v1/k/k-a/other",
-                "sat/v1/k/k-a/snapshots/nope"):
+    for bad in (
+        "sat/v1/k/K_BAD/ratings",
+        "sat/v2/k/k-a/ratings",
+        "sat/v1/k/k-a/other",
+        "sat/v1/k/k-a/snapshots/nope",
+    ):
         with pytest.raises(wire.WireError):
             topics.parse(bad)
 
