@@ -29,7 +29,7 @@ from collector.config import CollectorSettings
 from collector.registry import Registry
 from collector.store import RatingStore, now_text
 from kiosk import wire
-from kiosk.publisher import make_client, session_properties
+from kiosk.publisher import make_client, session_properties, set_nodelay
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +236,7 @@ class Ingestor:
             self.last_error = f"broker refused the collector: {reason}"
             log.error("%s — check [mqtt] username/password or certificate", self.last_error)
             return
+        set_nodelay(client)
         group = self.settings.ingest.share_group
         filters = [f"$share/{group}/{f}" if group else f for f in self.topics.collector_filters()]
         client.subscribe([(f, 1) for f in filters])
@@ -250,7 +251,8 @@ class Ingestor:
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self._connected.clear()
-        log.warning("collector disconnected (%s); reconnecting", reason)
+        if not self._stop.is_set():
+            log.warning("collector disconnected (%s); reconnecting", reason)
 
     def _run(self) -> None:
         last_purge = 0.0

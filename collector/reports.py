@@ -8,13 +8,13 @@ from datetime import date, timedelta
 from typing import Any
 
 from collector.registry import Registry
-from collector.store import DailyCount, RatingStore
+from collector.store import Count, RatingStore
 from kiosk.scores import SCORES, average_score, satisfaction_index, satisfaction_rate
 
-MAX_SERIES_DAYS = 366
+MAX_DAY_SERIES = 93  # a quarter; longer periods get a monthly series
 
 
-def figures(counts: Iterable[DailyCount]) -> dict[str, Any]:
+def figures(counts: Iterable[Count]) -> dict[str, Any]:
     """total, by_score, satisfaction_rate, average, index — flagged presses counted apart."""
     by_score = dict.fromkeys(SCORES, 0)
     flagged = 0
@@ -36,24 +36,31 @@ def figures(counts: Iterable[DailyCount]) -> dict[str, Any]:
     }
 
 
-def day_series(counts: list[DailyCount], day_from: date, day_to: date) -> list[dict[str, Any]]:
-    per_day: dict[str, list[DailyCount]] = defaultdict(list)
-    for c in counts:
-        per_day[c.day].append(c)
-    series = []
+def series(store: RatingStore, counters: list[str], day_from: date, day_to: date) -> dict[str, Any]:
+    """Per day for up to ``MAX_DAY_SERIES`` days, per month beyond (edge months may be partial)."""
+    by = "day" if (day_to - day_from).days < MAX_DAY_SERIES else "month"
+    per_period: dict[str, list[Count]] = defaultdict(list)
+    for c in store.counts(counters, day_from, day_to, by=by):
+        per_period[c.period].append(c)
+    periods = []
     day = day_from
     while day <= day_to:
-        key = day.isoformat()
-        series.append({"day": key, **figures(per_day.get(key, []))})
-        day += timedelta(days=1)
-    return series
+        periods.append(day.isoformat() if by == "day" else day.isoformat()[:7])
+        day = (
+            day + timedelta(days=1)
+            if by == "day"
+            else (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+        )
+    key = "days" if by == "day" else "months"
+    name = "day" if by == "day" else "month"
+    return {key: [{name: p, **figures(per_period.get(p, []))} for p in periods]}
 
 
 def summarise_counter(
     store: RatingStore, registry: Registry, counter_id: str, day_from: date, day_to: date
 ) -> dict[str, Any]:
     counter = registry.counter(counter_id)
-    counts = store.daily_counts([counter_id], day_from, day_to)
+    counts = store.counts([counter_id], day_from, day_to, by="counter")
     unit = registry.unit(counter.unit)
     out = {
         "counter": counter.id,
@@ -64,8 +71,7 @@ def summarise_counter(
         "to": day_to.isoformat(),
         **figures(counts),
     }
-    if (day_to - day_from).days < MAX_SERIES_DAYS:
-        out["days"] = day_series(counts, day_from, day_to)
+    out.update(series(store, [counter_id], day_from, day_to))
     return out
 
 
@@ -73,8 +79,9 @@ def summarise_unit(
     store: RatingStore, registry: Registry, unit_id: str, day_from: date, day_to: date
 ) -> dict[str, Any]:
     unit = registry.unit(unit_id)
-    counts = store.daily_counts(registry.counters_under(unit_id), day_from, day_to)
-    by_counter: dict[str, list[DailyCount]] = defaultdict(list)
+    counters = registry.counters_under(unit_id)
+    counts = store.counts(counters, day_from, day_to, by="counter")
+    by_counter: dict[str, list[Count]] = defaultdict(list)
     for c in counts:
         by_counter[c.counter].append(c)
     children = []
@@ -108,8 +115,7 @@ def summarise_unit(
         **figures(counts),
         "children": children,
     }
-    if (day_to - day_from).days < MAX_SERIES_DAYS:
-        out["days"] = day_series(counts, day_from, day_to)
+    out.update(series(store, counters, day_from, day_to))
     return out
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -25,9 +26,11 @@ from kiosk.sqlite import Migration, migrate, open_database, transaction
 
 
 @dataclass(frozen=True)
-class DailyCount:
+class Count:
+    """How many ratings (or flagged presses) of one score, for a counter and/or a period."""
+
     counter: str
-    day: str
+    period: str  # a day (YYYY-MM-DD), a month (YYYY-MM), or "" for the whole range
     score: int
     flagged: bool
     n: int
@@ -81,7 +84,7 @@ class RatingStore(Protocol):
     def has_snapshot(self, rating_id: str) -> bool: ...
     def add_snapshot(self, rating_id: str, sha256: str, path: str, nbytes: int, received_at: str) -> None: ...
     def record_status(self, kiosk: str, doc: dict[str, Any], received_at: str) -> None: ...
-    def daily_counts(self, counters: Sequence[str], day_from: date, day_to: date) -> list[DailyCount]: ...
+    def counts(self, counters: Sequence[str], day_from: date, day_to: date, *, by: str) -> list[Count]: ...
     def kiosk_statuses(self) -> dict[str, dict[str, Any]]: ...
     def installs(self) -> list[InstallSeq]: ...
     def quarantined(self, *, include_replayed: bool = False, limit: int = 1000) -> list[QuarantineEntry]: ...
@@ -128,7 +131,43 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
         db.execute(sql)
 
 
-MIGRATIONS: list[Migration] = [_m1_initial]
+def _m2_monthly(db: sqlite_utils.Database) -> None:
+    """Monthly roll-ups beside the daily ones: a year's report reads 12 rows per counter, not 365."""
+    db.execute(
+        """CREATE TABLE monthly (
+            counter TEXT NOT NULL, month TEXT NOT NULL, score INTEGER NOT NULL, flagged INTEGER NOT NULL,
+            n INTEGER NOT NULL, PRIMARY KEY (counter, month, score, flagged)) WITHOUT ROWID"""
+    )
+    db.execute(
+        "INSERT INTO monthly SELECT counter, substr(day, 1, 7), score, flagged, SUM(n) FROM daily"
+        " GROUP BY counter, substr(day, 1, 7), score, flagged"
+    )
+
+
+MIGRATIONS: list[Migration] = [_m1_initial, _m2_monthly]
+
+
+def _split_range(
+    day_from: date, day_to: date
+) -> tuple[tuple[str, str] | None, tuple[str, str] | None, tuple[str, str] | None]:
+    """Split a range of days into (head days, whole months, tail days); each part may be None."""
+    first_full = day_from if day_from.day == 1 else _next_month(day_from)
+    end = day_to + timedelta(days=1)  # exclusive
+    full_end = end if end.day == 1 else end.replace(day=1)  # exclusive end of the last whole month
+    if first_full >= full_end:
+        return (day_from.isoformat(), day_to.isoformat()), None, None
+    head = (
+        None
+        if first_full == day_from
+        else (day_from.isoformat(), (first_full - timedelta(days=1)).isoformat())
+    )
+    tail = None if full_end == end else (full_end.isoformat(), day_to.isoformat())
+    months = (first_full.isoformat()[:7], (full_end - timedelta(days=1)).isoformat()[:7])
+    return head, months, tail
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
 def local_day(pressed_at: str, tz: ZoneInfo) -> str:
@@ -192,12 +231,27 @@ class SqliteStore:
         received_at: str,
         tz: ZoneInfo,
     ) -> tuple[list[str], list[str]]:
-        new: list[str] = []
+        """Store the ratings not stored yet; returns (new ids, duplicate ids). Call inside transaction()."""
+        known: set[str] = set()
+        for chunk in _chunks([r.id for r in ratings], 500):
+            marks = ",".join("?" * len(chunk))
+            known.update(
+                row[0] for row in self.conn.execute(f"SELECT id FROM ratings WHERE id IN ({marks})", chunk)
+            )
+        fresh: dict[str, wire.Rating] = {}
         duplicates: list[str] = []
         for r in ratings:
+            if r.id in known or r.id in fresh:
+                duplicates.append(r.id)
+            else:
+                fresh[r.id] = r
+        rows = []
+        rollup: dict[tuple[str, str, int, int], int] = defaultdict(int)
+        installs: dict[str, list[int]] = {}
+        for r in fresh.values():
             day = local_day(r.pressed_at, tz)
-            inserted = self.conn.execute(
-                "INSERT OR IGNORE INTO ratings VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            snap = r.snapshot
+            rows.append(
                 (
                     r.id,
                     kiosk,
@@ -210,29 +264,36 @@ class SqliteStore:
                     r.pressed_at,
                     day,
                     r.clock,
-                    r.snapshot.sha256 if r.snapshot else None,
-                    r.snapshot.bytes if r.snapshot else None,
+                    snap.sha256 if snap else None,
+                    snap.bytes if snap else None,
                     r.snapshot_error,
                     r.fw,
                     received_at,
-                ),
-            ).rowcount
-            if not inserted:
-                duplicates.append(r.id)
-                continue
-            new.append(r.id)
-            self.conn.execute(
-                "INSERT INTO daily VALUES (?,?,?,?,1) ON CONFLICT (counter, day, score, flagged)"
-                " DO UPDATE SET n = n + 1",
-                (r.counter, day, r.score, 1 if r.flag else 0),
+                )
             )
-            self.conn.execute(
-                "INSERT INTO installs VALUES (?,?,1,?,?,?) ON CONFLICT (kiosk, install) DO UPDATE SET"
-                " count = count + 1, min_seq = MIN(min_seq, excluded.min_seq),"
-                " max_seq = MAX(max_seq, excluded.max_seq), last_received_at = excluded.last_received_at",
-                (kiosk, r.install, r.seq, r.seq, received_at),
-            )
-        return new, duplicates
+            rollup[(r.counter, day, r.score, 1 if r.flag else 0)] += 1
+            seen = installs.setdefault(r.install, [0, r.seq, r.seq])
+            seen[0] += 1
+            seen[1] = min(seen[1], r.seq)
+            seen[2] = max(seen[2], r.seq)
+        self.conn.executemany("INSERT INTO ratings VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        self.conn.executemany(
+            "INSERT INTO daily VALUES (?,?,?,?,?) ON CONFLICT (counter, day, score, flagged)"
+            " DO UPDATE SET n = n + excluded.n",
+            [(*key, n) for key, n in rollup.items()],
+        )
+        self.conn.executemany(
+            "INSERT INTO monthly VALUES (?,?,?,?,?) ON CONFLICT (counter, month, score, flagged)"
+            " DO UPDATE SET n = n + excluded.n",
+            [(counter, day[:7], score, flagged, n) for (counter, day, score, flagged), n in rollup.items()],
+        )
+        self.conn.executemany(
+            "INSERT INTO installs VALUES (?,?,?,?,?,?) ON CONFLICT (kiosk, install) DO UPDATE SET"
+            " count = count + excluded.count, min_seq = MIN(min_seq, excluded.min_seq),"
+            " max_seq = MAX(max_seq, excluded.max_seq), last_received_at = excluded.last_received_at",
+            [(kiosk, install, c, lo, hi, received_at) for install, (c, lo, hi) in installs.items()],
+        )
+        return list(fresh), duplicates
 
     def add_quarantine(self, topic: str, payload: bytes, reason: str, detail: str, received_at: str) -> int:
         cur = self.conn.execute(
@@ -286,17 +347,40 @@ class SqliteStore:
 
     # --- reading -----------------------------------------------------------------
 
-    def daily_counts(self, counters: Sequence[str], day_from: date, day_to: date) -> list[DailyCount]:
-        out: list[DailyCount] = []
-        for chunk in _chunks(list(counters), 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self.conn.execute(
-                f"SELECT counter, day, score, flagged, n FROM daily WHERE counter IN ({marks})"
-                " AND day BETWEEN ? AND ?",
-                (*chunk, day_from.isoformat(), day_to.isoformat()),
-            ).fetchall()
-            out.extend(DailyCount(c, d, s, bool(f), n) for c, d, s, f, n in rows)
-        return out
+    def counts(self, counters: Sequence[str], day_from: date, day_to: date, *, by: str) -> list[Count]:
+        """Roll-up counts over local days ``day_from``..``day_to``, summed in SQL.
+
+        ``by="counter"``: one figure per counter (``period`` is ""); ``by="day"``: per day over all
+        the counters (``counter`` is ""); ``by="month"``: per month. Whole months are read from the
+        monthly roll-up and only the edge days from the daily one, so a year costs about twelve
+        rows per counter and score, not 365.
+        """
+        head, months, tail = _split_range(day_from, day_to)
+        parts: list[tuple[str, str, str, str]] = []  # (table, period expression, low, high)
+        day_expr = {"counter": "''", "day": "day", "month": "substr(day, 1, 7)"}[by]
+        month_expr = {"counter": "''", "month": "month"}.get(by)
+        if by == "day" or months is None:
+            parts.append(("daily", day_expr, day_from.isoformat(), day_to.isoformat()))
+        else:
+            assert month_expr is not None
+            parts.append(("monthly", month_expr, *months))
+            for edge in (head, tail):
+                if edge is not None:
+                    parts.append(("daily", day_expr, *edge))
+        key = "''" if by != "counter" else "counter"
+        summed: dict[tuple[str, str, int, bool], int] = defaultdict(int)
+        for table, period, low, high in parts:
+            column = "day" if table == "daily" else "month"
+            for chunk in _chunks(list(counters), 500):
+                marks = ",".join("?" * len(chunk))
+                for c, p, s, f, n in self.conn.execute(
+                    f"SELECT {key}, {period}, score, flagged, SUM(n) FROM {table}"
+                    f" WHERE counter IN ({marks}) AND {column} BETWEEN ? AND ?"
+                    f" GROUP BY 1, 2, score, flagged",
+                    (*chunk, low, high),
+                ):
+                    summed[(c, p, s, bool(f))] += n
+        return [Count(c, p, s, f, n) for (c, p, s, f), n in summed.items()]
 
     def kiosk_statuses(self) -> dict[str, dict[str, Any]]:
         out = {}

@@ -13,7 +13,7 @@ from kiosk import __version__
 from kiosk.camera import Camera, GeneratedCamera
 from kiosk.clock import SystemClock
 from kiosk.config import KioskSettings, load_settings
-from kiosk.errors import KioskError
+from kiosk.errors import ConfigError, KioskError
 from kiosk.panel import ButtonPanel
 
 log = logging.getLogger("kiosk")
@@ -37,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
         help="with --fake-hardware: simulated citizens press about this often",
     )
     run.add_argument("--seed", type=int, default=None, help="random seed for --auto-press")
+    run.add_argument(
+        "--auto-weights",
+        default="0.62,0.28,0.07,0.03",
+        metavar="W1,W2,W3,W4",
+        help="with --auto-press: how often citizens choose buttons 1..4",
+    )
     status = sub.add_parser("status", help="print the outbox backlog and the last error")
     status.add_argument("--config", required=True, help="kiosk.toml")
     args = parser.parse_args(argv)
@@ -61,7 +67,10 @@ def _run(args: argparse.Namespace) -> int:
 
         fake_panel, factory = fake_gpio_panel(settings.panel.pins)
         panel: ButtonPanel = fake_panel
-        camera: Camera | None = GeneratedCamera(label=f"{settings.kiosk_id} {settings.counter}")
+        # A laptop's webcam (or a video file) is used when configured; otherwise drawn frames.
+        camera: Camera | None = make_camera(settings) or GeneratedCamera(
+            label=f"{settings.kiosk_id} {settings.counter}"
+        )
     else:
         panel = make_panel(settings)
         camera = make_camera(settings)
@@ -76,7 +85,12 @@ def _run(args: argparse.Namespace) -> int:
     kiosk.start()  # the panel listens before anything can press it
     if args.fake_hardware:
         if args.auto_press > 0:
-            CitizenSimulator(factory, settings.panel.pins, per_minute=args.auto_press, seed=args.seed).start()
+            weights = [float(w) for w in args.auto_weights.split(",")]
+            if len(weights) != 4 or min(weights) < 0 or sum(weights) <= 0:
+                raise ConfigError("--auto-weights needs four non-negative numbers, e.g. 0.6,0.3,0.07,0.03")
+            CitizenSimulator(
+                factory, settings.panel.pins, per_minute=args.auto_press, weights=weights, seed=args.seed
+            ).start()
         else:
             KeyboardPresser(factory, settings.panel.pins, on_quit=kiosk.stop).start()
     kiosk.run()

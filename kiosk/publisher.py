@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import queue
+import socket
 import ssl
 import threading
 import time
@@ -64,6 +65,14 @@ def make_client(client_id: str, settings: MqttSettings, *, manual_ack: bool = Fa
     client.reconnect_delay_set(min_delay=1, max_delay=60)
     client.max_queued_messages_set(0)
     return client
+
+
+def set_nodelay(client: mqtt.Client) -> None:
+    """Send small packets (a rating, an ack) at once; paho leaves Nagle's algorithm on."""
+    sock = client.socket()
+    if sock is not None and hasattr(sock, "setsockopt"):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def session_properties(expiry_s: int = SESSION_EXPIRY_S) -> Properties:
@@ -167,6 +176,7 @@ class MqttPublisher:
             self.last_error = f"broker refused the connection: {reason}"
             log.warning("%s — check the kiosk's certificate and the broker ACL", self.last_error)
             return
+        set_nodelay(client)
         client.subscribe(self.topics.acks(self.kiosk_id), qos=1)
         self._generation += 1
         self._connected.set()
@@ -175,7 +185,7 @@ class MqttPublisher:
         self._wake.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        if self._connected.is_set():
+        if self._connected.is_set() and not self._stop.is_set():
             log.warning("disconnected from broker (%s); will reconnect", reason)
             self.last_error = f"disconnected: {reason}"
         self._connected.clear()

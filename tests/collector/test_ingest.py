@@ -60,7 +60,9 @@ def test_daily_rollup_follows_local_days_in_utc_plus_7(ingestor, store, fake_kio
         ),
     )
     assert wait_for(lambda: store.rating_count() == 3)
-    days = sorted((c.day, c.n) for c in store.daily_counts(["vb-q1"], *_days("2026-11-20", "2026-11-23")))
+    days = sorted(
+        (c.period, c.n) for c in store.counts(["vb-q1"], *_days("2026-11-20", "2026-11-23"), by="day")
+    )
     assert days == [("2026-11-21", 1), ("2026-11-22", 2)]
 
 

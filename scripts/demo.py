@@ -1,0 +1,207 @@
+"""The demo: a private Mosquitto, the collector on SQLite, and a kiosk at every counter of the
+example registry (real kiosk code on gpiozero's mock pins, pressed by simulated citizens, with
+generated camera pictures). Everything lives in one folder; Ctrl-C stops it all."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from collector.localbroker import LocalBroker, free_port  # noqa: E402
+from collector.registry import load_registry  # noqa: E402
+
+REGISTRY = ROOT / "config" / "registry.example.toml"
+BIN = Path(sys.executable).parent
+
+# How citizens at each counter tend to vote (buttons 1..4 = Rất hài lòng … Không hài lòng).
+MOODS = {
+    "good": "0.70,0.25,0.04,0.01",
+    "fair": "0.45,0.35,0.12,0.08",
+    "poor": "0.20,0.30,0.20,0.30",
+}
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-dir", default=str(ROOT / "demo-data"), help="everything the demo keeps")
+    parser.add_argument("--http-port", type=int, default=8080)
+    parser.add_argument("--presses-per-minute", type=float, default=2.0, help="average per kiosk")
+    parser.add_argument("--fresh", action="store_true", help="start from an empty data folder")
+    parser.add_argument("--duration-s", type=float, default=0, help="stop by itself after this long")
+    args = parser.parse_args()
+
+    data = Path(args.data_dir).resolve()
+    if args.fresh and data.exists():
+        shutil.rmtree(data)
+    data.mkdir(parents=True, exist_ok=True)
+    mqtt_port = 1883 if port_is_free(1883) else free_port()
+    http_port = args.http_port if port_is_free(args.http_port) else free_port()
+    processes: list[subprocess.Popen[bytes]] = []
+    broker = LocalBroker(data / "broker", port=mqtt_port)
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        broker.start()
+        print(f"broker     mosquitto on 127.0.0.1:{mqtt_port} (log {broker.log_path})")
+        collector_conf = data / "collector.toml"
+        collector_conf.write_text(
+            f'timezone = "Asia/Ho_Chi_Minh"\nregistry = "{REGISTRY}"\ndata_dir = "{data / "collector"}"\n'
+            f'[mqtt]\nhost = "127.0.0.1"\nport = {mqtt_port}\n'
+            f'[ingest]\nclient_id = "collector-demo"\n'
+            f'[http]\nhost = "127.0.0.1"\nport = {http_port}\n'
+        )
+        logs = data / "logs"
+        logs.mkdir(exist_ok=True)
+        processes.append(
+            _spawn([str(BIN / "collector"), "serve", "--config", str(collector_conf)], logs / "collector.log")
+        )
+        base = f"http://127.0.0.1:{http_port}"
+        if not _wait_http(f"{base}/healthz", 20):
+            print(f"collector did not start; see {logs / 'collector.log'}", file=sys.stderr)
+            return 1
+        print(f"collector  {base}/ (log {logs / 'collector.log'})")
+
+        registry = load_registry(REGISTRY)
+        rng = random.Random(7)
+        for n, kiosk in enumerate(sorted(registry.kiosks.values(), key=lambda k: k.id)):
+            mood = "poor" if kiosk.counter == "sp-q2" else rng.choice(["good", "good", "fair"])
+            folder = data / "kiosks" / kiosk.id
+            folder.mkdir(parents=True, exist_ok=True)
+            conf = folder / "kiosk.toml"
+            conf.write_text(
+                f'kiosk_id = "{kiosk.id}"\ncounter = "{kiosk.counter}"\ndata_dir = "{folder}"\n'
+                f'[mqtt]\nhost = "127.0.0.1"\nport = {mqtt_port}\n'
+                f"[clock]\nassume_synced = true\n"
+            )
+            rate = args.presses_per_minute * rng.uniform(0.5, 1.5)
+            processes.append(
+                _spawn(
+                    [
+                        str(BIN / "kiosk"),
+                        "run",
+                        "--fake-hardware",
+                        "--config",
+                        str(conf),
+                        "--auto-press",
+                        f"{rate:.2f}",
+                        "--auto-weights",
+                        MOODS[mood],
+                        "--seed",
+                        str(n),
+                    ],
+                    logs / f"{kiosk.id}.log",
+                    stdin=subprocess.DEVNULL,
+                )
+            )
+        print(
+            f"kiosks     {len(registry.kiosks)} simulated kiosks, about {args.presses_per_minute:g} "
+            f"presses a minute each (logs in {logs})"
+        )
+        print()
+        print(f"  Province summary : {base}/api/v1/units/10/summary")
+        print(f"  Văn Bàn district : {base}/api/v1/units/10.085/summary")
+        print(f"  One counter      : {base}/api/v1/counters/vb-q1/summary")
+        print(f"  Kiosk health     : {base}/api/v1/kiosks")
+        print(f"  API docs         : {base}/docs")
+        print()
+        print("Ctrl-C stops everything.")
+        started = time.monotonic()
+        last_report = 0.0
+        reported: set[int] = set()
+        while not stopping:
+            time.sleep(0.5)
+            if args.duration_s and time.monotonic() - started > args.duration_s:
+                break
+            if time.monotonic() - last_report >= 15:
+                last_report = time.monotonic()
+                _report(base)
+            for proc in processes:
+                if proc.poll() is not None and proc.pid not in reported:
+                    reported.add(proc.pid)
+                    print(
+                        f"warning: {' '.join(map(str, proc.args[:3]))} exited with {proc.returncode}; "
+                        f"see its log in {logs}",
+                        file=sys.stderr,
+                    )
+    finally:
+        print("\nstopping kiosks, collector and broker …")
+        # Kiosks first, so the collector still hears their "offline" status.
+        kiosks, collector = processes[1:], processes[:1]
+        for group in (kiosks, collector):
+            for proc in group:
+                if proc.poll() is None:
+                    proc.terminate()
+            for proc in group:
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            time.sleep(0.5)
+        broker.stop()
+        print(f"stopped; data kept in {data} (--fresh starts over)")
+    return 0
+
+
+def _spawn(cmd: list[str], log: Path, **kwargs: object) -> subprocess.Popen[bytes]:
+    handle = open(log, "ab")  # noqa: SIM115 - handed to the child process
+    return subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True, **kwargs)  # type: ignore[call-overload]
+
+
+def _wait_http(url: str, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                return bool(response.status == 200)
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
+def _report(base: str) -> None:
+    try:
+        with urllib.request.urlopen(f"{base}/api/v1/units/10/summary", timeout=5) as response:
+            summary = json.load(response)
+        with urllib.request.urlopen(f"{base}/api/v1/kiosks", timeout=5) as response:
+            kiosks = json.load(response)["kiosks"]
+    except OSError as exc:
+        print(f"(collector not answering: {exc})")
+        return
+    rate = summary["satisfaction_rate"]
+    online = sum(1 for k in kiosks if k["online"])
+    shown = "—" if rate is None else f"{rate * 100:.1f}".replace(".", ",") + " %"
+    print(
+        f"{time.strftime('%H:%M:%S')}  Tỉnh Lào Cai, last 30 days: {summary['total']} ratings, "
+        f"hài lòng {shown}, {summary['flagged']} flagged; kiosks online {online}/{len(kiosks)}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

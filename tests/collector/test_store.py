@@ -1,0 +1,101 @@
+"""The SQLite store: exactly-once inserts and roll-ups that agree with the raw ratings."""
+
+import random
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from collector.registry import load_registry
+from collector.store import SqliteStore, _split_range
+from kiosk import wire
+from kiosk.ids import uuid7
+from tests.collector.conftest import REGISTRY
+
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+@pytest.fixture
+def filled(tmp_path):
+    store = SqliteStore(tmp_path / "c.db")
+    registry = load_registry(REGISTRY)
+    store.replace_registry(registry)
+    rng = random.Random(3)
+    start = 1_767_200_000.0  # late December 2025
+    ratings = [
+        wire.Rating(
+            id=uuid7(),
+            install="a1b2c3d4",
+            seq=i + 1,
+            counter=rng.choice(["vb-q1", "kyh-q1", "sp-q1"]),
+            score=rng.randint(1, 4),
+            pressed_at=wire.format_epoch(start + rng.uniform(0, 400 * 86400)),
+            clock="synced",
+            snapshot=None,
+            snapshot_error="camera_disabled",
+            flag=rng.choice([None] * 9 + ["lockout"]),
+            fw="0.1.0",
+        )
+        for i in range(3000)
+    ]
+    unit_of = {c.id: c.unit for c in registry.counters.values()}
+    with store.transaction():
+        store.add_ratings("k-vb-q1", ratings, unit_of=unit_of, received_at="2026-11-22T00:00:00.000Z", tz=TZ)
+    yield store, ratings
+    store.close()
+
+
+def raw_total(ratings, counters, day_from, day_to, score):
+    def local(r):
+        return wire.parse_time(r.pressed_at).astimezone(TZ).date()
+
+    return sum(
+        1
+        for r in ratings
+        if r.counter in counters and day_from <= local(r) <= day_to and r.score == score and r.flag is None
+    )
+
+
+def test_rollups_agree_with_raw_ratings_for_any_range(filled):
+    store, ratings = filled
+    rng = random.Random(5)
+    counters = ["vb-q1", "kyh-q1", "sp-q1"]
+    for _ in range(40):
+        a = date(2025, 12, 20) + timedelta(days=rng.randint(0, 400))
+        b = a + timedelta(days=rng.randint(0, 200))
+        for by in ("counter", "day", "month"):
+            got = sum(c.n for c in store.counts(counters, a, b, by=by) if c.score == 3 and not c.flagged)
+            assert got == raw_total(ratings, counters, a, b, 3), (a, b, by)
+
+
+def test_same_rating_twice_is_stored_once(filled):
+    store, ratings = filled
+    registry = store.load_registry()
+    with store.transaction():
+        new, dup = store.add_ratings(
+            "k-vb-q1",
+            ratings[:10] + ratings[:10],
+            unit_of={c.id: c.unit for c in registry.counters.values()},
+            received_at="2026-11-22T00:00:00.000Z",
+            tz=TZ,
+        )
+    assert new == [] and len(dup) == 20
+    assert store.rating_count() == 3000
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ("2026-01-15", "2026-01-20", (("2026-01-15", "2026-01-20"), None, None)),
+        ("2026-01-01", "2026-12-31", (None, ("2026-01", "2026-12"), None)),
+        (
+            "2026-01-15",
+            "2026-03-10",
+            (("2026-01-15", "2026-01-31"), ("2026-02", "2026-02"), ("2026-03-01", "2026-03-10")),
+        ),
+        ("2026-02-01", "2026-02-28", (None, ("2026-02", "2026-02"), None)),
+        ("2026-01-31", "2026-02-01", (("2026-01-31", "2026-02-01"), None, None)),
+    ],
+)
+def test_ranges_split_into_edge_days_and_whole_months(a, b, expected):
+    assert _split_range(date.fromisoformat(a), date.fromisoformat(b)) == expected
