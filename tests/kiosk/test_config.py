@@ -37,3 +37,39 @@ def test_fake_hardware_runs_without_a_config():
     assert load_settings(None, fake_hardware=True).kiosk_id == "k-demo-q1"
     with pytest.raises(ConfigError):
         load_settings(None)
+
+
+def test_kiosk_status_prints_backlog_and_state(tmp_path):
+    import subprocess
+    import sys
+
+    from kiosk.outbox import SqliteOutbox
+
+    conf = tmp_path / "kiosk.toml"
+    conf.write_text(f'kiosk_id = "k-a1"\ncounter = "vb-q1"\ndata_dir = "{tmp_path / "d"}"\n')
+
+    def status():
+        return subprocess.run(
+            [sys.executable, "-m", "kiosk.cli", "status", "--config", str(conf)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+
+    assert "has not run" in status().stdout
+    outbox = SqliteOutbox(tmp_path / "d" / "outbox.db")
+    outbox.record_press(
+        counter="vb-q1",
+        score=4,
+        flag=None,
+        pressed_epoch=1.79e9,
+        clock="synced",
+        boot_id="b",
+        since_boot_s=1.0,
+        fw="0.1.0",
+        snapshot_state="none",
+    )
+    out = status().stdout
+    assert "1 rating(s), 0 snapshot(s) not yet acked" in out
+    assert outbox.install_id in out
