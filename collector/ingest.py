@@ -67,9 +67,7 @@ class Rejected(Exception):
 class MessageHandler:
     """Validates one message and writes its effect into the store (inside a transaction)."""
 
-    def __init__(
-        self, *, store: RatingStore, settings: CollectorSettings, registry: Callable[[], Registry]
-    ) -> None:
+    def __init__(self, *, store: RatingStore, settings: CollectorSettings, registry: Callable[[], Registry]) -> None:
         self.store = store
         self.settings = settings
         self.registry = registry
@@ -132,38 +130,28 @@ class MessageHandler:
             if rejected.rating_id:
                 acks.ratings[kiosk].append(rejected.rating_id)
         unit_of = {c.id: c.unit for c in registry.counters.values()}
-        new, duplicates = self.store.add_ratings(
-            kiosk, good, unit_of=unit_of, received_at=received_at, tz=self.tz
-        )
+        new, duplicates = self.store.add_ratings(kiosk, good, unit_of=unit_of, received_at=received_at, tz=self.tz)
         self.counts.stored += len(new)
         self.counts.duplicates += len(duplicates)
         acks.ratings[kiosk].extend(new)
         acks.ratings[kiosk].extend(duplicates)
 
-    def _quarantine_item(
-        self, kiosk: str, topic: str, item: Any, reason: str, detail: str, received_at: str
-    ) -> None:
+    def _quarantine_item(self, kiosk: str, topic: str, item: Any, reason: str, detail: str, received_at: str) -> None:
         # Kept as a one-rating batch so that a replay goes through the same path.
-        payload = json.dumps(
-            {"v": wire.VERSION, "kiosk": kiosk, "ratings": [item]}, ensure_ascii=False
-        ).encode()
+        payload = json.dumps({"v": wire.VERSION, "kiosk": kiosk, "ratings": [item]}, ensure_ascii=False).encode()
         self.store.add_quarantine(topic, payload, reason, detail, received_at)
         self.counts.quarantined += 1
         log.warning("quarantined a rating from %s: %s (%s)", kiosk, reason, detail)
 
     def _snapshot(self, kiosk: str, rating_id: str, payload: bytes, received_at: str, acks: Acks) -> None:
         if len(payload) > wire.MAX_SNAPSHOT_BYTES:
-            raise Rejected(
-                "snapshot_too_big", f"{len(payload)} bytes > {wire.MAX_SNAPSHOT_BYTES}", [rating_id]
-            )
+            raise Rejected("snapshot_too_big", f"{len(payload)} bytes > {wire.MAX_SNAPSHOT_BYTES}", [rating_id])
         expected = self.store.snapshot_expected(rating_id)
         if expected is None:
             raise Rejected("snapshot_orphan", f"no stored rating {rating_id}", [rating_id])
         owner, sha256, _ = expected
         if owner != kiosk:
-            raise Rejected(
-                "kiosk_mismatch", f"rating {rating_id} belongs to {owner}, not {kiosk}", [rating_id]
-            )
+            raise Rejected("kiosk_mismatch", f"rating {rating_id} belongs to {owner}, not {kiosk}", [rating_id])
         digest = hashlib.sha256(payload).hexdigest()
         if digest != sha256:
             raise Rejected("snapshot_mismatch", f"sha256 {digest} != announced {sha256}", [rating_id])
@@ -224,6 +212,10 @@ class Ingestor:
         )
         self.client.loop_start()
         self._thread.start()
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        """For other parts of the collector (alerts): QoS 1, not retained."""
+        self.client.publish(topic, payload, qos=1)
 
     def stop(self) -> None:
         self._stop.set()

@@ -53,9 +53,7 @@ class Registry:
             self._counters_of.setdefault(counter.unit, []).append(counter.id)
 
     @classmethod
-    def build(
-        cls, units: Iterable[Unit], counters: Iterable[Counter], kiosks: Iterable[KioskEntry]
-    ) -> Registry:
+    def build(cls, units: Iterable[Unit], counters: Iterable[Counter], kiosks: Iterable[KioskEntry]) -> Registry:
         registry = cls(_unique(units, "unit"), _unique(counters, "counter"), _unique(kiosks, "kiosk"))
         registry.check()
         return registry
@@ -154,23 +152,13 @@ def registry_from_dict(doc: dict[str, Any], *, source: str = "registry") -> Regi
     unknown = set(doc) - {"unit", "counter", "kiosk"}
     if unknown:
         raise RegistryError(f"{source}: unknown table(s) {', '.join(sorted(unknown))}")
-    units = [
-        _entry(Unit, item, ("id", "name"), ("level", "parent"), source, "unit")
-        for item in doc.get("unit", [])
-    ]
-    counters = [
-        _entry(Counter, item, ("id", "unit", "name"), (), source, "counter")
-        for item in doc.get("counter", [])
-    ]
-    kiosks = [
-        _entry(KioskEntry, item, ("id", "counter"), (), source, "kiosk") for item in doc.get("kiosk", [])
-    ]
+    units = [_entry(Unit, item, ("id", "name"), ("level", "parent"), source, "unit") for item in doc.get("unit", [])]
+    counters = [_entry(Counter, item, ("id", "unit", "name"), (), source, "counter") for item in doc.get("counter", [])]
+    kiosks = [_entry(KioskEntry, item, ("id", "counter"), (), source, "kiosk") for item in doc.get("kiosk", [])]
     return Registry.build(units, counters, kiosks)
 
 
-def _entry(
-    cls: type, item: Any, required: tuple[str, ...], optional: tuple[str, ...], source: str, kind: str
-) -> Any:
+def _entry(cls: type, item: Any, required: tuple[str, ...], optional: tuple[str, ...], source: str, kind: str) -> Any:
     if not isinstance(item, dict):
         raise RegistryError(f"{source}: each [[{kind}]] must be a table")
     label = item.get("id", "?")

@@ -1,15 +1,20 @@
-"""Summaries per counter and per unit subtree, from the daily roll-ups (pure over the counts)."""
+"""Reports: summaries per counter and unit subtree from the roll-ups, and what the pages read."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from collector.exports import ThreeLevelRow, three_levels
+from collector.office import OfficeHours, uptime_share
+from collector.officers import NOBODY, Officers
 from collector.registry import Registry
-from collector.store import Count, RatingStore
+from collector.store import Count, RatingStore, SqliteStore, now_text
 from kiosk.scores import SCORES, average_score, satisfaction_index, satisfaction_rate
+from kiosk.wire import parse_time
 
 MAX_DAY_SERIES = 93  # a quarter; longer periods get a monthly series
 
@@ -23,16 +28,19 @@ def figures(counts: Iterable[Count]) -> dict[str, Any]:
             flagged += c.n
         else:
             by_score[c.score] += c.n
+    return {**figures_of(by_score), "flagged": flagged}
+
+
+def figures_of(by_score: dict[int, int]) -> dict[str, Any]:
     rate = satisfaction_rate(by_score)
     avg = average_score(by_score)
     index = satisfaction_index(by_score)
     return {
-        "total": sum(by_score.values()),
-        "by_score": {str(s): by_score[s] for s in (1, 2, 3, 4)},
+        "total": sum(by_score.get(s, 0) for s in SCORES),
+        "by_score": {str(s): by_score.get(s, 0) for s in (1, 2, 3, 4)},
         "satisfaction_rate": None if rate is None else round(rate, 4),
         "average": None if avg is None else round(avg, 3),
         "index": None if index is None else round(index, 1),
-        "flagged": flagged,
     }
 
 
@@ -46,11 +54,7 @@ def series(store: RatingStore, counters: list[str], day_from: date, day_to: date
     day = day_from
     while day <= day_to:
         periods.append(day.isoformat() if by == "day" else day.isoformat()[:7])
-        day = (
-            day + timedelta(days=1)
-            if by == "day"
-            else (day.replace(day=28) + timedelta(days=4)).replace(day=1)
-        )
+        day = day + timedelta(days=1) if by == "day" else (day.replace(day=28) + timedelta(days=4)).replace(day=1)
     key = "days" if by == "day" else "months"
     name = "day" if by == "day" else "month"
     return {key: [{name: p, **figures(per_period.get(p, []))} for p in periods]}
@@ -146,3 +150,143 @@ def kiosk_health(store: RatingStore, registry: Registry) -> list[dict[str, Any]]
             }
         )
     return out
+
+
+# --- what the inspectors' pages read besides the roll-ups -------------------------------------
+
+
+def ratings_between(
+    store: SqliteStore, counters: list[str], start: str, end: str, *, limit: int = 5000, only: str = ""
+) -> list[dict[str, Any]]:
+    """Ratings (and flagged presses) at these counters with pressed_at in [start, end), newest first,
+    with whether a snapshot is stored and whether an inspector has reviewed them."""
+    where = {"": "", "flagged": " AND (r.flag IS NOT NULL OR r.clock = 'unsynced')"}[only]
+    out: list[dict[str, Any]] = []
+    for chunk in _chunks(counters, 500):
+        marks = ",".join("?" * len(chunk))
+        cur = store.conn.execute(
+            "SELECT r.id, r.kiosk, r.counter, r.seq, r.score, r.flag, r.pressed_at, r.clock,"
+            " r.snapshot_error, s.path IS NOT NULL, v.username, v.comment, v.at"
+            " FROM ratings r LEFT JOIN snapshots s ON s.rating_id = r.id LEFT JOIN reviews v ON v.rating_id = r.id"
+            f" WHERE r.counter IN ({marks}) AND r.pressed_at >= ? AND r.pressed_at < ?{where}"
+            " ORDER BY r.pressed_at DESC LIMIT ?",
+            (*chunk, start, end, limit),
+        )
+        names = [
+            "id",
+            "kiosk",
+            "counter",
+            "seq",
+            "score",
+            "flag",
+            "pressed_at",
+            "clock",
+            "snapshot_error",
+            "has_snapshot",
+            "reviewed_by",
+            "review_comment",
+            "reviewed_at",
+        ]
+        out.extend(dict(zip(names, row, strict=True)) for row in cur)
+    out.sort(key=lambda r: r["pressed_at"], reverse=True)
+    return out[:limit]
+
+
+def rating(store: SqliteStore, rating_id: str) -> dict[str, Any] | None:
+    rows = store.conn.execute(
+        "SELECT r.id, r.counter, r.kiosk, r.score, r.flag, r.pressed_at, s.path FROM ratings r"
+        " LEFT JOIN snapshots s ON s.rating_id = r.id WHERE r.id = ?",
+        (rating_id,),
+    ).fetchall()
+    if not rows:
+        return None
+    names = ["id", "counter", "kiosk", "score", "flag", "pressed_at", "snapshot_path"]
+    return dict(zip(names, rows[0], strict=True))
+
+
+def review(store: SqliteStore, rating_id: str, username: str, comment: str) -> None:
+    with store.transaction():
+        store.conn.execute(
+            "INSERT INTO reviews VALUES (?,?,?,?) ON CONFLICT (rating_id) DO UPDATE SET username=excluded.username,"
+            " comment=excluded.comment, at=excluded.at",
+            (rating_id, username, comment, now_text()),
+        )
+
+
+def heat_grid(ratings: list[dict[str, Any]], tz: ZoneInfo) -> list[list[int]]:
+    """Accepted ratings per weekday (0 = Monday) × local hour."""
+    grid = [[0] * 24 for _ in range(7)]
+    for r in ratings:
+        if r["flag"] is None:
+            local = parse_time(r["pressed_at"]).astimezone(tz)
+            grid[local.weekday()][local.hour] += 1
+    return grid
+
+
+def last_rating_at(store: SqliteStore, counter: str) -> str | None:
+    row = store.conn.execute(
+        "SELECT MAX(pressed_at) FROM ratings WHERE counter=? AND flag IS NULL", (counter,)
+    ).fetchone()
+    return row[0] if row else None
+
+
+def kiosk_rows(
+    store: SqliteStore,
+    registry: Registry,
+    *,
+    units: frozenset[str],
+    office: OfficeHours,
+    tz: ZoneInfo,
+    day_from: date,
+    day_to: date,
+    now: datetime,
+    silent_min: int,
+) -> list[dict[str, Any]]:
+    """Kiosk health for the units given, with uptime in office hours over the period and whether
+    the counter has gone silent while the office is open."""
+    office_time = office.intervals(day_from, day_to, tz)
+    opened = office.opened_at(now, tz)
+    rows = []
+    for row in kiosk_health(store, registry):
+        counter = registry.counters[row["counter"]]
+        if counter.unit not in units:
+            continue
+        history = [(state, parse_time(at)) for state, at in store.transitions(row["kiosk"])]
+        row["uptime_office"] = uptime_share(history, office_time, now)
+        last = last_rating_at(store, counter.id)
+        quiet_since = max(opened, parse_time(last)) if opened and last else opened
+        row["silent"] = bool(quiet_since and (now - quiet_since).total_seconds() >= silent_min * 60)
+        row["last_rating_at"] = last
+        row["unit"] = counter.unit
+        rows.append(row)
+    return rows
+
+
+def three_level_rows(
+    officers: Officers, registry: Registry, unit_id: str, day_from: date, day_to: date, neutral_as: str, nobody: str
+) -> list[ThreeLevelRow]:
+    """One row per unit × officer (the unit where the service was given), units in tree order."""
+    names = {o.id: o.name for o in officers.officers()}
+    rows = []
+    for unit in _tree_order(registry, unit_id):
+        counters = [c.id for c in registry.own_counters(unit)]
+        if not counters:
+            continue
+        for officer_id, by_score in sorted(
+            officers.by_officer(counters, day_from, day_to).items(),
+            key=lambda kv: (kv[0] == NOBODY, names.get(kv[0], kv[0])),
+        ):
+            name = nobody if officer_id == NOBODY else names.get(officer_id, officer_id)
+            rows.append(ThreeLevelRow(registry.units[unit].name, name, three_levels(by_score, neutral_as)))
+    return rows
+
+
+def _tree_order(registry: Registry, unit_id: str) -> list[str]:
+    out = [unit_id]
+    for child in registry.child_units(unit_id):
+        out.extend(_tree_order(registry, child.id))
+    return out
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -77,9 +77,7 @@ class RatingStore(Protocol):
         received_at: str,
         tz: ZoneInfo,
     ) -> tuple[list[str], list[str]]: ...
-    def add_quarantine(
-        self, topic: str, payload: bytes, reason: str, detail: str, received_at: str
-    ) -> int: ...
+    def add_quarantine(self, topic: str, payload: bytes, reason: str, detail: str, received_at: str) -> int: ...
     def snapshot_expected(self, rating_id: str) -> tuple[str, str | None, int | None] | None: ...
     def has_snapshot(self, rating_id: str) -> bool: ...
     def add_snapshot(self, rating_id: str, sha256: str, path: str, nbytes: int, received_at: str) -> None: ...
@@ -144,7 +142,41 @@ def _m2_monthly(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_m1_initial, _m2_monthly]
+def _m3_people(db: sqlite_utils.Database) -> None:
+    """Users, sessions and the audit log; officers and their duty roster; reviews and alerts."""
+    for sql in (
+        """CREATE TABLE users (
+            username TEXT PRIMARY KEY, password_hash TEXT NOT NULL, role TEXT NOT NULL, unit TEXT NOT NULL,
+            failed_logins INTEGER NOT NULL DEFAULT 0, locked_until TEXT, created_at TEXT NOT NULL)""",
+        """CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY, username TEXT NOT NULL, csrf TEXT NOT NULL,
+            created_at TEXT NOT NULL, expires_at TEXT NOT NULL)""",
+        """CREATE TABLE audit (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, username TEXT NOT NULL,
+            action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '')""",
+        "CREATE TABLE officers (id TEXT PRIMARY KEY, name TEXT NOT NULL, unit TEXT NOT NULL)",
+        """CREATE TABLE roster (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, officer TEXT NOT NULL, counter TEXT NOT NULL,
+            start_at TEXT NOT NULL, end_at TEXT NOT NULL)""",
+        "CREATE INDEX roster_counter ON roster(counter, start_at)",
+        "CREATE INDEX ratings_counter_pressed ON ratings(counter, pressed_at)",
+        "CREATE INDEX ratings_flagged ON ratings(counter, pressed_at) WHERE flag IS NOT NULL",
+        """CREATE TABLE reviews (
+            rating_id TEXT PRIMARY KEY, username TEXT NOT NULL, comment TEXT NOT NULL, at TEXT NOT NULL)""",
+        """CREATE TABLE alert_rules (unit TEXT PRIMARY KEY, doc TEXT NOT NULL)""",
+        """CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, target TEXT NOT NULL,
+            unit TEXT NOT NULL, opened_at TEXT NOT NULL, detail TEXT NOT NULL,
+            acked_by TEXT, acked_at TEXT, ack_comment TEXT)""",
+        "CREATE INDEX alerts_open ON alerts(kind, target) WHERE acked_at IS NULL",
+        """CREATE TABLE mail_log (
+            unit TEXT NOT NULL, month TEXT NOT NULL, sent_at TEXT NOT NULL, recipients TEXT NOT NULL,
+            PRIMARY KEY (unit, month))""",
+    ):
+        db.execute(sql)
+
+
+MIGRATIONS: list[Migration] = [_m1_initial, _m2_monthly, _m3_people]
 
 
 def _split_range(
@@ -156,11 +188,7 @@ def _split_range(
     full_end = end if end.day == 1 else end.replace(day=1)  # exclusive end of the last whole month
     if first_full >= full_end:
         return (day_from.isoformat(), day_to.isoformat()), None, None
-    head = (
-        None
-        if first_full == day_from
-        else (day_from.isoformat(), (first_full - timedelta(days=1)).isoformat())
-    )
+    head = None if first_full == day_from else (day_from.isoformat(), (first_full - timedelta(days=1)).isoformat())
     tail = None if full_end == end else (full_end.isoformat(), day_to.isoformat())
     months = (first_full.isoformat()[:7], (full_end - timedelta(days=1)).isoformat()[:7])
     return head, months, tail
@@ -235,9 +263,7 @@ class SqliteStore:
         known: set[str] = set()
         for chunk in _chunks([r.id for r in ratings], 500):
             marks = ",".join("?" * len(chunk))
-            known.update(
-                row[0] for row in self.conn.execute(f"SELECT id FROM ratings WHERE id IN ({marks})", chunk)
-            )
+            known.update(row[0] for row in self.conn.execute(f"SELECT id FROM ratings WHERE id IN ({marks})", chunk))
         fresh: dict[str, wire.Rating] = {}
         duplicates: list[str] = []
         for r in ratings:
@@ -310,10 +336,7 @@ class SqliteStore:
         return None if row is None else (row[0], row[1], row[2])
 
     def has_snapshot(self, rating_id: str) -> bool:
-        return (
-            self.conn.execute("SELECT 1 FROM snapshots WHERE rating_id=?", (rating_id,)).fetchone()
-            is not None
-        )
+        return self.conn.execute("SELECT 1 FROM snapshots WHERE rating_id=?", (rating_id,)).fetchone() is not None
 
     def add_snapshot(self, rating_id: str, sha256: str, path: str, nbytes: int, received_at: str) -> None:
         self.conn.execute(
@@ -335,9 +358,7 @@ class SqliteStore:
             )
         # An offline will carries no details: keep the last online status's details beside it.
         if state == "offline" and row is not None:
-            old = json.loads(
-                self.conn.execute("SELECT doc FROM kiosk_status WHERE kiosk=?", (kiosk,)).fetchone()[0]
-            )
+            old = json.loads(self.conn.execute("SELECT doc FROM kiosk_status WHERE kiosk=?", (kiosk,)).fetchone()[0])
             doc = {**old, **doc}
         self.conn.execute(
             "INSERT INTO kiosk_status VALUES (?,?,?,?) ON CONFLICT (kiosk) DO UPDATE SET"
@@ -393,17 +414,14 @@ class SqliteStore:
     def transitions(self, kiosk: str) -> list[tuple[str, str]]:
         return [
             (s, a)
-            for s, a in self.conn.execute(
-                "SELECT state, at FROM kiosk_transitions WHERE kiosk=? ORDER BY id", (kiosk,)
-            )
+            for s, a in self.conn.execute("SELECT state, at FROM kiosk_transitions WHERE kiosk=? ORDER BY id", (kiosk,))
         ]
 
     def installs(self) -> list[InstallSeq]:
         return [
             InstallSeq(*row)
             for row in self.conn.execute(
-                "SELECT kiosk, install, count, min_seq, max_seq, last_received_at FROM installs"
-                " ORDER BY kiosk"
+                "SELECT kiosk, install, count, min_seq, max_seq, last_received_at FROM installs ORDER BY kiosk"
             )
         ]
 
@@ -419,9 +437,7 @@ class SqliteStore:
         ]
 
     def mark_replayed(self, entry_id: int, outcome: str, at: str) -> None:
-        self.conn.execute(
-            "UPDATE quarantine SET replayed_at=?, replay_outcome=? WHERE id=?", (at, outcome, entry_id)
-        )
+        self.conn.execute("UPDATE quarantine SET replayed_at=?, replay_outcome=? WHERE id=?", (at, outcome, entry_id))
 
     def purge_snapshots(self, older_than: str) -> list[str]:
         with self.transaction():

@@ -26,9 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the kiosk")
     run.add_argument("--config", help="kiosk.toml")
-    run.add_argument(
-        "--fake-hardware", action="store_true", help="simulated panel (keyboard) and camera, for a laptop"
-    )
+    run.add_argument("--fake-hardware", action="store_true", help="simulated panel (keyboard) and camera, for a laptop")
     run.add_argument(
         "--auto-press",
         type=float,
@@ -46,9 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     status = sub.add_parser("status", help="print the outbox backlog and the last error")
     status.add_argument("--config", required=True, help="kiosk.toml")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "run":
             return _run(args)

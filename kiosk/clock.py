@@ -64,9 +64,7 @@ class SystemClock:
 class FakeClock:
     """A clock a test or the simulator moves by hand."""
 
-    def __init__(
-        self, wall: float = 1_795_000_000.0, *, synced: bool = True, boot_id: str = "fake-boot"
-    ) -> None:
+    def __init__(self, wall: float = 1_795_000_000.0, *, synced: bool = True, boot_id: str = "fake-boot") -> None:
         self._wall = wall
         self._boot = 100.0
         self.synced = synced

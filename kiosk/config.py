@@ -179,9 +179,7 @@ def _check_panel(panel: PanelSettings) -> None:
     if panel.kind == "gpio" and len(panel.pins) != 4:
         raise ConfigError(f"[panel] pins needs 4 BCM numbers, not {list(panel.pins)}")
     if panel.kind == "serial" and not panel.serial_port:
-        raise ConfigError(
-            '[panel] serial_port is required with kind = "serial" (e.g. /dev/serial/by-id/usb-…-if00)'
-        )
+        raise ConfigError('[panel] serial_port is required with kind = "serial" (e.g. /dev/serial/by-id/usb-…-if00)')
     try:
         panel.rules()
     except ValueError as exc:
@@ -191,6 +189,4 @@ def _check_panel(panel: PanelSettings) -> None:
 def _no_unknown(values: dict[str, Any], known: set[str], where: str) -> None:
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ConfigError(
-            f"kiosk.toml {where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-        )
+        raise ConfigError(f"kiosk.toml {where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")

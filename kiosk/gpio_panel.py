@@ -40,9 +40,7 @@ class GpioButtonPanel:
             self.lamps = [LED(pin, pin_factory=pin_factory) for pin in lamp_pins]
             self.buzzer = Buzzer(buzzer_pin, pin_factory=pin_factory) if buzzer_pin is not None else None
         except GPIOZeroError as exc:
-            raise PanelError(
-                f"GPIO panel on pins {list(pins)}: {exc} — are the pins free and wired?"
-            ) from exc
+            raise PanelError(f"GPIO panel on pins {list(pins)}: {exc} — are the pins free and wired?") from exc
 
     @property
     def state(self) -> str:

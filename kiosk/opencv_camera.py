@@ -15,17 +15,13 @@ log = logging.getLogger(__name__)
 class OpenCvCamera:
     """A camera read through ``cv2.VideoCapture``; opened lazily and reopened after a failure."""
 
-    def __init__(
-        self, source: str | int, *, width: int = 640, jpeg_quality: int = 80, flush_frames: int = 4
-    ) -> None:
+    def __init__(self, source: str | int, *, width: int = 640, jpeg_quality: int = 80, flush_frames: int = 4) -> None:
         self.source: str | int = int(source) if isinstance(source, str) and source.isdigit() else source
         self.name = str(source)
         self.width = width
         self.jpeg_quality = jpeg_quality
         self.flush_frames = flush_frames
-        self._is_file = isinstance(self.source, str) and not (
-            self.source.startswith("/dev/") or "://" in self.source
-        )
+        self._is_file = isinstance(self.source, str) and not (self.source.startswith("/dev/") or "://" in self.source)
         self._cap: cv2.VideoCapture | None = None
         self._lock = threading.Lock()
 
@@ -46,9 +42,7 @@ class OpenCvCamera:
                 raise CameraError(f"camera {self.name} gave no picture — is it connected and powered?")
             height, width = frame.shape[:2]
             if width > self.width:
-                frame = cv2.resize(
-                    frame, (self.width, int(height * self.width / width)), interpolation=cv2.INTER_AREA
-                )
+                frame = cv2.resize(frame, (self.width, int(height * self.width / width)), interpolation=cv2.INTER_AREA)
             ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
             if not ok:
                 raise CameraError(f"camera {self.name}: JPEG encoding failed")

@@ -92,9 +92,7 @@ class SqliteOutbox:
         try:
             self.db = open_database(self.path)
         except (sqlite3.Error, OSError) as exc:
-            raise OutboxError(
-                f"cannot open outbox {self.path}: {exc} — is the data partition mounted?"
-            ) from exc
+            raise OutboxError(f"cannot open outbox {self.path}: {exc} — is the data partition mounted?") from exc
         self._conn = self.db.conn
         migrate(self.db, MIGRATIONS, name=f"outbox {self.path}")
         self.install_id = self._install_id()
@@ -167,9 +165,7 @@ class SqliteOutbox:
 
     def count_suppressed(self, presses: int = 1) -> None:
         with self._transaction():
-            self._conn.execute(
-                "UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key='suppressed'", (presses,)
-            )
+            self._conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key='suppressed'", (presses,))
 
     @property
     def suppressed_presses(self) -> int:
@@ -183,9 +179,7 @@ class SqliteOutbox:
 
     # --- snapshots ---------------------------------------------------------
 
-    def attach_snapshot(
-        self, rating_id: str, *, path: str, sha256: str, nbytes: int, taken_epoch: float
-    ) -> bool:
+    def attach_snapshot(self, rating_id: str, *, path: str, sha256: str, nbytes: int, taken_epoch: float) -> bool:
         """Link a picture to its rating, unless the rating already gave up waiting."""
         with self._transaction():
             changed = self._conn.execute(
@@ -195,8 +189,7 @@ class SqliteOutbox:
             ).rowcount
             if changed:
                 self._conn.execute(
-                    "INSERT INTO snapshots(rating_id, path, bytes, taken_epoch, rating_acked)"
-                    " VALUES (?,?,?,?,0)",
+                    "INSERT INTO snapshots(rating_id, path, bytes, taken_epoch, rating_acked) VALUES (?,?,?,?,0)",
                     (rating_id, path, nbytes, taken_epoch),
                 )
         return bool(changed)
@@ -238,9 +231,7 @@ class SqliteOutbox:
                     "SELECT path FROM snapshots WHERE rating_id=? AND acked_epoch IS NULL", (rid,)
                 ).fetchone()
                 if row:
-                    self._conn.execute(
-                        "UPDATE snapshots SET acked_epoch=? WHERE rating_id=?", (now_epoch, rid)
-                    )
+                    self._conn.execute("UPDATE snapshots SET acked_epoch=? WHERE rating_id=?", (now_epoch, rid))
                     paths.append(row[0])
         return paths
 

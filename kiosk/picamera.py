@@ -33,9 +33,7 @@ class Picamera2Camera:
                 frame = camera.capture_array("main")
             except Exception as exc:  # picamera2 raises plain RuntimeErrors
                 self._release()
-                raise CameraError(
-                    f"CSI camera gave no picture ({exc}) — is the ribbon cable seated?"
-                ) from exc
+                raise CameraError(f"CSI camera gave no picture ({exc}) — is the ribbon cable seated?") from exc
             ok, buf = cv2.imencode(
                 ".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality]
             )
@@ -57,9 +55,7 @@ class Picamera2Camera:
         try:
             camera = Picamera2()
             camera.configure(
-                camera.create_still_configuration(
-                    main={"size": (self.width, self.height), "format": "RGB888"}
-                )
+                camera.create_still_configuration(main={"size": (self.width, self.height), "format": "RGB888"})
             )
             camera.start()
         except Exception as exc:

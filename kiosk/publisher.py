@@ -288,9 +288,7 @@ class MqttPublisher:
             try:
                 data = Path(pending.path).read_bytes()
             except OSError as exc:
-                log.warning(
-                    "snapshot %s is gone (%s); the rating stays, the picture is lost", pending.rating_id, exc
-                )
+                log.warning("snapshot %s is gone (%s); the rating stays, the picture is lost", pending.rating_id, exc)
                 outbox.mark_snapshots_acked([pending.rating_id], self._wall())
                 continue
             info = self.client.publish(self.topics.snapshot(self.kiosk_id, pending.rating_id), data, qos=1)
@@ -303,14 +301,10 @@ class MqttPublisher:
         key = tuple(status.get(k) for k in _STATUS_KEYS_THAT_MATTER)
         backlog = status.get("backlog")
         due = now - state.status_sent_at >= self.status_interval_s
-        changed = key != state.status_key or (
-            backlog != state.status_backlog and now - state.status_sent_at >= 5.0
-        )
+        changed = key != state.status_key or (backlog != state.status_backlog and now - state.status_sent_at >= 5.0)
         if not (due or changed):
             return
-        info = self.client.publish(
-            self.topics.status(self.kiosk_id), wire.encode_status(status), qos=1, retain=True
-        )
+        info = self.client.publish(self.topics.status(self.kiosk_id), wire.encode_status(status), qos=1, retain=True)
         if info.rc == mqtt.MQTT_ERR_SUCCESS:
             state.status_sent_at = now
             state.status_key = key

@@ -235,9 +235,7 @@ class Kiosk:
             "clock": "synced" if self.clock.is_synced() else "unsynced",
             "disk_free_mb": _disk_free_mb(self.settings.data_dir),
             "suppressed_presses": self._suppressed,
-            "last_press_at": None
-            if self._last_press_epoch is None
-            else wire.format_epoch(self._last_press_epoch),
+            "last_press_at": None if self._last_press_epoch is None else wire.format_epoch(self._last_press_epoch),
             "panel": self.panel.state,
         }
 
@@ -258,9 +256,7 @@ class Kiosk:
         if stale:
             self.publisher.wake()
         if self._unsynced_pending and self.clock.is_synced():
-            fixed = self.outbox.correct_unsynced(
-                boot_id=self.clock.boot_id, wall_minus_boot_s=self.clock.wall() - now
-            )
+            fixed = self.outbox.correct_unsynced(boot_id=self.clock.boot_id, wall_minus_boot_s=self.clock.wall() - now)
             self._unsynced_pending = False
             if fixed:
                 log.info("clock synchronised: corrected %d press time(s) from the boot clock", fixed)

@@ -224,9 +224,7 @@ def build_store(path: Path, total: int, counters: int, days: int) -> Registry:
             )
         with store.transaction():
             for k, ratings in by_kiosk.items():
-                store.add_ratings(
-                    f"k-{k}", ratings, unit_of=unit_of, received_at=wire.format_epoch(end), tz=TZ
-                )
+                store.add_ratings(f"k-{k}", ratings, unit_of=unit_of, received_at=wire.format_epoch(end), tz=TZ)
         if first and first % 1_000_000 == 0:
             rate = first / (time.perf_counter() - t0)
             print(f"  … {first:,} ratings stored ({rate:,.0f}/s)", flush=True)
@@ -261,9 +259,7 @@ def bench_reports(path: Path, total: int) -> None:
     d50, dmax, district_year = timed(lambda: reports.summarise_unit(store, registry, "P.3", *year), 10)
     c50, cmax, calendar = timed(lambda: reports.summarise_unit(store, registry, "P", *calendar_year), 10)
     print(f"reports on {store.rating_count():,} ratings:")
-    print(
-        f"  one counter, a month  p50 {m50 * 1e3:.1f} ms, max {mmax * 1e3:.1f} ms ({counter_month['total']} ratings)"
-    )
+    print(f"  one counter, a month  p50 {m50 * 1e3:.1f} ms, max {mmax * 1e3:.1f} ms ({counter_month['total']} ratings)")
     print(
         f"  province, a year      p50 {y50 * 1e3:.1f} ms, max {ymax * 1e3:.1f} ms "
         f"({province_year['total']:,} ratings, {len(province_year['children'])} children, monthly series)"
@@ -279,9 +275,7 @@ def bench_reports(path: Path, total: int) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kiosks", type=int, default=1000)
     parser.add_argument("--batches", type=int, default=4, help="batches per kiosk")
     parser.add_argument("--per-batch", type=int, default=25, help="ratings per batch")
@@ -296,9 +290,7 @@ def main() -> int:
         if not args.skip_ingest:
             bench_ingest(tmp, args.kiosks, args.batches, args.per_batch, args.publishers)
         if not args.skip_reports:
-            bench_reports(
-                Path(args.keep_store) if args.keep_store else tmp / "reports.db", args.store_ratings
-            )
+            bench_reports(Path(args.keep_store) if args.keep_store else tmp / "reports.db", args.store_ratings)
     return 0
 
 

@@ -60,9 +60,7 @@ def kiosk_settings(folder: Path, port: int, kiosk_id: str = "k-bench") -> object
 def bench_commit(tmp: Path, presses: int) -> None:
     settings = kiosk_settings(tmp / "commit", 1)  # no broker needed
     panel, factory = fake_gpio_panel(PINS)
-    kiosk = Kiosk(
-        settings=settings, panel=panel, camera=None, clock=SystemClock(assume_synced=True), connect=False
-    )
+    kiosk = Kiosk(settings=settings, panel=panel, camera=None, clock=SystemClock(assume_synced=True), connect=False)
     kiosk.start()
     took = []
     for i in range(presses):
@@ -101,9 +99,7 @@ class Collector:
                 [KioskEntry(k, "bench-q1") for k in kiosks],
             )
         )
-        self.ingestor = Ingestor(
-            settings=self.settings, store=SqliteStore(self.settings.data_dir / "collector.db")
-        )
+        self.ingestor = Ingestor(settings=self.settings, store=SqliteStore(self.settings.data_dir / "collector.db"))
         self.ingestor.start()
 
     def stop(self) -> None:
@@ -235,10 +231,7 @@ def bench_memory(tmp: Path, broker: LocalBroker, idle_s: float) -> None:
     rss = _rss_kib(proc.pid)
     proc.terminate()
     proc.wait(timeout=15)
-    print(
-        f"kiosk process idle, camera open: RSS {rss / 1024:.1f} MiB, CPU {cpu:.2f} % of one core "
-        f"over {idle_s:.0f} s"
-    )
+    print(f"kiosk process idle, camera open: RSS {rss / 1024:.1f} MiB, CPU {cpu:.2f} % of one core over {idle_s:.0f} s")
 
 
 def _uuid(i: int) -> str:
@@ -264,9 +257,7 @@ def _clk_tck() -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presses", type=int, default=2000)
     parser.add_argument("--published", type=int, default=300)
     parser.add_argument("--backlog", type=int, default=100_000)

@@ -5,6 +5,7 @@ generated camera pictures). Everything lives in one folder; Ctrl-C stops it all.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import random
 import shutil
@@ -24,6 +25,25 @@ from collector.registry import load_registry  # noqa: E402
 
 REGISTRY = ROOT / "config" / "registry.example.toml"
 BIN = Path(sys.executable).parent
+
+DEMO_PASSWORD = "demo-password"
+# Demo accounts: the province's admin, a provincial inspector, Văn Bàn district's viewer.
+DEMO_USERS = (("admin", "admin", "10"), ("thanhtra", "inspector", "10"), ("vanban", "viewer", "10.085"))
+FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi"]
+GIVEN = [
+    "Văn An",
+    "Thị Bình",
+    "Minh Châu",
+    "Thu Hà",
+    "Quốc Huy",
+    "Thị Lan",
+    "Đức Long",
+    "Thị Mai",
+    "Văn Nam",
+    "Thanh Tâm",
+    "Hữu Thắng",
+    "Thị Yến",
+]
 
 # How citizens at each counter tend to vote (buttons 1..4 = Rất hài lòng … Không hài lòng).
 MOODS = {
@@ -76,9 +96,12 @@ def main() -> int:
             f'[mqtt]\nhost = "127.0.0.1"\nport = {mqtt_port}\n'
             f'[ingest]\nclient_id = "collector-demo"\n'
             f'[http]\nhost = "127.0.0.1"\nport = {http_port}\n'
+            # Simulated citizens come at all hours: so is the demo's office open.
+            f'[office]\nweekdays = [0, 1, 2, 3, 4, 5, 6]\nspans = ["00:00-23:59"]\n'
         )
         logs = data / "logs"
         logs.mkdir(exist_ok=True)
+        _prepare_accounts_and_roster(collector_conf, data)
         processes.append(
             _spawn([str(BIN / "collector"), "serve", "--config", str(collector_conf)], logs / "collector.log")
         )
@@ -125,6 +148,7 @@ def main() -> int:
             f"presses a minute each (logs in {logs})"
         )
         print()
+        print(f"  Dashboard        : {base}/   (log in as admin, thanhtra or vanban; password {DEMO_PASSWORD})")
         print(f"  Province summary : {base}/api/v1/units/10/summary")
         print(f"  Văn Bàn district : {base}/api/v1/units/10.085/summary")
         print(f"  One counter      : {base}/api/v1/counters/vb-q1/summary")
@@ -141,7 +165,7 @@ def main() -> int:
                 break
             if time.monotonic() - last_report >= 15:
                 last_report = time.monotonic()
-                _report(base)
+                _report(base, ("admin", DEMO_PASSWORD))
             for proc in processes:
                 if proc.poll() is not None and proc.pid not in reported:
                     reported.add(proc.pid)
@@ -169,6 +193,42 @@ def main() -> int:
     return 0
 
 
+def _prepare_accounts_and_roster(conf: Path, data: Path) -> None:
+    """The real CLI commands a unit's admin would run: registry, users, officers, duty roster."""
+    collector = str(BIN / "collector")
+
+    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [collector, *args, "--config", str(conf)], input=stdin, text=True, capture_output=True, check=False
+        )
+
+    run("registry", "load", str(REGISTRY))
+    for name, role, unit in DEMO_USERS:
+        result = run(
+            "user", "add", name, "--role", role, "--unit", unit, "--password-stdin", stdin=DEMO_PASSWORD + "\n"
+        )
+        if result.returncode not in (0, 2):  # 2: exists already from an earlier run
+            raise SystemExit(result.stderr)
+    registry = load_registry(REGISTRY)
+    rng = random.Random(11)
+    lines = ["officer,counter,start,end"]
+    today = time.localtime()
+    for n, counter in enumerate(sorted(registry.counters.values(), key=lambda c: c.id)):
+        pair = []
+        for k in range(2):
+            officer = f"cb-{counter.id}-{k + 1}"
+            name = f"{FAMILY[rng.randrange(len(FAMILY))]} {GIVEN[(2 * n + k) % len(GIVEN)]}"
+            run("roster", "add-officer", officer, "--name", name, "--unit", counter.unit)
+            pair.append(officer)
+        for offset in range(-14, 15):  # two shifts a day, a fortnight either side of today
+            day = time.strftime("%Y-%m-%d", time.localtime(time.mktime(today) + offset * 86400))
+            lines.append(f"{pair[offset % 2]},{counter.id},{day} 00:00,{day} 12:00")
+            lines.append(f"{pair[(offset + 1) % 2]},{counter.id},{day} 12:00,{day} 23:59")
+    roster = data / "roster.csv"
+    roster.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run("roster", "import", str(roster))  # refuses overlaps, so a second run adds nothing
+
+
 def _spawn(cmd: list[str], log: Path, **kwargs: object) -> subprocess.Popen[bytes]:
     handle = open(log, "ab")  # noqa: SIM115 - handed to the child process
     return subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True, **kwargs)  # type: ignore[call-overload]
@@ -185,12 +245,17 @@ def _wait_http(url: str, timeout_s: float) -> bool:
     return False
 
 
-def _report(base: str) -> None:
+def _report(base: str, auth: tuple[str, str]) -> None:
+    token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+
+    def get(path: str) -> dict:
+        request = urllib.request.Request(f"{base}{path}", headers={"Authorization": f"Basic {token}"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.load(response)
+
     try:
-        with urllib.request.urlopen(f"{base}/api/v1/units/10/summary", timeout=5) as response:
-            summary = json.load(response)
-        with urllib.request.urlopen(f"{base}/api/v1/kiosks", timeout=5) as response:
-            kiosks = json.load(response)["kiosks"]
+        summary = get("/api/v1/units/10/summary")
+        kiosks = get("/api/v1/kiosks")["kiosks"]
     except OSError as exc:
         print(f"(collector not answering: {exc})")
         return

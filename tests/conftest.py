@@ -27,3 +27,14 @@ def broker(tmp_path: Path) -> Iterator[LocalBroker]:
     local = LocalBroker(tmp_path / "broker").start()
     yield local
     local.stop()
+
+
+@pytest.fixture(autouse=True)
+def cheap_argon2(monkeypatch):
+    """Real argon2, with small costs: production's (about 0.1 s a hash) would make the access
+    tests, which log in hundreds of times, take minutes. Hashes carry their own parameters."""
+    from argon2 import PasswordHasher
+
+    import collector.accounts
+
+    monkeypatch.setattr(collector.accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))

@@ -30,8 +30,16 @@ def collector_settings(tmp_path: Path, port: int, **ingest):
 
 
 @pytest.fixture
-def settings(tmp_path, broker):
-    return collector_settings(tmp_path, broker.port)
+def settings(tmp_path):
+    """Collector settings on a fresh data folder (no broker: port 1 is never used)."""
+    return collector_settings(tmp_path, 1)
+
+
+@pytest.fixture
+def ingest_settings(settings, broker):
+    from dataclasses import replace
+
+    return replace(settings, mqtt=replace(settings.mqtt, port=broker.port))
 
 
 @pytest.fixture
@@ -44,8 +52,8 @@ def store(settings):
 
 
 @pytest.fixture
-def ingestor(settings, store):
-    ing = Ingestor(settings=settings, store=SqliteStore(settings.data_dir / "collector.db"))
+def ingestor(ingest_settings, store):
+    ing = Ingestor(settings=ingest_settings, store=SqliteStore(ingest_settings.data_dir / "collector.db"))
     ing.start()
     assert wait_for(lambda: ing.connected)
     yield ing
@@ -59,9 +67,7 @@ class FakeKiosk:
         self.kiosk_id = kiosk_id
         self.topics = wire.Topics()
         self.acks: list[wire.Ack] = []
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=f"fake-{kiosk_id}", protocol=mqtt.MQTTv5
-        )
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"fake-{kiosk_id}", protocol=mqtt.MQTTv5)
         self.client.on_message = lambda c, u, m: self.acks.append(wire.decode_ack(m.payload))
         self.client.connect("127.0.0.1", port)
         self.client.subscribe(self.topics.acks(kiosk_id), qos=1)
@@ -87,3 +93,42 @@ def fake_kiosk(broker):
     k = FakeKiosk(broker.port)
     yield k
     k.close()
+
+
+PASSWORD = "correct horse battery"
+# Who may see what in the example province: the admin everything, the inspector Văn Bàn
+# district (with Khánh Yên Hạ and Khánh Yên below it), the viewer Sa Pa.
+USERS = {
+    "admin": ("admin", "10"),
+    "vanban": ("inspector", "10.085"),
+    "sapa": ("viewer", "10.082"),
+    "sapa-inspector": ("inspector", "10.082"),
+}
+
+
+@pytest.fixture
+def users(store):
+    from collector.accounts import Accounts
+
+    accounts = Accounts(store)
+    registry = store.load_registry()
+    for name, (role, unit) in USERS.items():
+        accounts.add_user(name, PASSWORD, role=role, unit=unit, registry=registry)
+    return USERS
+
+
+@pytest.fixture
+def client_for(settings, store, users):
+    """A TestClient logged in (HTTP Basic) as one of USERS."""
+    from fastapi.testclient import TestClient
+
+    from collector.web import create_app
+
+    app = create_app(settings, store)
+
+    def make(name: str) -> TestClient:
+        client = TestClient(app)
+        client.auth = (name, PASSWORD)
+        return client
+
+    return make

@@ -1,16 +1,14 @@
 """The summary API over a real SQLite store."""
 
 import pytest
-from fastapi.testclient import TestClient
 
-from collector.web import create_app
 from kiosk import wire
 from kiosk.ids import uuid7
 
 
 @pytest.fixture
-def api(settings, store):
-    return TestClient(create_app(settings, store))
+def api(client_for):
+    return client_for("admin")
 
 
 def add(store, settings, counter, scores, pressed_at="2026-11-22T02:15:02.123Z", flag=None, kiosk="k-x"):
@@ -105,6 +103,18 @@ def test_clear_errors_for_unknown_ids_and_bad_dates(api, url, status):
     response = api.get(url)
     assert response.status_code == status
     assert response.json()["detail"]
+
+
+def test_api_needs_credentials(api, settings, store):
+    from fastapi.testclient import TestClient
+
+    from collector.web import create_app
+
+    anonymous = TestClient(create_app(settings, store))
+    response = anonymous.get("/api/v1/units/10/summary")
+    assert response.status_code == 401 and response.headers["www-authenticate"].startswith("Basic")
+    assert anonymous.get("/api/v1/units/10/summary", auth=("admin", "wrong password")).status_code == 401
+    assert anonymous.get("/openapi.json").status_code == 200
 
 
 def test_kiosks_list_health_and_openapi(api):

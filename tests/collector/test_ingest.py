@@ -60,9 +60,7 @@ def test_daily_rollup_follows_local_days_in_utc_plus_7(ingestor, store, fake_kio
         ),
     )
     assert wait_for(lambda: store.rating_count() == 3)
-    days = sorted(
-        (c.period, c.n) for c in store.counts(["vb-q1"], *_days("2026-11-20", "2026-11-23"), by="day")
-    )
+    days = sorted((c.period, c.n) for c in store.counts(["vb-q1"], *_days("2026-11-20", "2026-11-23"), by="day"))
     assert days == [("2026-11-21", 1), ("2026-11-22", 2)]
 
 
@@ -79,16 +77,12 @@ def test_daily_rollup_follows_local_days_in_utc_plus_7(ingestor, store, fake_kio
         ),
         (
             "ratings",
-            json.dumps(
-                {"v": 1, "kiosk": "k-vb-q1", "ratings": [{**rating().to_dict(), "score": 7}]}
-            ).encode(),
+            json.dumps({"v": 1, "kiosk": "k-vb-q1", "ratings": [{**rating().to_dict(), "score": 7}]}).encode(),
             "bad_score",
         ),
         (
             "ratings",
-            json.dumps(
-                {"v": 1, "kiosk": "k-vb-q1", "ratings": [{**rating().to_dict(), "seq": "one"}]}
-            ).encode(),
+            json.dumps({"v": 1, "kiosk": "k-vb-q1", "ratings": [{**rating().to_dict(), "seq": "one"}]}).encode(),
             "bad_field",
         ),
         ("ratings", wire.encode_batch("k-vb-q2", [rating()]), "kiosk_mismatch"),
@@ -133,9 +127,7 @@ def test_spoofed_kiosk_id_is_refused(ingestor, store, fake_kiosk):
     assert store.rating_count() == 0
 
 
-def test_unknown_kiosk_is_quarantined_then_replayed_after_the_registry_is_fixed(
-    ingestor, store, settings, fake_kiosk
-):
+def test_unknown_kiosk_is_quarantined_then_replayed_after_the_registry_is_fixed(ingestor, store, settings, fake_kiosk):
     newcomer = rating(counter="vb-q1")
     fake_kiosk.publish("ratings", wire.encode_batch("k-new-1", [newcomer]), kiosk="k-new-1")
     assert wait_for(lambda: store.quarantined())

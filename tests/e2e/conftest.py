@@ -23,7 +23,7 @@ PINS = (17, 27, 22, 23)
 class KioskThread:
     """A real Kiosk running its own loop; the test presses its mock pins."""
 
-    def __init__(self, tmp_path: Path, port: int, kiosk_id: str, counter: str) -> None:
+    def __init__(self, tmp_path: Path, port: int, kiosk_id: str, counter: str, camera: object = None) -> None:
         self.settings = settings_from_dict(
             {
                 "kiosk_id": kiosk_id,
@@ -38,7 +38,10 @@ class KioskThread:
         )
         self.panel, self.factory = fake_gpio_panel(PINS)
         self.kiosk = Kiosk(
-            settings=self.settings, panel=self.panel, camera=None, clock=SystemClock(assume_synced=True)
+            settings=self.settings,
+            panel=self.panel,
+            camera=camera,  # type: ignore[arg-type]
+            clock=SystemClock(assume_synced=True),
         )
         self.pressed: list[int] = []  # scores pressed (button → score with the default mapping)
         self.thread = threading.Thread(target=self.kiosk.run, name=kiosk_id, daemon=True)
@@ -67,8 +70,8 @@ class KioskThread:
 def kiosk_threads(tmp_path, broker):
     made: list[KioskThread] = []
 
-    def make(kiosk_id: str, counter: str) -> KioskThread:
-        k = KioskThread(tmp_path / "kiosks", broker.port, kiosk_id, counter)
+    def make(kiosk_id: str, counter: str, camera: object = None) -> KioskThread:
+        k = KioskThread(tmp_path / "kiosks", broker.port, kiosk_id, counter, camera)
         made.append(k)
         return k
 
@@ -80,7 +83,7 @@ def kiosk_threads(tmp_path, broker):
 class CollectorProcess:
     """`collector serve` as its own process, so it can be SIGKILLed."""
 
-    def __init__(self, tmp_path: Path, broker_port: int) -> None:
+    def __init__(self, tmp_path: Path, broker_port: int, extra: str = "") -> None:
         self.http_port = free_port()
         self.data_dir = tmp_path / "collector"
         self.config = tmp_path / "collector.toml"
@@ -88,7 +91,7 @@ class CollectorProcess:
             f'data_dir = "{self.data_dir}"\nregistry = "{REGISTRY}"\n'
             f'[mqtt]\nhost = "127.0.0.1"\nport = {broker_port}\n'
             f'[ingest]\nclient_id = "collector-e2e"\nbatch_wait_s = 0.05\n'
-            f"[http]\nport = {self.http_port}\n"
+            f"[http]\nport = {self.http_port}\n{extra}"
         )
         self.log = open(tmp_path / "collector.log", "ab")
         self.process: subprocess.Popen[bytes] | None = None
@@ -113,3 +116,15 @@ class CollectorProcess:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=15)
+
+
+def collector_cli(config: Path, *args: str, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "collector.cli", *args, "--config", str(config)],
+        input=stdin,
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout

@@ -1,6 +1,8 @@
 """Presses on kiosks' mock pins → real Mosquitto → collector → the numbers in the API."""
 
 import sqlite3
+import subprocess
+import sys
 import time
 from collections import Counter
 from datetime import datetime
@@ -45,7 +47,13 @@ def test_presses_become_the_right_counts_and_rates_up_to_the_province(tmp_path, 
             sapa.press(button)
         assert wait_for(lambda: store.rating_count() == 13, 30)
         assert wait_for(lambda: all(k.backlog() == 0 for k in (commune, district, sapa)), 15)
+        from collector.accounts import Accounts
+
+        Accounts(store).add_user(
+            "admin", "correct horse battery", role="admin", unit="10", registry=store.load_registry()
+        )
         api = TestClient(create_app(settings, store))
+        api.auth = ("admin", "correct horse battery")
         day = TODAY()
         q = f"?from={day}&to={day}"
         c = api.get(f"/api/v1/counters/kyh-q1/summary{q}").json()
@@ -67,9 +75,7 @@ def test_presses_become_the_right_counts_and_rates_up_to_the_province(tmp_path, 
 
 
 @pytest.mark.slow
-def test_collector_killed_and_broker_restarted_lose_nothing_and_double_nothing(
-    tmp_path, broker, kiosk_threads
-):
+def test_collector_killed_and_broker_restarted_lose_nothing_and_double_nothing(tmp_path, broker, kiosk_threads):
     collector = CollectorProcess(tmp_path, broker.port)
     collector.start()
     kiosks = [
@@ -113,13 +119,37 @@ def test_collector_killed_and_broker_restarted_lose_nothing_and_double_nothing(
     time.sleep(2)
     assert stored() == total  # nothing doubled by late re-sends
     day = TODAY()
-    summary = httpx.get(f"{collector.url}/api/v1/units/10/summary?from={day}&to={day}", timeout=10).json()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "collector.cli",
+            "user",
+            "add",
+            "admin",
+            "--role",
+            "admin",
+            "--unit",
+            "10",
+            "--password-stdin",
+            "--config",
+            str(collector.config),
+        ],
+        input="correct horse battery\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    summary = httpx.get(
+        f"{collector.url}/api/v1/units/10/summary?from={day}&to={day}",
+        timeout=10,
+        auth=("admin", "correct horse battery"),
+    ).json()
     assert summary["total"] == total
     assert summary["by_score"] == by_score([s for k in kiosks for s in k.pressed])
     with sqlite3.connect(db_path) as db:
         seqs = db.execute(
-            "SELECT kiosk, GROUP_CONCAT(seq) FROM (SELECT kiosk, seq FROM ratings"
-            " ORDER BY kiosk, seq) GROUP BY kiosk"
+            "SELECT kiosk, GROUP_CONCAT(seq) FROM (SELECT kiosk, seq FROM ratings ORDER BY kiosk, seq) GROUP BY kiosk"
         ).fetchall()
     for _, joined in seqs:
         assert [int(s) for s in joined.split(",")] == list(range(1, 23))

@@ -30,13 +30,9 @@ class AckingCollector:
         self.acks_sent: list[str] = []
         self._lock = threading.Lock()
         self.topics = wire.Topics()
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id="test-collector", protocol=mqtt.MQTTv5
-        )
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-collector", protocol=mqtt.MQTTv5)
         self.client.on_message = self._on_message
-        self.client.on_connect = lambda c, *a: [
-            c.subscribe(f, qos=1) for f in self.topics.collector_filters()
-        ]
+        self.client.on_connect = lambda c, *a: [c.subscribe(f, qos=1) for f in self.topics.collector_filters()]
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
@@ -97,9 +93,7 @@ class KioskRig:
     def __init__(self, settings, *, camera=None, clock=None, connect=True) -> None:
         self.panel, self.factory = fake_gpio_panel(settings.panel.pins)
         self.clock = clock or FakeClock()
-        self.kiosk = Kiosk(
-            settings=settings, panel=self.panel, camera=camera, clock=self.clock, connect=connect
-        )
+        self.kiosk = Kiosk(settings=settings, panel=self.panel, camera=camera, clock=self.clock, connect=connect)
         self.kiosk.start()
 
     def press(self, button: int, *, then_advance_s: float = 6.0) -> None:

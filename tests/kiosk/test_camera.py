@@ -60,9 +60,7 @@ def test_missing_camera_source_raises_camera_error(tmp_path):
 
 def test_snapshot_is_written_with_its_hash(video_file, tmp_path):
     results = []
-    taker = SnapshotTaker(
-        camera=OpenCvCamera(str(video_file)), directory=tmp_path / "snaps", on_result=results.append
-    )
+    taker = SnapshotTaker(camera=OpenCvCamera(str(video_file)), directory=tmp_path / "snaps", on_result=results.append)
     taker.request("01936f0e-7c1a-7d4e-9a3b-1f2e3d4c5b6a")
     assert wait_for(lambda: results)
     result = results[0]

@@ -48,9 +48,7 @@ def test_sigkill_right_after_a_press_loses_nothing_and_doubles_nothing(tmp_path,
     for n, key in enumerate(b"1243", start=1):
         proc.stdin.write(bytes([key]) + b"\n")
         proc.stdin.flush()
-        assert wait_for(lambda n=n: len(outbox_rows(data / "outbox.db")) == n, 15), (
-            tmp_path / "kiosk.log"
-        ).read_text()
+        assert wait_for(lambda n=n: len(outbox_rows(data / "outbox.db")) == n, 15), (tmp_path / "kiosk.log").read_text()
         wait_for(lambda: False, 0.6)  # past the lock-out
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()

@@ -1,0 +1,251 @@
+"""Alerts: a counter's share of dissatisfied ratings jumps, a counter goes silent during office
+hours, a kiosk goes offline. Rules are set per unit and apply to everything below it (the nearest
+unit with its own rules wins; the collector's [alerts] settings are the default).
+
+An alert stays open until someone acknowledges it with a comment; while it is open the same
+condition does not raise it again. New alerts are published on MQTT and POSTed to a webhook.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from collector.config import AlertSettings, CollectorSettings
+from collector.errors import CollectorError
+from collector.office import OfficeHours
+from collector.registry import Registry
+from collector.reports import last_rating_at
+from collector.store import SqliteStore
+from kiosk import wire
+
+log = logging.getLogger(__name__)
+
+RULE_KEYS = ("dissatisfied_share", "window_h", "min_ratings", "silent_min", "offline_min")
+
+
+class RuleError(CollectorError, ValueError):
+    """Alert rules with a value out of range."""
+
+
+@dataclass(frozen=True)
+class Rules:
+    dissatisfied_share: float
+    window_h: float
+    min_ratings: int
+    silent_min: int
+    offline_min: int
+
+    def __post_init__(self) -> None:
+        if not 0 < self.dissatisfied_share <= 1:
+            raise RuleError("dissatisfied_share must be above 0 and at most 1")
+        if self.window_h <= 0 or self.min_ratings < 1 or self.silent_min < 1 or self.offline_min < 1:
+            raise RuleError("window_h, min_ratings, silent_min and offline_min must be positive")
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: int
+    kind: str  # dissatisfied | silent | offline
+    target: str  # counter or kiosk id
+    unit: str
+    opened_at: str
+    detail: str
+    acked_by: str | None
+    acked_at: str | None
+    ack_comment: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def default_rules(settings: AlertSettings) -> Rules:
+    return Rules(**{k: getattr(settings, k) for k in RULE_KEYS})
+
+
+class AlertBook:
+    """Rules and alerts in the store."""
+
+    def __init__(self, store: SqliteStore, settings: CollectorSettings) -> None:
+        self.store = store
+        self.conn = store.conn
+        self.settings = settings
+
+    def set_rules(self, unit: str, values: dict[str, Any], registry: Registry) -> Rules:
+        registry.unit(unit)
+        base = self.rules_for(unit, registry)
+        try:
+            rules = replace(base, **{k: type(getattr(base, k))(v) for k, v in values.items() if k in RULE_KEYS})
+        except (TypeError, ValueError) as exc:
+            raise RuleError(str(exc)) from None
+        with self.store.transaction():
+            self.conn.execute(
+                "INSERT INTO alert_rules VALUES (?,?) ON CONFLICT (unit) DO UPDATE SET doc=excluded.doc",
+                (unit, json.dumps(asdict(rules))),
+            )
+        return rules
+
+    def own_rules(self) -> dict[str, Rules]:
+        return {unit: Rules(**json.loads(doc)) for unit, doc in self.conn.execute("SELECT unit, doc FROM alert_rules")}
+
+    def rules_for(self, unit: str, registry: Registry, own: dict[str, Rules] | None = None) -> Rules:
+        own = self.own_rules() if own is None else own
+        for ancestor in reversed(registry.path(unit)):
+            if ancestor.id in own:
+                return own[ancestor.id]
+        return default_rules(self.settings.alerts)
+
+    def alerts(self, units: frozenset[str] | None = None, *, open_only: bool = False, limit: int = 500) -> list[Alert]:
+        sql = "SELECT id, kind, target, unit, opened_at, detail, acked_by, acked_at, ack_comment FROM alerts"
+        if open_only:
+            sql += " WHERE acked_at IS NULL"
+        rows = [Alert(*r) for r in self.conn.execute(sql + " ORDER BY id DESC LIMIT ?", (limit,))]
+        return rows if units is None else [a for a in rows if a.unit in units]
+
+    def alert(self, alert_id: int) -> Alert | None:
+        row = self.conn.execute(
+            "SELECT id, kind, target, unit, opened_at, detail, acked_by, acked_at, ack_comment FROM alerts WHERE id=?",
+            (alert_id,),
+        ).fetchone()
+        return None if row is None else Alert(*row)
+
+    def acknowledge(self, alert_id: int, username: str, comment: str) -> None:
+        if not comment.strip():
+            raise RuleError("say what was done about the alert")
+        with self.store.transaction():
+            self.conn.execute(
+                "UPDATE alerts SET acked_by=?, acked_at=?, ack_comment=? WHERE id=? AND acked_at IS NULL",
+                (username, wire.format_time(datetime.now(UTC)), comment.strip(), alert_id),
+            )
+
+    def open_alert(self, kind: str, target: str, unit: str, detail: str, at: datetime) -> Alert | None:
+        """Open an alert unless one of this kind for this target is still open."""
+        with self.store.transaction():
+            if self.conn.execute(
+                "SELECT 1 FROM alerts WHERE kind=? AND target=? AND acked_at IS NULL", (kind, target)
+            ).fetchone():
+                return None
+            cur = self.conn.execute(
+                "INSERT INTO alerts(kind, target, unit, opened_at, detail) VALUES (?,?,?,?,?)",
+                (kind, target, unit, wire.format_time(at), detail),
+            )
+        return self.alert(int(cur.lastrowid or 0))
+
+    # --- evaluation ---------------------------------------------------------------------
+
+    def evaluate(self, registry: Registry, now: datetime) -> list[Alert]:
+        """Check every counter and kiosk once; returns the alerts opened now."""
+        tz = self.settings.tz
+        office = OfficeHours(self.settings.office.weekdays, self.settings.office.spans)
+        own = self.own_rules()
+        opened: list[Alert | None] = []
+        for counter in registry.counters.values():
+            rules = self.rules_for(counter.unit, registry, own)
+            since = wire.format_time(now - timedelta(hours=rules.window_h))
+            total, unhappy = self.conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(score = 1), 0) FROM ratings WHERE counter=? AND pressed_at >= ?"
+                " AND flag IS NULL",
+                (counter.id, since),
+            ).fetchone()
+            if total >= rules.min_ratings and unhappy / total >= rules.dissatisfied_share:
+                detail = (
+                    f"{unhappy}/{total} Không hài lòng ({unhappy / total:.0%}) trong {rules.window_h:g} giờ "
+                    f"tại {counter.name}"
+                )
+                opened.append(self.open_alert("dissatisfied", counter.id, counter.unit, detail, now))
+            opened_at = office.opened_at(now, tz)
+            if opened_at is not None:
+                last = last_rating_at(self.store, counter.id)
+                quiet_since = max(opened_at, wire.parse_time(last)) if last else opened_at
+                if (now - quiet_since) >= timedelta(minutes=rules.silent_min):
+                    detail = f"Không có lượt đánh giá nào tại {counter.name} trong {rules.silent_min} phút giờ làm việc"
+                    opened.append(self.open_alert("silent", counter.id, counter.unit, detail, now))
+        statuses = self.store.kiosk_statuses()
+        for kiosk in registry.kiosks.values():
+            unit = registry.counters[kiosk.counter].unit
+            rules = self.rules_for(unit, registry, own)
+            status = statuses.get(kiosk.id)
+            if status is None:
+                continue  # never installed: not an outage
+            seen = wire.parse_time(status["received_at"])
+            offline = status["state"] == "offline" or now - seen > timedelta(minutes=rules.offline_min + 2)
+            if offline and now - seen >= timedelta(minutes=rules.offline_min):
+                detail = (
+                    f"Thiết bị {kiosk.id} (quầy {kiosk.counter}) mất kết nối từ {seen.astimezone(tz):%d/%m/%Y %H:%M}"
+                )
+                opened.append(self.open_alert("offline", kiosk.id, unit, detail, now))
+        return [a for a in opened if a is not None]
+
+
+class AlertNotifier:
+    """Publishes a new alert on MQTT and POSTs it to the webhook (each failure logged, not fatal)."""
+
+    def __init__(self, settings: CollectorSettings, publish: Callable[[str, bytes], None] | None) -> None:
+        self.topic = settings.alerts.topic or f"{settings.mqtt.topic_prefix}/alerts"
+        self.webhook = settings.alerts.webhook
+        self.publish = publish
+
+    def notify(self, alert: Alert) -> None:
+        body = json.dumps({"v": 1, **alert.to_dict()}, ensure_ascii=False).encode()
+        if self.publish is not None:
+            try:
+                self.publish(self.topic, body)
+            except Exception:  # noqa: BLE001 - a broker hiccup must not stop the alert loop
+                log.exception("could not publish alert %d on %s", alert.id, self.topic)
+        if self.webhook:
+            request = urllib.request.Request(
+                self.webhook, data=body, method="POST", headers={"Content-Type": "application/json"}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    response.read()
+            except OSError as exc:
+                log.warning("alert webhook %s failed: %s", self.webhook, exc)
+
+
+class AlertLoop:
+    """Evaluates the rules every ``interval_s`` on its own thread and store connection."""
+
+    def __init__(self, *, settings: CollectorSettings, notifier: AlertNotifier) -> None:
+        self.settings = settings
+        self.notifier = notifier
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="alerts", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def run_once(self, store: SqliteStore) -> list[Alert]:
+        book = AlertBook(store, self.settings)
+        alerts = book.evaluate(store.load_registry(), datetime.now(UTC))
+        for alert in alerts:
+            log.warning("alert %s %s: %s", alert.kind, alert.target, alert.detail)
+            self.notifier.notify(alert)
+        return alerts
+
+    def _run(self) -> None:
+        from collector.store import open_store
+
+        store = open_store(self.settings.resolved_store_url)
+        try:
+            while not self._stop.wait(self.settings.alerts.interval_s):
+                try:
+                    self.run_once(store)
+                except Exception:  # noqa: BLE001 - keep watching
+                    log.exception("alert evaluation failed; trying again next round")
+        finally:
+            store.close()
+
+
+def rule_fields() -> list[str]:
+    return [f.name for f in fields(Rules)]

@@ -1,0 +1,159 @@
+"""Charts as inline SVG (pure): readable without colour — every mark carries its number, and
+series are told apart by pattern, not hue. Nothing is fetched from the internet."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+from collector import formats
+
+_PATTERNS = """<defs>
+<pattern id="p-hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">
+<rect width="6" height="6" fill="#fff"/><line x1="0" y1="0" x2="0" y2="6" stroke="#333" stroke-width="2"/></pattern>
+<pattern id="p-dots" width="6" height="6" patternUnits="userSpaceOnUse">
+<rect width="6" height="6" fill="#fff"/><circle cx="3" cy="3" r="1.4" fill="#333"/></pattern>
+<pattern id="p-cross" width="6" height="6" patternUnits="userSpaceOnUse">
+<rect width="6" height="6" fill="#fff"/><path d="M0 0L6 6M6 0L0 6" stroke="#333" stroke-width="1"/></pattern>
+</defs>"""
+
+# Score 4 solid dark, 3 hatched, 2 dotted, 1 crossed: distinguishable in black and white.
+SCORE_FILLS = {4: "#2b5d34", 3: "url(#p-hatch)", 2: "url(#p-dots)", 1: "url(#p-cross)"}
+
+
+def rate_bars(
+    points: Sequence[tuple[str, float | None, int]],
+    *,
+    title: str,
+    lang: str = "vi",
+    width: int = 720,
+    height: int = 220,
+) -> str:
+    """Satisfaction rate per period: (label, rate or None, ratings). Thin samples are hatched."""
+    if not points:
+        return ""
+    left, bottom, top = 36, 36, 18
+    plot_h = height - bottom - top
+    step = (width - left - 8) / len(points)
+    bar_w = max(2.0, step * 0.7)
+    label_every = -(-len(points) // 12)  # at most 12 labels
+    parts = [
+        f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="100%" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>{_PATTERNS}'
+    ]
+    for pct in (0, 50, 100):
+        y = top + plot_h * (1 - pct / 100)
+        parts.append(
+            f'<line x1="{left}" x2="{width - 4}" y1="{y:.1f}" y2="{y:.1f}" stroke="#bbb" stroke-dasharray="2,3"/>'
+            f'<text x="{left - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{pct}%</text>'
+        )
+    for i, (label, rate, n) in enumerate(points):
+        x = left + i * step + (step - bar_w) / 2
+        if rate is not None:
+            h = plot_h * rate
+            fill = "url(#p-hatch)" if n < 5 else "#2b5d34"
+            parts.append(
+                f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
+                f'fill="{fill}" stroke="#2b5d34"><title>{escape(label)}: '
+                f"{formats.percent(rate, lang)} ({n})</title></rect>"
+            )
+            if i % label_every == 0 and step >= 14:
+                parts.append(
+                    f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h - h - 3:.1f}" font-size="9" '
+                    f'text-anchor="middle">{round(rate * 100)}</text>'
+                )
+        else:
+            parts.append(
+                f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h - 3:.1f}" font-size="9" '
+                f'text-anchor="middle" fill="#777">·</text>'
+            )
+        if i % label_every == 0:
+            parts.append(
+                f'<text x="{x + bar_w / 2:.1f}" y="{height - bottom + 14:.1f}" font-size="9" '
+                f'text-anchor="middle">{escape(label)}</text>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def score_bar(by_score: dict[str, int], labels: dict[int, str], *, lang: str = "vi", width: int = 720) -> str:
+    """One 100 % bar split by score, each part patterned; a legend below gives every count."""
+    total = sum(by_score.get(str(s), 0) for s in (1, 2, 3, 4))
+    if total == 0:
+        return ""
+    height = 70
+    parts = [
+        f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="100%" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(", ".join(labels.values()))}</title>{_PATTERNS}'
+    ]
+    x = 0.0
+    for score in (4, 3, 2, 1):
+        n = by_score.get(str(score), 0)
+        if n:
+            w = width * n / total
+            parts.append(
+                f'<rect x="{x:.1f}" y="4" width="{w:.1f}" height="28" fill="{SCORE_FILLS[score]}" '
+                f'stroke="#222"><title>{escape(labels[score])}: {n}</title></rect>'
+            )
+            x += w
+    slot = width / 4
+    for i, score in enumerate((4, 3, 2, 1)):
+        n = by_score.get(str(score), 0)
+        lx = i * slot + 2
+        parts.append(
+            f'<rect x="{lx:.1f}" y="42" width="16" height="16" fill="{SCORE_FILLS[score]}" stroke="#222"/>'
+            f'<text x="{lx + 22:.1f}" y="55" font-size="12">{escape(labels[score])}: '
+            f"{formats.number(n, lang)} ({formats.percent(n / total, lang)})</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def heatmap(grid: Sequence[Sequence[int]], *, weekdays: Sequence[str], title: str) -> str:
+    """Ratings per weekday (rows) × hour of day (columns); each cell shows its count.
+    Office hours (6h–19h) always show; earlier or later hours only when they have ratings."""
+    busy = [h for h in range(24) if any(grid[d][h] for d in range(len(weekdays)))]
+    hours = range(min([6, *busy]), max([19, *busy]) + 1)
+    cell_w, cell_h, left, top = 40, 22, 44, 20
+    width = left + cell_w * len(hours) + 4
+    height = top + cell_h * len(weekdays) + 4
+    peak = max((grid[d][h] for d in range(len(weekdays)) for h in hours), default=0) or 1
+    parts = [
+        f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="100%" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
+    ]
+    for j, hour in enumerate(hours):
+        parts.append(
+            f'<text x="{left + j * cell_w + cell_w / 2}" y="14" font-size="10" text-anchor="middle">{hour}h</text>'
+        )
+    for d, name in enumerate(weekdays):
+        y = top + d * cell_h
+        parts.append(f'<text x="{left - 6}" y="{y + 15}" font-size="10" text-anchor="end">{escape(name)}</text>')
+        for j, hour in enumerate(hours):
+            n = grid[d][hour]
+            shade = 255 - int(200 * n / peak)
+            ink = "#fff" if shade < 120 else "#000"
+            parts.append(
+                f'<rect x="{left + j * cell_w}" y="{y}" width="{cell_w - 2}" height="{cell_h - 2}" '
+                f'fill="rgb({shade},{shade},{shade})" stroke="#ccc"/>'
+                f'<text x="{left + j * cell_w + cell_w / 2 - 1}" y="{y + 15}" font-size="10" '
+                f'text-anchor="middle" fill="{ink}">{n or ""}</text>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def sparkline(values: Sequence[float | None], *, width: int = 90, height: int = 22) -> str:
+    """A small trend line of rates (0..1); gaps where a period had no ratings."""
+    known = [(i, v) for i, v in enumerate(values) if v is not None]
+    if len(known) < 2:
+        return ""
+    step = width / max(1, len(values) - 1)
+    points = " ".join(f"{i * step:.1f},{height - 2 - v * (height - 4):.1f}" for i, v in known)
+    last_i, last_v = known[-1]
+    return (
+        f'<svg class="spark" role="img" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{round(last_v * 100)}%</title>'
+        f'<polyline points="{points}" fill="none" stroke="#222" stroke-width="1.5"/>'
+        f'<circle cx="{last_i * step:.1f}" cy="{height - 2 - last_v * (height - 4):.1f}" r="2"/></svg>'
+    )

@@ -1,0 +1,317 @@
+"""Files inspectors hand in: CSV and XLSX of any table, the official three-level form (XLSX, PDF)
+and a PDF report per unit or counter. Built from the same tables the pages show."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from fpdf import FPDF
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font
+
+from collector import formats
+from collector.errors import CollectorError
+
+FONT_DIRS = (
+    Path("/usr/share/fonts/truetype/dejavu"),
+    Path("/usr/share/fonts/dejavu"),
+    Path("/usr/local/share/fonts/dejavu"),
+)
+
+
+class ExportError(CollectorError, RuntimeError):
+    """An export could not be produced (e.g. the PDF font is not installed)."""
+
+
+@dataclass(frozen=True)
+class Column:
+    title: str
+    kind: str = "text"  # text | int | rate (0..1) | decimal
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[Column]
+    rows: list[list[Any]]
+    heading: list[str] = field(default_factory=list)  # lines above the table: unit, period, date
+
+
+# --- CSV and XLSX ------------------------------------------------------------------------
+
+
+def to_csv(table: Table) -> bytes:
+    """UTF-8 with a byte-order mark (Excel opens Vietnamese text right); rates as percentages."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([c.title + (" (%)" if c.kind == "rate" else "") for c in table.columns])
+    for row in table.rows:
+        writer.writerow([_plain(value, col) for value, col in zip(row, table.columns, strict=True)])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def _plain(value: Any, column: Column) -> Any:
+    if value is None:
+        return ""
+    if column.kind == "rate":
+        return f"{value * 100:.1f}"
+    if column.kind == "decimal":
+        return f"{value:.2f}"
+    return value
+
+
+def to_xlsx(table: Table) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    sheet.title = table.title[:31] or "Sheet1"
+    row_no = 1
+    for line in table.heading:
+        sheet.cell(row=row_no, column=1, value=line).font = Font(bold=row_no == 1)
+        row_no += 1
+    if table.heading:
+        row_no += 1
+    _write_table(sheet, row_no, table.columns, table.rows)
+    return _save(book)
+
+
+def _write_table(sheet: Any, first_row: int, columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -> None:
+    for j, column in enumerate(columns, start=1):
+        cell = sheet.cell(row=first_row, column=j, value=column.title)
+        cell.font = Font(bold=True)
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        sheet.column_dimensions[cell.column_letter].width = max(12, min(40, len(column.title) + 4))
+    for i, row in enumerate(rows, start=first_row + 1):
+        for j, (value, column) in enumerate(zip(row, columns, strict=True), start=1):
+            cell = sheet.cell(row=i, column=j, value=value)
+            if column.kind == "rate" and value is not None:
+                cell.number_format = "0.0%"
+            elif column.kind == "decimal" and value is not None:
+                cell.number_format = "0.00"
+
+
+def _save(book: Workbook) -> bytes:
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+# --- the official three-level form ---------------------------------------------------------
+
+THREE_LEVELS = ("Rất hài lòng", "Hài lòng", "Không hài lòng")
+FORM_TITLE = "BÁO CÁO KẾT QUẢ ĐÁNH GIÁ MỨC ĐỘ HÀI LÒNG CỦA TỔ CHỨC, CÁ NHÂN"
+
+
+@dataclass(frozen=True)
+class ThreeLevelRow:
+    unit: str
+    officer: str
+    counts: tuple[int, int, int]  # rất hài lòng, hài lòng, không hài lòng
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts)
+
+
+def three_levels(by_score: dict[int, int], neutral_as: str) -> tuple[int, int, int]:
+    """Score 4 → Rất hài lòng, 3 → Hài lòng, 1 → Không hài lòng, 2 → the deployment's choice."""
+    neutral = by_score.get(2, 0)
+    satisfied = by_score.get(3, 0) + (neutral if neutral_as == "hai_long" else 0)
+    dissatisfied = by_score.get(1, 0) + (neutral if neutral_as == "khong_hai_long" else 0)
+    return by_score.get(4, 0), satisfied, dissatisfied
+
+
+def three_level_table(rows: Sequence[ThreeLevelRow], heading: list[str]) -> Table:
+    columns = [Column("STT", "int"), Column("Đơn vị"), Column("Cán bộ"), Column("Tổng số lượt", "int")]
+    for level in THREE_LEVELS:
+        columns += [Column(f"{level} (lượt)", "int"), Column(f"{level} (tỷ lệ)", "rate")]
+    body = []
+    for n, row in enumerate(rows, start=1):
+        cells: list[Any] = [n, row.unit, row.officer, row.total]
+        for count in row.counts:
+            cells += [count, count / row.total if row.total else None]
+        body.append(cells)
+    totals = [sum(r.counts[i] for r in rows) for i in range(3)]
+    grand = sum(totals)
+    last: list[Any] = [None, "Tổng cộng", "", grand]
+    for count in totals:
+        last += [count, count / grand if grand else None]
+    body.append(last)
+    return Table("Mẫu 3 mức", columns, body, heading)
+
+
+def form_heading(unit_name: str, period_label: str, start: date, end: date, made: date) -> list[str]:
+    return [
+        FORM_TITLE,
+        f"Đơn vị: {unit_name}",
+        f"Kỳ báo cáo: {period_label} (từ {formats.day(start)} đến {formats.day(end)})",
+        f"Ngày lập: {formats.day(made)}",
+    ]
+
+
+def three_level_xlsx(table: Table) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Mau 3 muc"
+    for i, line in enumerate(table.heading, start=1):
+        cell = sheet.cell(row=i, column=1, value=line)
+        cell.font = Font(bold=i == 1, size=13 if i == 1 else 11)
+    first = len(table.heading) + 2
+    _write_table(sheet, first, table.columns, table.rows)
+    sign = first + len(table.rows) + 2
+    sheet.cell(row=sign, column=2, value="NGƯỜI LẬP BIỂU").font = Font(bold=True)
+    sheet.cell(row=sign, column=8, value="THỦ TRƯỞNG ĐƠN VỊ").font = Font(bold=True)
+    sheet.cell(row=sign + 1, column=2, value="(Ký, ghi rõ họ tên)")
+    sheet.cell(row=sign + 1, column=8, value="(Ký tên, đóng dấu)")
+    return _save(book)
+
+
+# --- PDF --------------------------------------------------------------------------------
+
+
+def _font_files() -> tuple[Path, Path]:
+    for folder in FONT_DIRS:
+        regular, bold = folder / "DejaVuSans.ttf", folder / "DejaVuSans-Bold.ttf"
+        if regular.exists() and bold.exists():
+            return regular, bold
+    raise ExportError("PDF export needs the DejaVu fonts (Vietnamese letters): apt install fonts-dejavu-core")
+
+
+class _Pdf(FPDF):
+    def __init__(self, orientation: str = "L") -> None:
+        super().__init__(orientation=orientation, unit="mm", format="A4")
+        regular, bold = _font_files()
+        self.add_font("DejaVu", "", str(regular))
+        self.add_font("DejaVu", "B", str(bold))
+        self.set_auto_page_break(auto=True, margin=15)
+        self.add_page()
+        self.set_font("DejaVu", size=10)
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font("DejaVu", size=8)
+        self.cell(0, 8, f"Trang {self.page_no()}", align="C")
+
+    def heading(self, lines: Sequence[str]) -> None:
+        for i, line in enumerate(lines):
+            self.set_font("DejaVu", "B" if i == 0 else "", 13 if i == 0 else 10)
+            self.cell(0, 8 if i == 0 else 6, line, new_x="LMARGIN", new_y="NEXT", align="C" if i == 0 else "L")
+        self.ln(3)
+
+    def grid(self, columns: Sequence[Column], rows: Sequence[Sequence[Any]], widths: Sequence[float]) -> None:
+        self.set_font("DejaVu", "B", 8)
+        line_h = 4.5
+        pairs = list(zip(columns, widths, strict=True))
+        lines = [len(self.multi_cell(w, line_h, c.title, dry_run=True, output="LINES")) for c, w in pairs]  # type: ignore[arg-type]
+        header_h = line_h * max(lines)
+        y, x = self.get_y(), self.l_margin
+        for column, width in pairs:
+            self.rect(x, y, width, header_h)
+            self.set_xy(x, y)
+            self.multi_cell(width, line_h, column.title, align="C")
+            x += width
+        self.set_xy(self.l_margin, y + header_h)
+        self.set_font("DejaVu", "", 8)
+        for row in rows:
+            bold = row and row[1] in ("Tổng cộng", "Total")
+            self.set_font("DejaVu", "B" if bold else "", 8)
+            for value, column, width in zip(row, columns, widths, strict=True):
+                text = self._fit(_pdf_text(value, column), width - 2)
+                self.cell(width, 6, text, border=1, align="L" if column.kind == "text" else "R")
+            self.ln(6)
+
+    def _fit(self, text: str, width: float) -> str:
+        if self.get_string_width(text) <= width:
+            return text
+        while text and self.get_string_width(text + "…") > width:
+            text = text[:-1]
+        return text + "…"
+
+    def signatures(self, left: str, right: str) -> None:
+        self.ln(8)
+        half = (self.w - self.l_margin - self.r_margin) / 2
+        self.set_font("DejaVu", "B", 10)
+        self.cell(half, 6, left, align="C")
+        self.cell(half, 6, right, align="C", new_x="LMARGIN", new_y="NEXT")
+        self.set_font("DejaVu", "", 9)
+        self.cell(half, 6, "(Ký, ghi rõ họ tên)", align="C")
+        self.cell(half, 6, "(Ký tên, đóng dấu)", align="C", new_x="LMARGIN", new_y="NEXT")
+
+    def bars(self, title: str, points: Sequence[tuple[str, float | None, int]]) -> None:
+        """Satisfaction rate per period: numbered bars, readable in black and white."""
+        if not points:
+            return
+        self.set_font("DejaVu", "B", 10)
+        self.cell(0, 7, title, new_x="LMARGIN", new_y="NEXT")
+        height, top = 40.0, self.get_y() + 4
+        width = self.w - self.l_margin - self.r_margin
+        step = width / len(points)
+        self.set_draw_color(150)
+        self.line(self.l_margin, top + height, self.l_margin + width, top + height)
+        self.set_font("DejaVu", "", 6)
+        every = max(1, len(points) // 15)
+        for i, (label, rate, _n) in enumerate(points):
+            x = self.l_margin + i * step + step * 0.15
+            if rate is not None:
+                h = height * rate
+                self.set_fill_color(70)
+                self.rect(x, top + height - h, step * 0.7, h, style="F")
+                if i % every == 0:
+                    self.text(x, top + height - h - 1, f"{rate * 100:.0f}")
+            if i % every == 0:
+                self.text(x, top + height + 4, label)
+        self.set_y(top + height + 8)
+
+
+def _pdf_text(value: Any, column: Column) -> str:
+    if value is None:
+        return "—" if column.kind != "text" else ""
+    if column.kind == "rate":
+        return formats.percent(value)
+    if column.kind == "int":
+        return formats.number(value)
+    if column.kind == "decimal":
+        return formats.decimal(value, digits=2)
+    return str(value)
+
+
+def three_level_pdf(table: Table) -> bytes:
+    pdf = _Pdf("L")
+    pdf.heading(table.heading)
+    widths = [10, 48, 42, 18] + [24, 22] * 3
+    pdf.grid(table.columns, table.rows, widths)
+    pdf.signatures("NGƯỜI LẬP BIỂU", "THỦ TRƯỞNG ĐƠN VỊ")
+    return bytes(pdf.output())
+
+
+def report_pdf(
+    *,
+    heading: list[str],
+    figures: list[tuple[str, str]],
+    chart_title: str,
+    chart: Sequence[tuple[str, float | None, int]],
+    table: Table,
+) -> bytes:
+    """A unit's or counter's report for a period: key figures, a chart, the detail table."""
+    pdf = _Pdf("L")
+    pdf.heading(heading)
+    pdf.set_font("DejaVu", "", 10)
+    for label, value in figures:
+        pdf.cell(70, 6, label)
+        pdf.set_font("DejaVu", "B", 10)
+        pdf.cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("DejaVu", "", 10)
+    pdf.ln(2)
+    pdf.bars(chart_title, chart)
+    usable = pdf.w - pdf.l_margin - pdf.r_margin
+    first = min(80.0, usable * 0.3)
+    rest = (usable - first) / max(1, len(table.columns) - 1)
+    pdf.set_font("DejaVu", "B", 10)
+    pdf.cell(0, 7, table.title, new_x="LMARGIN", new_y="NEXT")
+    pdf.grid(table.columns, table.rows, [first] + [rest] * (len(table.columns) - 1))
+    return bytes(pdf.output())

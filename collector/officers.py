@@ -1,0 +1,214 @@
+"""Officers and the duty roster: who served at which counter, from when to when.
+
+A rating is attributed to the officer on duty at its counter at its press time. Duties at one
+counter may not overlap, so each rating has at most one officer; ratings with nobody on duty are
+reported as such, never dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from collector.errors import CollectorError, NotFound
+from collector.registry import Registry
+from collector.store import SqliteStore
+from kiosk import wire
+
+NOBODY = ""  # the "officer" of ratings made while nobody was on duty
+
+
+class RosterError(CollectorError, ValueError):
+    """A duty that cannot be entered (unknown officer or counter, overlap, bad time)."""
+
+
+@dataclass(frozen=True)
+class Officer:
+    id: str
+    name: str
+    unit: str
+
+
+@dataclass(frozen=True)
+class Duty:
+    id: int
+    officer: str
+    counter: str
+    start_at: str  # UTC, contract time format
+    end_at: str
+
+
+def local_bounds(day_from: date, day_to: date, tz: ZoneInfo) -> tuple[str, str]:
+    """UTC instants [start, end) covering local days ``day_from``..``day_to``."""
+    start = datetime.combine(day_from, time(0), tz)
+    end = datetime.combine(day_to + timedelta(days=1), time(0), tz)
+    return wire.format_time(start), wire.format_time(end)
+
+
+def parse_local(text: str, tz: ZoneInfo) -> str:
+    """'2026-11-03 07:30' or '03/11/2026 07:30' (local time) → UTC contract time."""
+    text = text.strip()
+    for form in ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%d/%m/%Y %H:%M"):
+        try:
+            return wire.format_time(datetime.strptime(text, form).replace(tzinfo=tz))
+        except ValueError:
+            continue
+    raise RosterError(f"time {text!r}: write it as YYYY-MM-DD HH:MM or DD/MM/YYYY HH:MM (local time)")
+
+
+class Officers:
+    def __init__(self, store: SqliteStore, tz: ZoneInfo) -> None:
+        self.store = store
+        self.conn = store.conn
+        self.tz = tz
+
+    # --- officers ------------------------------------------------------------------
+
+    def add_officer(self, officer_id: str, name: str, unit: str, registry: Registry) -> None:
+        if not wire.UNIT_ID.match(officer_id):
+            raise RosterError(f"officer id {officer_id!r}: letters, digits, '.', '_', '-' only")
+        if not name.strip():
+            raise RosterError("an officer needs a name")
+        registry.unit(unit)
+        with self.store.transaction():
+            self.conn.execute(
+                "INSERT INTO officers VALUES (?,?,?) ON CONFLICT (id) DO UPDATE SET name=excluded.name,"
+                " unit=excluded.unit",
+                (officer_id, name.strip(), unit),
+            )
+
+    def officer(self, officer_id: str) -> Officer:
+        row = self.conn.execute("SELECT id, name, unit FROM officers WHERE id=?", (officer_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no officer {officer_id!r}")
+        return Officer(*row)
+
+    def officers(self, units: Iterable[str] | None = None) -> list[Officer]:
+        rows = [Officer(*r) for r in self.conn.execute("SELECT id, name, unit FROM officers ORDER BY name")]
+        if units is None:
+            return rows
+        allowed = set(units)
+        return [o for o in rows if o.unit in allowed]
+
+    # --- duties --------------------------------------------------------------------
+
+    def add_duty(self, officer_id: str, counter: str, start_at: str, end_at: str, registry: Registry) -> int:
+        self.officer(officer_id)
+        registry.counter(counter)
+        if end_at <= start_at:
+            raise RosterError("a duty must end after it starts")
+        with self.store.transaction():
+            return self._insert_duty(officer_id, counter, start_at, end_at)
+
+    def _insert_duty(self, officer_id: str, counter: str, start_at: str, end_at: str) -> int:
+        clash = self.conn.execute(
+            "SELECT officer, start_at, end_at FROM roster WHERE counter=? AND start_at < ? AND end_at > ?",
+            (counter, end_at, start_at),
+        ).fetchone()
+        if clash:
+            raise RosterError(
+                f"counter {counter} already has {clash[0]} on duty from {self._local(clash[1])} "
+                f"to {self._local(clash[2])}"
+            )
+        cur = self.conn.execute(
+            "INSERT INTO roster(officer, counter, start_at, end_at) VALUES (?,?,?,?)",
+            (officer_id, counter, start_at, end_at),
+        )
+        return int(cur.lastrowid or 0)
+
+    def import_csv(self, text: str, registry: Registry) -> int:
+        """Rows of ``officer,counter,start,end`` (local times; a header row is allowed).
+        All rows go in, or none: the first bad row is reported with its line number."""
+        rows = list(csv.reader(io.StringIO(text)))
+        if rows and rows[0] and rows[0][0].strip().lower() in ("officer", "can_bo", "cán bộ"):
+            rows = rows[1:]
+            first_line = 2
+        else:
+            first_line = 1
+        known = {o.id for o in self.officers()}
+        added = 0
+        with self.store.transaction():
+            for number, row in enumerate(rows, start=first_line):
+                if not row or not any(cell.strip() for cell in row):
+                    continue
+                if len(row) != 4:
+                    raise RosterError(f"line {number}: expected officer,counter,start,end")
+                officer_id, counter, start, end = (cell.strip() for cell in row)
+                if officer_id not in known:
+                    raise RosterError(f"line {number}: unknown officer {officer_id!r}")
+                if counter not in registry.counters:
+                    raise RosterError(f"line {number}: unknown counter {counter!r}")
+                try:
+                    start_at, end_at = parse_local(start, self.tz), parse_local(end, self.tz)
+                    if end_at <= start_at:
+                        raise RosterError("a duty must end after it starts")
+                    self._insert_duty(officer_id, counter, start_at, end_at)
+                except RosterError as exc:
+                    raise RosterError(f"line {number}: {exc}") from None
+                added += 1
+        return added
+
+    def duties(self, *, counter: str | None = None, officer: str | None = None, limit: int = 500) -> list[Duty]:
+        where, args = [], []
+        if counter:
+            where.append("counter=?")
+            args.append(counter)
+        if officer:
+            where.append("officer=?")
+            args.append(officer)
+        sql = "SELECT id, officer, counter, start_at, end_at FROM roster"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [Duty(*r) for r in self.conn.execute(sql + " ORDER BY start_at DESC LIMIT ?", (*args, limit))]
+
+    # --- attribution -------------------------------------------------------------------
+
+    def by_officer(self, counters: Iterable[str], day_from: date, day_to: date) -> dict[str, dict[int, int]]:
+        """Accepted ratings per officer (``NOBODY`` for none on duty) and score, at these counters."""
+        start, end = local_bounds(day_from, day_to, self.tz)
+        out: dict[str, dict[int, int]] = defaultdict(lambda: dict.fromkeys((1, 2, 3, 4), 0))
+        for counter in counters:
+            totals = dict.fromkeys((1, 2, 3, 4), 0)
+            for score, n in self.conn.execute(
+                "SELECT score, COUNT(*) FROM ratings WHERE counter=? AND pressed_at >= ? AND pressed_at < ?"
+                " AND flag IS NULL GROUP BY score",
+                (counter, start, end),
+            ):
+                totals[score] = n
+            if not any(totals.values()):
+                continue
+            for officer_id, score, n in self.conn.execute(
+                "SELECT d.officer, r.score, COUNT(*) FROM roster d JOIN ratings r ON r.counter = d.counter"
+                " AND r.pressed_at >= d.start_at AND r.pressed_at < d.end_at"
+                " WHERE d.counter=? AND d.start_at < ? AND d.end_at > ? AND r.pressed_at >= ? AND r.pressed_at < ?"
+                " AND r.flag IS NULL GROUP BY d.officer, r.score",
+                (counter, end, start, start, end),
+            ):
+                out[officer_id][score] += n
+                totals[score] -= n
+            if any(totals.values()):
+                for score, n in totals.items():
+                    out[NOBODY][score] += n
+        return dict(out)
+
+    def officer_by_counter(self, officer_id: str, day_from: date, day_to: date) -> dict[str, dict[int, int]]:
+        """The officer's accepted ratings per counter and score while on duty."""
+        start, end = local_bounds(day_from, day_to, self.tz)
+        out: dict[str, dict[int, int]] = defaultdict(lambda: dict.fromkeys((1, 2, 3, 4), 0))
+        for counter, score, n in self.conn.execute(
+            "SELECT d.counter, r.score, COUNT(*) FROM roster d JOIN ratings r ON r.counter = d.counter"
+            " AND r.pressed_at >= d.start_at AND r.pressed_at < d.end_at"
+            " WHERE d.officer=? AND r.pressed_at >= ? AND r.pressed_at < ? AND r.flag IS NULL"
+            " GROUP BY d.counter, r.score",
+            (officer_id, start, end),
+        ):
+            out[counter][score] += n
+        return dict(out)
+
+    def _local(self, moment: str) -> str:
+        return wire.parse_time(moment).astimezone(self.tz).strftime("%d/%m/%Y %H:%M")

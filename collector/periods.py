@@ -1,0 +1,82 @@
+"""Report periods: day, week, month, quarter, year or a custom range, and the one before (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+KINDS = ("day", "week", "month", "quarter", "year", "custom")
+
+
+@dataclass(frozen=True)
+class Period:
+    kind: str
+    start: date
+    end: date  # inclusive
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Period:
+        """The period of the same kind just before (for a custom range: as many days before)."""
+        if self.kind == "custom" or self.kind == "day" or self.kind == "week":
+            length = timedelta(days=self.days)
+            return Period(self.kind, self.start - length, self.end - length)
+        return period_of(self.kind, self.start - timedelta(days=1))
+
+    def label_vi(self) -> str:
+        if self.kind == "day":
+            return f"Ngày {self.start:%d/%m/%Y}"
+        if self.kind == "month":
+            return f"Tháng {self.start.month:02d}/{self.start.year}"
+        if self.kind == "quarter":
+            return f"Quý {(self.start.month - 1) // 3 + 1}/{self.start.year}"
+        if self.kind == "year":
+            return f"Năm {self.start.year}"
+        return f"Từ {self.start:%d/%m/%Y} đến {self.end:%d/%m/%Y}"
+
+    def label_en(self) -> str:
+        if self.kind == "day":
+            return f"{self.start:%d/%m/%Y}"
+        if self.kind == "month":
+            return f"{self.start:%m/%Y}"
+        if self.kind == "quarter":
+            return f"Q{(self.start.month - 1) // 3 + 1} {self.start.year}"
+        if self.kind == "year":
+            return str(self.start.year)
+        return f"{self.start:%d/%m/%Y} – {self.end:%d/%m/%Y}"
+
+
+def period_of(kind: str, anchor: date) -> Period:
+    """The day, week (Monday to Sunday), month, quarter or year that holds ``anchor``."""
+    if kind == "day":
+        return Period(kind, anchor, anchor)
+    if kind == "week":
+        start = anchor - timedelta(days=anchor.weekday())
+        return Period(kind, start, start + timedelta(days=6))
+    if kind == "month":
+        start = anchor.replace(day=1)
+        return Period(kind, start, _next_month(start) - timedelta(days=1))
+    if kind == "quarter":
+        start = anchor.replace(month=(anchor.month - 1) // 3 * 3 + 1, day=1)
+        end = _next_month(_next_month(_next_month(start))) - timedelta(days=1)
+        return Period(kind, start, end)
+    if kind == "year":
+        return Period(kind, date(anchor.year, 1, 1), date(anchor.year, 12, 31))
+    raise ValueError(f"period must be one of {', '.join(KINDS[:-1])} (or from/to), not {kind!r}")
+
+
+def parse_period(kind: str | None, at: date | None, start: date | None, end: date | None, today: date) -> Period:
+    """From query parameters: ``from``/``to`` make a custom range; otherwise kind + anchor date."""
+    if start is not None or end is not None:
+        first = start or end or today
+        last = end or today
+        if first > last:
+            raise ValueError(f"from ({first:%d/%m/%Y}) is after to ({last:%d/%m/%Y})")
+        return Period("custom", first, last)
+    return period_of(kind or "month", at or today)
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)

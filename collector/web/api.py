@@ -1,0 +1,142 @@
+"""The JSON API (CONTRACT.md): summaries, the unit tree, kiosk health — each limited to the
+units the caller was granted. Session cookie or HTTP Basic."""
+
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+
+from collector import reports
+from collector.alerts import AlertBook
+from collector.officers import NOBODY, Officers
+from collector.web.context import ApiUser, Ctx, Db, Reg, need, visible_counter, visible_unit
+
+MAX_RANGE_DAYS = 3660
+
+router = APIRouter(prefix="/api/v1")
+
+
+def _days(ctx: Ctx, from_: date | None, to: date | None) -> tuple[date, date]:
+    day_to = to or ctx.today()
+    day_from = from_ or (day_to - timedelta(days=29))
+    if day_from > day_to:
+        raise HTTPException(status_code=422, detail=f"from ({day_from}) is after to ({day_to})")
+    if (day_to - day_from).days > MAX_RANGE_DAYS:
+        raise HTTPException(status_code=422, detail=f"a period is at most {MAX_RANGE_DAYS} days")
+    return day_from, day_to
+
+
+From = Annotated[date | None, Query(alias="from", description="first local day, YYYY-MM-DD")]
+To = Annotated[date | None, Query(description="last local day (inclusive), YYYY-MM-DD")]
+
+
+@router.get("/counters/{counter}/summary")
+def counter_summary(
+    counter: str, me: ApiUser, ctx: Ctx, db: Db, registry: Reg, from_: From = None, to: To = None
+) -> dict[str, Any]:
+    visible_counter(me, registry, counter)
+    return reports.summarise_counter(db, registry, counter, *_days(ctx, from_, to))
+
+
+@router.get("/units/{unit}/summary")
+def unit_summary(
+    unit: str, me: ApiUser, ctx: Ctx, db: Db, registry: Reg, from_: From = None, to: To = None
+) -> dict[str, Any]:
+    visible_unit(me, registry, unit)
+    return reports.summarise_unit(db, registry, unit, *_days(ctx, from_, to))
+
+
+@router.get("/units")
+def units(me: ApiUser, registry: Reg) -> dict[str, Any]:
+    """The unit tree from the caller's granted unit down."""
+
+    def node(unit_id: str) -> dict[str, Any]:
+        u = registry.unit(unit_id)
+        return {
+            "id": u.id,
+            "name": u.name,
+            "level": u.level,
+            "counters": [{"id": c.id, "name": c.name} for c in registry.own_counters(u.id)],
+            "children": [node(c.id) for c in registry.child_units(u.id)],
+        }
+
+    return {"units": [node(me.unit)]}
+
+
+@router.get("/kiosks")
+def kiosks(me: ApiUser, db: Db, registry: Reg) -> dict[str, Any]:
+    rows = reports.kiosk_health(db, registry)
+    return {"kiosks": [k for k in rows if me.sees_counter(registry, k["counter"])]}
+
+
+@router.get("/officers/{officer}/summary")
+def officer_summary(
+    officer: str, me: ApiUser, ctx: Ctx, db: Db, registry: Reg, from_: From = None, to: To = None
+) -> dict[str, Any]:
+    book = Officers(db, ctx.settings.tz)
+    try:
+        person = book.officer(officer)
+    except LookupError:
+        raise HTTPException(404, f"no officer {officer!r}") from None
+    if not me.sees_unit(person.unit):
+        raise HTTPException(404, f"no officer {officer!r}")
+    day_from, day_to = _days(ctx, from_, to)
+    per_counter = {
+        c: s for c, s in book.officer_by_counter(officer, day_from, day_to).items() if me.sees_counter(registry, c)
+    }
+    total = {s: sum(v[s] for v in per_counter.values()) for s in (1, 2, 3, 4)}
+    return {
+        "officer": person.id,
+        "name": person.name,
+        "unit": person.unit,
+        "from": day_from.isoformat(),
+        "to": day_to.isoformat(),
+        **reports.figures_of(total),
+        "counters": [{"counter": c, **reports.figures_of(s)} for c, s in sorted(per_counter.items())],
+    }
+
+
+@router.get("/units/{unit}/officers")
+def unit_officers(
+    unit: str, me: ApiUser, ctx: Ctx, db: Db, registry: Reg, from_: From = None, to: To = None
+) -> dict[str, Any]:
+    """Ratings per officer on duty at the counters of the unit and below (null officer: nobody)."""
+    visible_unit(me, registry, unit)
+    day_from, day_to = _days(ctx, from_, to)
+    book = Officers(db, ctx.settings.tz)
+    names = {o.id: o.name for o in book.officers()}
+    rows = book.by_officer(registry.counters_under(unit), day_from, day_to)
+    return {
+        "unit": unit,
+        "from": day_from.isoformat(),
+        "to": day_to.isoformat(),
+        "officers": [
+            {"officer": None if o == NOBODY else o, "name": names.get(o), **reports.figures_of(s)}
+            for o, s in sorted(rows.items())
+        ],
+    }
+
+
+@router.get("/alerts")
+def alerts(me: ApiUser, ctx: Ctx, db: Db, open_only: bool = False) -> dict[str, Any]:
+    book = AlertBook(db, ctx.settings)
+    return {"alerts": [a.to_dict() for a in book.alerts(me.units, open_only=open_only)]}
+
+
+@router.get("/quarantine")
+def quarantine(me: ApiUser, db: Db, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    need(me, "admin")  # quarantined payloads may name any kiosk
+    return {
+        "entries": [
+            {
+                "id": e.id,
+                "topic": e.topic,
+                "received_at": e.received_at,
+                "reason": e.reason,
+                "detail": e.detail,
+                "bytes": len(e.payload),
+                "preview": e.payload[:200].decode("utf-8", "replace"),
+            }
+            for e in db.quarantined(limit=limit)
+        ]
+    }

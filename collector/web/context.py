@@ -1,0 +1,200 @@
+"""What every request needs: a store connection of its own, the registry, who is asking."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.templating import Jinja2Templates
+
+from collector import formats, i18n
+from collector.accounts import Accounts, AuthError, Principal
+from collector.config import CollectorSettings
+from collector.errors import NotFound
+from collector.periods import Period, parse_period
+from collector.registry import Registry
+from collector.store import SqliteStore
+
+SESSION_COOKIE = "sat_session"
+LANG_COOKIE = "lang"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+class LoginRequired(Exception):
+    """A page was asked for without a session: the handler sends the browser to /login."""
+
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+class WebContext:
+    def __init__(self, settings: CollectorSettings, store_path: Path, *, registry_ttl_s: float = 5.0) -> None:
+        self.settings = settings
+        self.store_path = store_path
+        self.templates = Jinja2Templates(directory=str(TEMPLATES))
+        self.templates.env.globals.update(
+            fmt=formats, t=i18n.text, SCORE_LABELS=i18n.SCORE_LABELS, WEEKDAYS=i18n.WEEKDAYS
+        )
+        self._registry: Registry | None = None
+        self._loaded = 0.0
+        self._ttl = registry_ttl_s
+        self._lock = threading.Lock()
+
+    def open_store(self) -> SqliteStore:
+        return SqliteStore(self.store_path)
+
+    def registry(self, store: SqliteStore) -> Registry:
+        with self._lock:
+            if self._registry is None or time.monotonic() - self._loaded > self._ttl:
+                self._registry = store.load_registry()
+                self._loaded = time.monotonic()
+            return self._registry
+
+    def forget_registry(self) -> None:
+        with self._lock:
+            self._registry = None
+
+    def today(self) -> date:
+        return datetime.now(self.settings.tz).date()
+
+
+def context(request: Request) -> WebContext:
+    return request.app.state.web  # type: ignore[no-any-return]
+
+
+Ctx = Annotated[WebContext, Depends(context)]
+
+
+def get_db(ctx: Ctx) -> Iterator[SqliteStore]:
+    store = ctx.open_store()
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+Db = Annotated[SqliteStore, Depends(get_db)]
+
+
+def get_registry(ctx: Ctx, db: Db) -> Registry:
+    return ctx.registry(db)
+
+
+Reg = Annotated[Registry, Depends(get_registry)]
+
+
+def _from_session(request: Request, db: SqliteStore, registry: Registry) -> Principal | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    accounts = Accounts(db)
+    found = accounts.session(token)
+    if found is None:
+        return None
+    return accounts.principal(found[0], registry, csrf=found[1])
+
+
+def api_user(request: Request, db: Db, registry: Reg) -> Principal:
+    """The session's user, or HTTP Basic credentials (for scripts and the province's warehouse)."""
+    principal = _from_session(request, db, registry)
+    if principal is not None:
+        return principal
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("basic "):
+        try:
+            username, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            username, password = "", ""
+        accounts = Accounts(db)
+        try:
+            accounts.verify(username, password)
+        except AuthError as exc:
+            raise HTTPException(401, str(exc), headers={"WWW-Authenticate": 'Basic realm="collector"'}) from None
+        found = accounts.principal(username, registry)
+        if found is not None:
+            return found
+    raise HTTPException(
+        401, "log in, or send HTTP Basic credentials", headers={"WWW-Authenticate": 'Basic realm="collector"'}
+    )
+
+
+def page_user(request: Request, db: Db, registry: Reg) -> Principal:
+    principal = _from_session(request, db, registry)
+    if principal is None:
+        raise LoginRequired(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
+    return principal
+
+
+ApiUser = Annotated[Principal, Depends(api_user)]
+PageUser = Annotated[Principal, Depends(page_user)]
+
+
+def need(principal: Principal, role: str) -> None:
+    if not principal.can(role):
+        raise HTTPException(403, f"this needs the {role} role")
+
+
+def visible_unit(principal: Principal, registry: Registry, unit_id: str) -> None:
+    """404 for a unit that does not exist *or* is outside the user's grant: do not reveal which."""
+    if unit_id not in registry.units or not principal.sees_unit(unit_id):
+        raise HTTPException(404, f"no unit {unit_id!r}")
+
+
+def visible_counter(principal: Principal, registry: Registry, counter_id: str) -> None:
+    if not principal.sees_counter(registry, counter_id):
+        raise HTTPException(404, f"no counter {counter_id!r}")
+
+
+def check_csrf(principal: Principal, token: str | None) -> None:
+    if not principal.csrf or token != principal.csrf:
+        raise HTTPException(403, "the form expired; reload the page and try again")
+
+
+def period_from(ctx: WebContext, request: Request) -> Period:
+    q = request.query_params
+    try:
+        return parse_period(
+            q.get("period") or None, _day(q.get("at")), _day(q.get("from")), _day(q.get("to")), ctx.today()
+        )
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+def _day(text: str | None) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise HTTPException(422, f"date {text!r} must be YYYY-MM-DD") from None
+
+
+def lang_of(request: Request) -> str:
+    lang = request.cookies.get(LANG_COOKIE, "vi")
+    return lang if lang in i18n.LANGS else "vi"
+
+
+def not_found_to_404(exc: NotFound) -> HTTPException:
+    return HTTPException(404, str(exc))
+
+
+def base_vars(request: Request, principal: Principal | None, registry: Registry | None) -> dict[str, Any]:
+    lang = lang_of(request)
+    return {
+        "request": request,
+        "me": principal,
+        "lang": lang,
+        "tr": lambda key: i18n.text(key, lang),
+        "labels": i18n.SCORE_LABELS[lang],
+        "pct": lambda x: formats.percent(x, lang),
+        "num": lambda n: formats.number(n, lang),
+        "dec": lambda x: formats.decimal(x, lang),
+        "grant_name": registry.units[principal.unit].name if principal and registry else "",
+    }

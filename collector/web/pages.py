@@ -1,0 +1,895 @@
+"""The inspectors' pages: server-rendered HTML, readable on a phone and a desk screen.
+
+Every table a page shows is built once by a ``*_table`` function and used for the page and for
+its CSV/XLSX export, so the files carry the same numbers as the screen.
+"""
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Form, HTTPException, Request, Response, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+
+from collector import charts, exports, formats, i18n, reports
+from collector.accounts import ROLES, Accounts, AuthError, Principal
+from collector.alerts import RULE_KEYS, AlertBook, RuleError
+from collector.errors import CollectorError, NotFound
+from collector.office import OfficeHours
+from collector.officers import NOBODY, Officers, RosterError, local_bounds, parse_local
+from collector.periods import KINDS, Period
+from collector.registry import Registry
+from collector.store import SqliteStore
+from collector.web.context import (
+    LANG_COOKIE,
+    SESSION_COOKIE,
+    Ctx,
+    Db,
+    PageUser,
+    Reg,
+    WebContext,
+    base_vars,
+    check_csrf,
+    lang_of,
+    need,
+    period_from,
+    visible_counter,
+    visible_unit,
+)
+from kiosk import wire
+
+router = APIRouter()
+SORT_KEYS = ("name", "total", "rate", "index", "s4", "s3", "s2", "s1", "change")
+
+
+def render(
+    ctx: WebContext,
+    request: Request,
+    template: str,
+    me: Principal | None,
+    registry: Registry | None,
+    status: int = 200,
+    **values: Any,
+) -> HTMLResponse:
+    return ctx.templates.TemplateResponse(
+        request, template, {**base_vars(request, me, registry), **values}, status_code=status
+    )
+
+
+def period_vars(request: Request, period: Period) -> dict[str, Any]:
+    lang = lang_of(request)
+    base = {k: v for k, v in request.query_params.items() if k not in ("period", "at", "from", "to", "sort", "dir")}
+    prev = period.previous()
+    prev_q = (
+        {**base, "period": prev.kind, "at": prev.start.isoformat()}
+        if prev.kind != "custom"
+        else {**base, "from": prev.start.isoformat(), "to": prev.end.isoformat()}
+    )
+    return {
+        "period": period,
+        "period_label": period.label_vi() if lang == "vi" else period.label_en(),
+        "kinds": KINDS[:-1],
+        "prev_query": urlencode(prev_q),
+        "query": request.url.query,
+    }
+
+
+def _download(data: bytes, name: str, kind: str) -> Response:
+    types = {
+        "csv": "text/csv; charset=utf-8",
+        "pdf": "application/pdf",
+        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    }
+    return Response(
+        data, media_type=types[kind], headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
+    )
+
+
+def _export(me: Principal, db: SqliteStore, table: exports.Table, name: str, kind: str, target: str) -> Response:
+    Accounts(db).audit(me.username, f"export_{kind}", target, table.title)
+    if kind == "csv":
+        return _download(exports.to_csv(table), f"{name}.csv", "csv")
+    if kind == "xlsx":
+        return _download(exports.to_xlsx(table), f"{name}.xlsx", "xlsx")
+    raise HTTPException(404, "exports are .csv or .xlsx")
+
+
+# --- log in and out ------------------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, ctx: Ctx, next: str = "/") -> HTMLResponse:
+    return render(ctx, request, "login.html", None, None, next=_safe_next(next), error="")
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    ctx: Ctx,
+    db: Db,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    accounts = Accounts(db)
+    try:
+        accounts.verify(username.strip(), password)
+    except AuthError as exc:
+        lang = lang_of(request)
+        message = i18n.text("wrong_login", lang) if "wrong" in str(exc) else str(exc)
+        return render(ctx, request, "login.html", None, None, status=401, next=_safe_next(next), error=message)
+    token = accounts.open_session(username.strip())
+    accounts.audit(username.strip(), "login", "", request.client.host if request.client else "")
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=ctx.settings.http.secure_cookies or request.url.scheme == "https",
+        max_age=10 * 3600,
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, me: PageUser, db: Db, csrf: Annotated[str, Form()] = "") -> Response:
+    check_csrf(me, csrf)
+    Accounts(db).close_session(request.cookies.get(SESSION_COOKIE, ""))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/lang/{lang}")
+def set_lang(lang: str, next: str = "/") -> Response:
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(LANG_COOKIE, lang if lang in i18n.LANGS else "vi", samesite="lax", max_age=365 * 86400)
+    return response
+
+
+def _safe_next(target: str) -> str:
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+# --- overview and units -----------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> HTMLResponse:
+    period = period_from(ctx, request)
+    return _unit_page(request, me, ctx, db, registry, me.unit, period, overview=True)
+
+
+@router.get("/units/{unit}", response_class=HTMLResponse)
+def unit_page(unit: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> HTMLResponse:
+    visible_unit(me, registry, unit)
+    return _unit_page(request, me, ctx, db, registry, unit, period_from(ctx, request))
+
+
+def unit_table(
+    db: SqliteStore, registry: Registry, unit: str, period: Period, lang: str, sort: str = "name", desc: bool = False
+) -> tuple[exports.Table, list[dict[str, Any]]]:
+    """The children of a unit (sub-units and its own counters) with figures and the change of rate."""
+    now = reports.summarise_unit(db, registry, unit, period.start, period.end)
+    before = reports.summarise_unit(db, registry, unit, period.previous().start, period.previous().end)
+    earlier = {c["id"]: c for c in before["children"]}
+    rows = []
+    for child in now["children"]:
+        counters = registry.counters_under(child["id"]) if child["kind"] == "unit" else [child["id"]]
+        trend = reports.series(db, counters, period.start, period.end)
+        points = next(iter(trend.values()))
+        prev_rate = earlier.get(child["id"], {}).get("satisfaction_rate")
+        rate = child["satisfaction_rate"]
+        rows.append(
+            {
+                **child,
+                "prev_rate": prev_rate,
+                "change": None if rate is None or prev_rate is None else rate - prev_rate,
+                "spark": charts.sparkline([p["satisfaction_rate"] for p in points]),
+            }
+        )
+    key = {
+        "name": lambda r: r["name"],
+        "total": lambda r: r["total"],
+        "change": lambda r: r["change"],
+        "rate": lambda r: r["satisfaction_rate"],
+        "index": lambda r: r["index"],
+    }.get(sort, lambda r: r["by_score"][sort[1]] if sort in ("s4", "s3", "s2", "s1") else r["name"])
+    present = [r for r in rows if key(r) is not None]
+    missing = [r for r in rows if key(r) is None]
+    rows = sorted(present, key=key, reverse=desc) + missing  # no data sorts last either way
+    labels = i18n.SCORE_LABELS[lang]
+    columns = [
+        exports.Column(i18n.text("name", lang)),
+        exports.Column(i18n.text("kind", lang)),
+        exports.Column(i18n.text("total", lang), "int"),
+        exports.Column(i18n.text("rate", lang), "rate"),
+        exports.Column(i18n.text("index", lang), "decimal"),
+    ]
+    columns += [exports.Column(labels[s], "int") for s in (4, 3, 2, 1)]
+    columns += [exports.Column(i18n.text("previous", lang), "rate")]
+    body = [
+        [
+            r["name"],
+            i18n.text("unit" if r["kind"] == "unit" else "counter", lang),
+            r["total"],
+            r["satisfaction_rate"],
+            r["index"],
+            *(r["by_score"][str(s)] for s in (4, 3, 2, 1)),
+            r["prev_rate"],
+        ]
+        for r in rows
+    ]
+    heading = [f"{registry.units[unit].name}", period.label_vi() if lang == "vi" else period.label_en()]
+    table = exports.Table(i18n.text("units", lang), columns, body, heading)
+    return table, rows
+
+
+def _unit_page(
+    request: Request,
+    me: Principal,
+    ctx: WebContext,
+    db: SqliteStore,
+    registry: Registry,
+    unit: str,
+    period: Period,
+    overview: bool = False,
+) -> HTMLResponse:
+    lang = lang_of(request)
+    sort = request.query_params.get("sort", "name")
+    sort = sort if sort in SORT_KEYS else "name"
+    desc = request.query_params.get("dir") == "desc"
+    summary = reports.summarise_unit(db, registry, unit, period.start, period.end)
+    previous = reports.summarise_unit(db, registry, unit, period.previous().start, period.previous().end)
+    _, rows = unit_table(db, registry, unit, period, lang, sort, desc)
+    points = _points(summary)
+    book = AlertBook(db, ctx.settings)
+    kiosk_rows = [
+        k
+        for k in reports.kiosk_health(db, registry)
+        if registry.counters[k["counter"]].unit in set(registry.subtree(unit))
+    ]
+    return render(
+        ctx,
+        request,
+        "unit.html",
+        me,
+        registry,
+        unit=registry.units[unit],
+        s=summary,
+        prev=previous,
+        rows=rows,
+        sort=sort,
+        desc=desc,
+        overview=overview,
+        path=[u for u in registry.path(unit) if me.sees_unit(u.id)],
+        chart=charts.rate_bars(points, title=i18n.text("by_day" if "days" in summary else "by_month", lang), lang=lang),
+        score_chart=charts.score_bar(summary["by_score"], i18n.SCORE_LABELS[lang], lang=lang),
+        alerts=[a for a in book.alerts(frozenset(registry.subtree(unit)), open_only=True)][:10],
+        offline=[k for k in kiosk_rows if k["state"] == "offline"],
+        **period_vars(request, period),
+    )
+
+
+def _points(summary: dict[str, Any]) -> list[tuple[str, float | None, int]]:
+    if "days" in summary:
+        return [(formats.day(p["day"])[:5], p["satisfaction_rate"], p["total"]) for p in summary["days"]]
+    return [(p["month"][5:] + "/" + p["month"][2:4], p["satisfaction_rate"], p["total"]) for p in summary["months"]]
+
+
+@router.get("/units/{unit}/table.{kind}")
+def unit_table_export(
+    unit: str, kind: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg
+) -> Response:
+    visible_unit(me, registry, unit)
+    table, _ = unit_table(db, registry, unit, period_from(ctx, request), lang_of(request))
+    return _export(me, db, table, f"{unit}-{_stamp(period_from(ctx, request))}", kind, f"unit:{unit}")
+
+
+@router.get("/units/{unit}/three-level.{kind}")
+def three_level(unit: str, kind: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
+    visible_unit(me, registry, unit)
+    table = three_level_table(ctx, db, registry, unit, period_from(ctx, request))
+    Accounts(db).audit(me.username, f"export_three_level_{kind}", f"unit:{unit}", table.heading[2])
+    name = f"bao-cao-3-muc-{unit}-{_stamp(period_from(ctx, request))}"
+    if kind == "xlsx":
+        return _download(exports.three_level_xlsx(table), f"{name}.xlsx", "xlsx")
+    if kind == "pdf":
+        return _download(_pdf(lambda: exports.three_level_pdf(table)), f"{name}.pdf", "pdf")
+    raise HTTPException(404, "the three-level form is .xlsx or .pdf")
+
+
+def three_level_table(ctx: WebContext, db: SqliteStore, registry: Registry, unit: str, period: Period) -> exports.Table:
+    rows = reports.three_level_rows(
+        Officers(db, ctx.settings.tz),
+        registry,
+        unit,
+        period.start,
+        period.end,
+        ctx.settings.reports.neutral_as,
+        i18n.text("nobody", "vi"),
+    )
+    heading = exports.form_heading(registry.units[unit].name, period.label_vi(), period.start, period.end, ctx.today())
+    return exports.three_level_table(rows, heading)
+
+
+@router.get("/units/{unit}/report.pdf")
+def unit_report(unit: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
+    visible_unit(me, registry, unit)
+    period = period_from(ctx, request)
+    summary = reports.summarise_unit(db, registry, unit, period.start, period.end)
+    previous = reports.summarise_unit(db, registry, unit, period.previous().start, period.previous().end)
+    table, _ = unit_table(db, registry, unit, period, "vi")
+    Accounts(db).audit(me.username, "export_pdf", f"unit:{unit}", period.label_vi())
+    data = _pdf(
+        lambda: exports.report_pdf(
+            heading=_report_heading(registry.units[unit].name, period, ctx.today()),
+            figures=_key_figures(summary, previous),
+            chart_title="Tỷ lệ hài lòng theo kỳ",
+            chart=_points(summary),
+            table=table,
+        )
+    )
+    return _download(data, f"bao-cao-{unit}-{_stamp(period)}.pdf", "pdf")
+
+
+def _report_heading(name: str, period: Period, today: date) -> list[str]:
+    return [
+        "BÁO CÁO MỨC ĐỘ HÀI LÒNG CỦA NGƯỜI DÂN, TỔ CHỨC",
+        f"Đơn vị: {name}",
+        f"Kỳ báo cáo: {period.label_vi()} (từ {formats.day(period.start)} đến {formats.day(period.end)})",
+        f"Ngày lập: {formats.day(today)}",
+    ]
+
+
+def _key_figures(now: dict[str, Any], before: dict[str, Any]) -> list[tuple[str, str]]:
+    labels = i18n.SCORE_LABELS["vi"]
+    return [
+        ("Tổng số lượt đánh giá", formats.number(now["total"])),
+        ("Tỷ lệ hài lòng", formats.percent(now["satisfaction_rate"])),
+        (
+            "Kỳ trước",
+            f"{formats.percent(before['satisfaction_rate'])} "
+            f"({formats.change(now['satisfaction_rate'], before['satisfaction_rate'])})",
+        ),
+        ("Chỉ số hài lòng (0–100)", formats.decimal(now["index"])),
+        *((labels[s], formats.number(now["by_score"][str(s)])) for s in (4, 3, 2, 1)),
+        ("Lượt bấm bị từ chối (không tính)", formats.number(now["flagged"])),
+    ]
+
+
+def _pdf(make: Any) -> bytes:
+    try:
+        return make()  # type: ignore[no-any-return]
+    except exports.ExportError as exc:
+        raise HTTPException(503, str(exc)) from None
+
+
+def _stamp(period: Period) -> str:
+    return f"{period.start:%Y%m%d}-{period.end:%Y%m%d}"
+
+
+# --- counters and officers ----------------------------------------------------------------------
+
+
+def counter_days_table(summary: dict[str, Any], lang: str) -> exports.Table:
+    labels = i18n.SCORE_LABELS[lang]
+    key = "days" if "days" in summary else "months"
+    columns = [
+        exports.Column(i18n.text("day" if key == "days" else "month", lang)),
+        exports.Column(i18n.text("total", lang), "int"),
+        exports.Column(i18n.text("rate", lang), "rate"),
+        exports.Column(i18n.text("index", lang), "decimal"),
+    ]
+    columns += [exports.Column(labels[s], "int") for s in (4, 3, 2, 1)]
+    columns += [exports.Column(i18n.text("flagged_count", lang), "int")]
+    body = [
+        [
+            formats.day(p["day"]) if key == "days" else p["month"],
+            p["total"],
+            p["satisfaction_rate"],
+            p["index"],
+            *(p["by_score"][str(s)] for s in (4, 3, 2, 1)),
+            p["flagged"],
+        ]
+        for p in summary[key]
+    ]
+    return exports.Table(summary["name"][:31], columns, body, [summary["name"], summary["unit"]["name"]])
+
+
+def officers_table(
+    ctx: WebContext, db: SqliteStore, counters: list[str], period: Period, lang: str
+) -> tuple[exports.Table, list[dict[str, Any]]]:
+    book = Officers(db, ctx.settings.tz)
+    names = {o.id: o.name for o in book.officers()}
+    rows = []
+    for officer_id, by_score in book.by_officer(counters, period.start, period.end).items():
+        rows.append(
+            {
+                "id": officer_id,
+                "name": i18n.text("nobody", lang) if officer_id == NOBODY else names.get(officer_id, officer_id),
+                **reports.figures_of(by_score),
+            }
+        )
+    rows.sort(key=lambda r: (r["id"] == NOBODY, r["name"]))
+    labels = i18n.SCORE_LABELS[lang]
+    columns = [
+        exports.Column(i18n.text("officer", lang)),
+        exports.Column(i18n.text("total", lang), "int"),
+        exports.Column(i18n.text("rate", lang), "rate"),
+    ]
+    columns += [exports.Column(labels[s], "int") for s in (4, 3, 2, 1)]
+    body = [
+        [r["name"], r["total"], r["satisfaction_rate"], *(r["by_score"][str(s)] for s in (4, 3, 2, 1))] for r in rows
+    ]
+    return exports.Table(i18n.text("officers", lang), columns, body), rows
+
+
+@router.get("/counters/{counter}", response_class=HTMLResponse)
+def counter_page(counter: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> HTMLResponse:
+    visible_counter(me, registry, counter)
+    lang = lang_of(request)
+    period = period_from(ctx, request)
+    summary = reports.summarise_counter(db, registry, counter, period.start, period.end)
+    previous = reports.summarise_counter(db, registry, counter, period.previous().start, period.previous().end)
+    start, end = local_bounds(period.start, period.end, ctx.settings.tz)
+    recent = reports.ratings_between(db, [counter], start, end, limit=5000)
+    _, officer_rows = officers_table(ctx, db, [counter], period, lang)
+    kiosks = reports.kiosk_rows(
+        db,
+        registry,
+        units=frozenset([registry.counters[counter].unit]),
+        office=_office(ctx),
+        tz=ctx.settings.tz,
+        day_from=period.start,
+        day_to=period.end,
+        now=datetime.now(UTC),
+        silent_min=ctx.settings.alerts.silent_min,
+    )
+    unit = registry.counters[counter].unit
+    return render(
+        ctx,
+        request,
+        "counter.html",
+        me,
+        registry,
+        c=summary,
+        prev=previous,
+        path=[u for u in registry.path(unit) if me.sees_unit(u.id)],
+        chart=charts.rate_bars(_points(summary), title=i18n.text("by_day", lang), lang=lang),
+        score_chart=charts.score_bar(summary["by_score"], i18n.SCORE_LABELS[lang], lang=lang),
+        heat=charts.heatmap(
+            reports.heat_grid(recent, ctx.settings.tz), weekdays=i18n.WEEKDAYS[lang], title=i18n.text("heatmap", lang)
+        ),
+        officers=officer_rows,
+        kiosks=[k for k in kiosks if k["counter"] == counter],
+        recent=recent[:50],
+        tz=ctx.settings.tz,
+        **period_vars(request, period),
+    )
+
+
+@router.get("/counters/{counter}/days.{kind}")
+def counter_export(
+    counter: str, kind: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg
+) -> Response:
+    visible_counter(me, registry, counter)
+    period = period_from(ctx, request)
+    summary = reports.summarise_counter(db, registry, counter, period.start, period.end)
+    return _export(
+        me, db, counter_days_table(summary, lang_of(request)), f"{counter}-{_stamp(period)}", kind, f"counter:{counter}"
+    )
+
+
+@router.get("/counters/{counter}/report.pdf")
+def counter_report(counter: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
+    visible_counter(me, registry, counter)
+    period = period_from(ctx, request)
+    summary = reports.summarise_counter(db, registry, counter, period.start, period.end)
+    previous = reports.summarise_counter(db, registry, counter, period.previous().start, period.previous().end)
+    table, _ = officers_table(ctx, db, [counter], period, "vi")
+    Accounts(db).audit(me.username, "export_pdf", f"counter:{counter}", period.label_vi())
+    data = _pdf(
+        lambda: exports.report_pdf(
+            heading=_report_heading(f"{summary['name']} — {summary['unit']['name']}", period, ctx.today()),
+            figures=_key_figures(summary, previous),
+            chart_title="Tỷ lệ hài lòng theo ngày",
+            chart=_points(summary),
+            table=table,
+        )
+    )
+    return _download(data, f"bao-cao-{counter}-{_stamp(period)}.pdf", "pdf")
+
+
+@router.get("/officers/{officer}", response_class=HTMLResponse)
+def officer_page(officer: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> HTMLResponse:
+    book = Officers(db, ctx.settings.tz)
+    try:
+        person = book.officer(officer)
+    except NotFound:
+        raise HTTPException(404, f"no officer {officer!r}") from None
+    if not me.sees_unit(person.unit):
+        raise HTTPException(404, f"no officer {officer!r}")
+    period = period_from(ctx, request)
+    per_counter = {
+        c: s
+        for c, s in book.officer_by_counter(officer, period.start, period.end).items()
+        if me.sees_counter(registry, c)
+    }
+    total = {s: sum(v[s] for v in per_counter.values()) for s in (1, 2, 3, 4)}
+    rows = [{"counter": registry.counters[c], **reports.figures_of(s)} for c, s in sorted(per_counter.items())]
+    return render(
+        ctx,
+        request,
+        "officer.html",
+        me,
+        registry,
+        officer=person,
+        unit=registry.units[person.unit],
+        s=reports.figures_of(total),
+        rows=rows,
+        duties=book.duties(officer=officer, limit=50),
+        tz=ctx.settings.tz,
+        **period_vars(request, period),
+    )
+
+
+# --- flagged presses, snapshots, kiosks, alerts -------------------------------------------------
+
+
+@router.get("/flagged", response_class=HTMLResponse)
+def flagged(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> HTMLResponse:
+    need(me, "inspector")
+    period = period_from(ctx, request)
+    counters = [c for c in registry.counters if me.sees_counter(registry, c)]
+    start, end = local_bounds(period.start, period.end, ctx.settings.tz)
+    office = _office(ctx)
+    queue = []
+    for r in reports.ratings_between(db, counters, start, end, limit=20000):
+        reasons = []
+        if r["flag"]:
+            reasons.append(f"flag_{r['flag']}")
+        if r["clock"] == "unsynced":
+            reasons.append("flag_unsynced")
+        if not office.is_open(wire.parse_time(r["pressed_at"]), ctx.settings.tz):
+            reasons.append("flag_after_hours")
+        if reasons:
+            queue.append({**r, "reasons": reasons, "counter_name": registry.counters[r["counter"]].name})
+    show_reviewed = request.query_params.get("reviewed") == "1"
+    pending = [q for q in queue if show_reviewed or not q["reviewed_by"]]
+    return render(
+        ctx,
+        request,
+        "flagged.html",
+        me,
+        registry,
+        rows=pending[:500],
+        total=len(queue),
+        pending=sum(1 for q in queue if not q["reviewed_by"]),
+        show_reviewed=show_reviewed,
+        tz=ctx.settings.tz,
+        **period_vars(request, period),
+    )
+
+
+@router.post("/flagged/{rating_id}/review")
+def review(
+    rating_id: str,
+    request: Request,
+    me: PageUser,
+    db: Db,
+    registry: Reg,
+    comment: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    need(me, "inspector")
+    check_csrf(me, csrf)
+    found = reports.rating(db, rating_id)
+    if found is None or not me.sees_counter(registry, found["counter"]):
+        raise HTTPException(404, "no such press")
+    reports.review(db, rating_id, me.username, comment.strip())
+    Accounts(db).audit(me.username, "review", f"rating:{rating_id}", comment.strip())
+    return RedirectResponse(request.headers.get("referer") or "/flagged", status_code=303)
+
+
+@router.get("/snapshots/{rating_id}.jpg")
+def snapshot(rating_id: str, me: PageUser, db: Db, registry: Reg) -> Response:
+    need(me, "inspector")
+    found = reports.rating(db, rating_id)
+    if found is None or not me.sees_counter(registry, found["counter"]) or not found["snapshot_path"]:
+        raise HTTPException(404, "no snapshot for that rating")
+    Accounts(db).audit(
+        me.username,
+        "view_snapshot",
+        f"rating:{rating_id}",
+        f"counter {found['counter']}, pressed {found['pressed_at']}",
+    )
+    return FileResponse(found["snapshot_path"], media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+
+def _office(ctx: WebContext) -> OfficeHours:
+    return OfficeHours(ctx.settings.office.weekdays, ctx.settings.office.spans)
+
+
+def kiosks_table(rows: list[dict[str, Any]], registry: Registry, lang: str) -> exports.Table:
+    columns = [
+        exports.Column(i18n.text("kiosk", lang)),
+        exports.Column(i18n.text("counter", lang)),
+        exports.Column(i18n.text("unit", lang)),
+        exports.Column("Trạng thái" if lang == "vi" else "State"),
+        exports.Column(i18n.text("last_seen", lang)),
+        exports.Column(i18n.text("backlog", lang), "int"),
+        exports.Column(i18n.text("camera", lang)),
+        exports.Column(i18n.text("clock", lang)),
+        exports.Column(i18n.text("firmware", lang)),
+        exports.Column(i18n.text("uptime_office", lang), "rate"),
+        exports.Column(i18n.text("silent", lang)),
+    ]
+    body = [
+        [
+            k["kiosk"],
+            registry.counters[k["counter"]].name,
+            registry.units[k["unit"]].name,
+            i18n.text(k["state"], lang),
+            k["last_seen"],
+            (k["backlog"] or {}).get("ratings"),
+            k["camera"],
+            k["clock"],
+            k["fw"],
+            k["uptime_office"],
+            "x" if k["silent"] else "",
+        ]
+        for k in rows
+    ]
+    return exports.Table(i18n.text("kiosks", lang), columns, body)
+
+
+def _kiosk_rows(
+    ctx: WebContext, db: SqliteStore, registry: Registry, me: Principal, period: Period
+) -> list[dict[str, Any]]:
+    return reports.kiosk_rows(
+        db,
+        registry,
+        units=me.units,
+        office=_office(ctx),
+        tz=ctx.settings.tz,
+        day_from=period.start,
+        day_to=period.end,
+        now=datetime.now(UTC),
+        silent_min=ctx.settings.alerts.silent_min,
+    )
+
+
+@router.get("/kiosks", response_class=HTMLResponse)
+def kiosks(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> HTMLResponse:
+    period = period_from(ctx, request)
+    rows = _kiosk_rows(ctx, db, registry, me, period)
+    return render(
+        ctx,
+        request,
+        "kiosks.html",
+        me,
+        registry,
+        rows=rows,
+        tz=ctx.settings.tz,
+        counters=registry.counters,
+        units=registry.units,
+        **period_vars(request, period),
+    )
+
+
+@router.get("/kiosks.{kind}")
+def kiosks_export(kind: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
+    period = period_from(ctx, request)
+    table = kiosks_table(_kiosk_rows(ctx, db, registry, me, period), registry, lang_of(request))
+    return _export(me, db, table, f"thiet-bi-{_stamp(period)}", kind, "kiosks")
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts_page(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> HTMLResponse:
+    book = AlertBook(db, ctx.settings)
+    return render(
+        ctx,
+        request,
+        "alerts.html",
+        me,
+        registry,
+        alerts=book.alerts(me.units),
+        units=registry.units,
+        tz=ctx.settings.tz,
+    )
+
+
+@router.post("/alerts/{alert_id}/ack")
+def ack_alert(
+    alert_id: int,
+    request: Request,
+    me: PageUser,
+    ctx: Ctx,
+    db: Db,
+    registry: Reg,
+    comment: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    need(me, "inspector")
+    check_csrf(me, csrf)
+    book = AlertBook(db, ctx.settings)
+    alert = book.alert(alert_id)
+    if alert is None or not me.sees_unit(alert.unit):
+        raise HTTPException(404, "no such alert")
+    try:
+        book.acknowledge(alert_id, me.username, comment)
+    except RuleError as exc:
+        raise HTTPException(422, str(exc)) from None
+    Accounts(db).audit(me.username, "ack_alert", f"alert:{alert_id}", comment.strip())
+    return RedirectResponse("/alerts", status_code=303)
+
+
+# --- administration ------------------------------------------------------------------------
+
+
+@router.get("/admin/users", response_class=HTMLResponse)
+def users_page(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg, error: str = "") -> HTMLResponse:
+    need(me, "admin")
+    users = [u for u in Accounts(db).users() if me.sees_unit(u[2])]
+    return render(
+        ctx,
+        request,
+        "users.html",
+        me,
+        registry,
+        users=users,
+        roles=ROLES,
+        units=[registry.units[u] for u in registry.subtree(me.unit)],
+        error=error,
+    )
+
+
+@router.post("/admin/users")
+def add_user(
+    request: Request,
+    me: PageUser,
+    ctx: Ctx,
+    db: Db,
+    registry: Reg,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    role: Annotated[str, Form()],
+    unit: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    need(me, "admin")
+    check_csrf(me, csrf)
+    visible_unit(me, registry, unit)
+    try:
+        Accounts(db).add_user(username.strip(), password, role=role, unit=unit, registry=registry)
+    except (AuthError, NotFound) as exc:
+        return users_page(request, me, ctx, db, registry, error=str(exc))
+    Accounts(db).audit(me.username, "add_user", f"user:{username.strip()}", f"{role} @ {unit}")
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.get("/admin/audit", response_class=HTMLResponse)
+def audit_page(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> HTMLResponse:
+    need(me, "admin")
+    return render(ctx, request, "audit.html", me, registry, entries=Accounts(db).audit_log(), tz=ctx.settings.tz)
+
+
+@router.get("/admin/roster", response_class=HTMLResponse)
+def roster_page(
+    request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg, error: str = "", done: str = ""
+) -> HTMLResponse:
+    need(me, "admin")
+    book = Officers(db, ctx.settings.tz)
+    counters = [c for c in registry.counters.values() if c.unit in me.units]
+    duties = [d for d in book.duties(limit=200) if d.counter in {c.id for c in counters}]
+    return render(
+        ctx,
+        request,
+        "roster.html",
+        me,
+        registry,
+        officers=book.officers(me.units),
+        duties=duties,
+        counters=counters,
+        units=[registry.units[u] for u in registry.subtree(me.unit)],
+        error=error,
+        done=done,
+        tz=ctx.settings.tz,
+    )
+
+
+@router.post("/admin/officers")
+def add_officer(
+    request: Request,
+    me: PageUser,
+    ctx: Ctx,
+    db: Db,
+    registry: Reg,
+    officer_id: Annotated[str, Form()],
+    name: Annotated[str, Form()],
+    unit: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    need(me, "admin")
+    check_csrf(me, csrf)
+    visible_unit(me, registry, unit)
+    try:
+        Officers(db, ctx.settings.tz).add_officer(officer_id.strip(), name, unit, registry)
+    except (RosterError, NotFound) as exc:
+        return roster_page(request, me, ctx, db, registry, error=str(exc))
+    Accounts(db).audit(me.username, "add_officer", f"officer:{officer_id.strip()}", name)
+    return RedirectResponse("/admin/roster", status_code=303)
+
+
+@router.post("/admin/duties")
+def add_duty(
+    request: Request,
+    me: PageUser,
+    ctx: Ctx,
+    db: Db,
+    registry: Reg,
+    officer: Annotated[str, Form()],
+    counter: Annotated[str, Form()],
+    start: Annotated[str, Form()],
+    end: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    need(me, "admin")
+    check_csrf(me, csrf)
+    visible_counter(me, registry, counter)
+    book = Officers(db, ctx.settings.tz)
+    try:
+        if not me.sees_unit(book.officer(officer).unit):
+            raise HTTPException(404, f"no officer {officer!r}")
+        book.add_duty(
+            officer, counter, parse_local(start, ctx.settings.tz), parse_local(end, ctx.settings.tz), registry
+        )
+    except (RosterError, NotFound) as exc:
+        return roster_page(request, me, ctx, db, registry, error=str(exc))
+    Accounts(db).audit(me.username, "add_duty", f"counter:{counter}", f"{officer} {start} – {end}")
+    return RedirectResponse("/admin/roster", status_code=303)
+
+
+@router.post("/admin/roster.csv")
+async def import_roster(
+    request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg, file: UploadFile, csrf: Annotated[str, Form()] = ""
+) -> Response:
+    need(me, "admin")
+    check_csrf(me, csrf)
+    text = (await file.read()).decode("utf-8-sig", errors="replace")
+    scoped = Registry.build(
+        [registry.units[u] for u in me.units], [c for c in registry.counters.values() if c.unit in me.units], []
+    )
+    try:
+        added = Officers(db, ctx.settings.tz).import_csv(text, scoped)
+    except RosterError as exc:
+        return roster_page(request, me, ctx, db, registry, error=str(exc))
+    Accounts(db).audit(me.username, "import_roster", file.filename or "roster.csv", f"{added} duties")
+    return roster_page(request, me, ctx, db, registry, done=f"{added}")
+
+
+@router.get("/admin/rules", response_class=HTMLResponse)
+def rules_page(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg, error: str = "") -> HTMLResponse:
+    need(me, "admin")
+    book = AlertBook(db, ctx.settings)
+    own = book.own_rules()
+    rows = [(registry.units[u], book.rules_for(u, registry, own), u in own) for u in registry.subtree(me.unit)]
+    return render(ctx, request, "rules.html", me, registry, rows=rows, keys=RULE_KEYS, error=error)
+
+
+@router.post("/admin/rules")
+async def set_rules(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
+    need(me, "admin")
+    form = await request.form()
+    check_csrf(me, str(form.get("csrf", "")))
+    unit = str(form.get("unit", ""))
+    visible_unit(me, registry, unit)
+    values = {k: str(form[k]) for k in RULE_KEYS if form.get(k)}
+    try:
+        AlertBook(db, ctx.settings).set_rules(unit, values, registry)
+    except (RuleError, CollectorError) as exc:
+        return rules_page(request, me, ctx, db, registry, error=str(exc))
+    Accounts(db).audit(me.username, "set_alert_rules", f"unit:{unit}", str(values))
+    return RedirectResponse("/admin/rules", status_code=303)

@@ -1,0 +1,37 @@
+from datetime import date
+
+import pytest
+
+from collector.periods import Period, parse_period, period_of
+
+D = date.fromisoformat
+
+
+@pytest.mark.parametrize(
+    ("kind", "anchor", "start", "end", "previous"),
+    [
+        ("day", "2026-11-22", "2026-11-22", "2026-11-22", ("2026-11-21", "2026-11-21")),
+        ("week", "2026-11-22", "2026-11-16", "2026-11-22", ("2026-11-09", "2026-11-15")),
+        ("month", "2026-03-31", "2026-03-01", "2026-03-31", ("2026-02-01", "2026-02-28")),
+        ("quarter", "2026-11-22", "2026-10-01", "2026-12-31", ("2026-07-01", "2026-09-30")),
+        ("year", "2026-11-22", "2026-01-01", "2026-12-31", ("2025-01-01", "2025-12-31")),
+    ],
+)
+def test_periods_and_the_one_before(kind, anchor, start, end, previous):
+    period = period_of(kind, D(anchor))
+    assert (period.start, period.end) == (D(start), D(end))
+    assert (period.previous().start, period.previous().end) == (D(previous[0]), D(previous[1]))
+
+
+def test_custom_range_and_its_previous():
+    period = parse_period(None, None, D("2026-11-10"), D("2026-11-19"), today=D("2026-11-22"))
+    assert period == Period("custom", D("2026-11-10"), D("2026-11-19"))
+    assert period.previous() == Period("custom", D("2026-10-31"), D("2026-11-09"))
+    with pytest.raises(ValueError, match="after"):
+        parse_period(None, None, D("2026-11-20"), D("2026-11-19"), today=D("2026-11-22"))
+
+
+def test_labels_are_vietnamese_dates():
+    assert period_of("month", D("2026-11-22")).label_vi() == "Tháng 11/2026"
+    assert period_of("quarter", D("2026-11-22")).label_vi() == "Quý 4/2026"
+    assert period_of("day", D("2026-11-02")).label_vi() == "Ngày 02/11/2026"

@@ -1,0 +1,185 @@
+"""An inspector in a real browser (Debian's Chromium through Playwright) on a real collector:
+log in, drill from the province to the worst counter of a district, open the snapshot behind its
+last "Không hài lòng", export the three-level XLSX and check it against the API, acknowledge an
+alert. Screenshots are kept in test-artifacts/ for people to look at."""
+
+import shutil
+import time
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from openpyxl import load_workbook
+
+from kiosk.camera import GeneratedCamera
+from tests.conftest import wait_for
+from tests.e2e.conftest import CollectorProcess, collector_cli
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+PASSWORD = "correct horse battery"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (scripts/setup installs it)")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def site(tmp_path, broker, kiosk_threads):
+    collector = CollectorProcess(
+        tmp_path,
+        broker.port,
+        extra=(
+            "[alerts]\ninterval_s = 1\nmin_ratings = 3\ndissatisfied_share = 0.5\nsilent_min = 100000\n"
+            '[office]\nweekdays = [0, 1, 2, 3, 4, 5, 6]\nspans = ["00:00-23:59"]\n'
+        ),
+    )
+    collector.start()
+    assert wait_for(lambda: _up(collector.url), 30)
+    collector_cli(
+        collector.config,
+        "user",
+        "add",
+        "thanhtra",
+        "--role",
+        "inspector",
+        "--unit",
+        "10",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
+    collector_cli(
+        collector.config, "roster", "add-officer", "cb-kyh-1", "--name", "Lò Thị Hoa", "--unit", "10.085.02953"
+    )
+    today = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).strftime("%Y-%m-%d")
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"officer,counter,start,end\ncb-kyh-1,kyh-q1,{today} 00:00,{today} 23:59\n")
+    collector_cli(collector.config, "roster", "import", str(roster))
+    # Văn Bàn district: Khánh Yên Hạ's counter does badly, the district's own counter well
+    # (buttons 1..4 give scores 4..1).
+    kyh = kiosk_threads("k-kyh-q1", "kyh-q1", GeneratedCamera(label="kyh-q1"))
+    vb = kiosk_threads("k-vb-q1", "vb-q1", GeneratedCamera(label="vb-q1"))
+    sapa = kiosk_threads("k-sp-q1", "sp-q1")
+    for button in (1, 4, 4, 3, 4, 4):
+        kyh.press(button)
+    for button in (1, 1, 2, 1, 4):
+        vb.press(button)
+    for button in (1, 2):
+        sapa.press(button)
+    auth = ("thanhtra", PASSWORD)
+    assert wait_for(lambda: _get(collector.url, "/api/v1/units/10/summary", auth)["total"] == 13, 30)
+    assert wait_for(lambda: all(k.kiosk.outbox.backlog().snapshots == 0 for k in (kyh, vb)), 30)
+    assert wait_for(lambda: _get(collector.url, "/api/v1/alerts?open_only=true", auth)["alerts"], 30)
+    yield collector, auth
+    collector.stop()
+
+
+def _up(url):
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _get(url, path, auth):
+    return httpx.get(f"{url}{path}", auth=auth, timeout=10).json()
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+@pytest.mark.slow
+def test_inspector_finds_worst_counter_and_its_snapshot_exports_and_acks(browser, site, tmp_path):
+    collector, auth = site
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    started = time.monotonic()
+
+    page.goto(f"{collector.url}/")
+    assert "/login" in page.url
+    page.fill("input[name=username]", "thanhtra")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#children")
+    assert "Tỉnh Lào Cai" in page.inner_text("h1")
+    shot(page, "1-overview")
+
+    page.click("#children a:text('Huyện Văn Bàn')")
+    page.wait_for_selector("h1:has-text('Huyện Văn Bàn')")
+    page.click("#children th a:has-text('Tỷ lệ hài lòng')")  # sort ascending: worst first
+    page.wait_for_url("**sort=rate**")
+    first = page.locator("#children tbody tr").first
+    assert first.get_attribute("data-id") == "10.085.02953"  # Khánh Yên Hạ: 1 of 6 satisfied
+    shot(page, "2-district-sorted")
+
+    first.locator("a").first.click()
+    page.wait_for_selector("h1:has-text('Xã Khánh Yên Hạ')")
+    page.click("#children a:has-text('Quầy một cửa xã Khánh Yên Hạ')")
+    page.wait_for_selector("#recent")
+    assert "Quầy một cửa xã Khánh Yên Hạ" in page.inner_text("h1")
+    assert "Lò Thị Hoa" in page.inner_text("#officers")
+    shot(page, "3-counter")
+    last_unhappy = page.locator("#recent tbody tr[data-score='1']").first
+    with context.expect_page() as opened:
+        last_unhappy.locator("a.snap").click()
+    picture = opened.value
+    picture.wait_for_load_state()
+    assert "/snapshots/" in picture.url
+    image = httpx.get(picture.url, cookies={c["name"]: c["value"] for c in context.cookies()}, timeout=10)
+    assert image.headers["content-type"] == "image/jpeg" and image.content[:2] == b"\xff\xd8"
+    shot(picture, "4-snapshot")
+    found_in_s = time.monotonic() - started
+    (ARTIFACTS / "time-to-snapshot.txt").write_text(f"{found_in_s:.1f} s (automated; a person needs longer)\n")
+
+    # The three-level form of the district, checked against the JSON API.
+    page.goto(f"{collector.url}/units/10.085")
+    with page.expect_download() as download:
+        page.click("#three-level-xlsx")
+    path = tmp_path / "three-level.xlsx"
+    download.value.save_as(path)
+    sheet = load_workbook(path).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][0].startswith("BÁO CÁO KẾT QUẢ ĐÁNH GIÁ")
+    total_row = next(r for r in rows if r[1] == "Tổng cộng")
+    summary = _get(collector.url, "/api/v1/units/10.085/summary", auth)
+    by = summary["by_score"]
+    assert total_row[3] == summary["total"] == 11
+    assert (total_row[4], total_row[6], total_row[8]) == (by["4"], by["3"] + by["2"], by["1"])
+    officer_row = next(r for r in rows if r[2] == "Lò Thị Hoa")
+    assert officer_row[1] == "Xã Khánh Yên Hạ" and officer_row[3] == 6
+
+    # Acknowledge the open alert.
+    page.goto(f"{collector.url}/alerts")
+    row = page.locator("#alerts tr.open").first
+    alert_id = row.get_attribute("data-alert")
+    row.locator("input[name=comment]").fill("Đã làm việc với cán bộ quầy")
+    row.locator("button[type=submit]").click()
+    page.wait_for_selector(f"#alerts tr[data-alert='{alert_id}'].acked")
+    shot(page, "5-alert-acknowledged")
+    acked = {a["id"]: a for a in _get(collector.url, "/api/v1/alerts", auth)["alerts"]}
+    assert acked[int(alert_id)]["ack_comment"] == "Đã làm việc với cán bộ quầy"
+    assert acked[int(alert_id)]["acked_by"] == "thanhtra"
+    context.close()
