@@ -1,0 +1,148 @@
+"""Alert rules, evaluation, and delivery on MQTT and a webhook (both real, on loopback)."""
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from collector.alerts import AlertBook, AlertLoop, AlertNotifier, RuleError
+from collector.localbroker import free_port
+from kiosk import wire
+from kiosk.ids import uuid7
+from tests.conftest import wait_for
+
+NOW = datetime.now(UTC)
+
+
+def add(store, settings, counter, scores, minutes_ago=10):
+    registry = store.load_registry()
+    ratings = [
+        wire.Rating(
+            id=uuid7(),
+            install="a1b2c3d4",
+            seq=i + 1,
+            counter=counter,
+            score=s,
+            pressed_at=wire.format_time(NOW - timedelta(minutes=minutes_ago)),
+            clock="synced",
+            snapshot=None,
+            snapshot_error="camera_disabled",
+            flag=None,
+            fw="0.1.0",
+        )
+        for i, s in enumerate(scores)
+    ]
+    with store.transaction():
+        store.add_ratings(
+            "k-x",
+            ratings,
+            unit_of={c.id: c.unit for c in registry.counters.values()},
+            received_at=wire.format_time(NOW),
+            tz=settings.tz,
+        )
+
+
+def test_rules_are_inherited_down_the_tree(store, settings):
+    book = AlertBook(store, settings)
+    registry = store.load_registry()
+    assert book.rules_for("10.085.02953", registry).dissatisfied_share == settings.alerts.dissatisfied_share
+    book.set_rules("10.085", {"dissatisfied_share": "0.1", "min_ratings": "2"}, registry)
+    assert book.rules_for("10.085.02953", registry).dissatisfied_share == 0.1  # from the district
+    assert book.rules_for("10.082", registry).dissatisfied_share == settings.alerts.dissatisfied_share
+    with pytest.raises(RuleError):
+        book.set_rules("10", {"dissatisfied_share": "7"}, registry)
+
+
+def test_dissatisfied_share_opens_one_alert_until_acknowledged(store, settings):
+    book = AlertBook(store, settings)
+    registry = store.load_registry()
+    book.set_rules("10", {"silent_min": "100000"}, registry)
+    add(store, settings, "vb-q1", [1, 1, 1, 4, 4, 4, 3, 1, 1])  # 5 of 9
+    add(store, settings, "sp-q1", [4, 4, 4, 4, 4, 4, 4, 4, 1])
+    opened = book.evaluate(registry, NOW)
+    assert [(a.kind, a.target, a.unit) for a in opened] == [("dissatisfied", "vb-q1", "10.085")]
+    assert book.evaluate(registry, NOW) == []  # still open: not raised again
+    with pytest.raises(RuleError):
+        book.acknowledge(opened[0].id, "admin", "   ")
+    book.acknowledge(opened[0].id, "admin", "talked to the officer")
+    assert [a.kind for a in book.evaluate(registry, NOW)] == ["dissatisfied"]  # the condition persists
+
+
+def test_silent_counter_during_office_hours_and_offline_kiosk(store, settings):
+    from dataclasses import replace
+
+    settings = replace(settings, office=replace(settings.office, weekdays=tuple(range(7)), spans=("00:00-23:59",)))
+    book = AlertBook(store, settings)
+    registry = store.load_registry()
+    book.set_rules("10", {"silent_min": "1", "offline_min": "5"}, registry)
+    midnight = datetime.now(settings.tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    at = midnight.astimezone(UTC) + timedelta(hours=3)
+    with store.transaction():
+        store.record_status(
+            "k-vb-q1", {"v": 1, "kiosk": "k-vb-q1", "state": "offline"}, wire.format_time(at - timedelta(minutes=30))
+        )
+        store.record_status("k-sp-q1", {"v": 1, "kiosk": "k-sp-q1", "state": "online"}, wire.format_time(at))
+    kinds = {(a.kind, a.target) for a in book.evaluate(registry, at)}
+    assert ("offline", "k-vb-q1") in kinds and ("offline", "k-sp-q1") not in kinds
+    assert ("silent", "vb-q1") in kinds
+    assert ("offline", "k-pl-q1") not in kinds  # never installed is not an outage
+
+
+class Hook(BaseHTTPRequestHandler):
+    received: list = []
+
+    def do_POST(self):  # noqa: N802
+        Hook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_new_alerts_go_to_mqtt_and_the_webhook(store, ingest_settings, broker):
+    from dataclasses import replace
+
+    port = free_port()
+    server = HTTPServer(("127.0.0.1", port), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings = replace(
+        ingest_settings,
+        alerts=replace(ingest_settings.alerts, webhook=f"http://127.0.0.1:{port}/hook", silent_min=100000),
+    )
+    seen = []
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="alert-watcher", protocol=mqtt.MQTTv5)
+    sub.on_message = lambda c, u, m: seen.append((m.topic, json.loads(m.payload)))
+    sub.connect("127.0.0.1", broker.port)
+    sub.subscribe("sat/v1/alerts", qos=1)
+    sub.loop_start()
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="alert-publisher", protocol=mqtt.MQTTv5)
+    pub.connect("127.0.0.1", broker.port)
+    pub.loop_start()
+    try:
+        add(store, settings, "kyh-q1", [1] * 9)
+        notifier = AlertNotifier(settings, lambda topic, body: pub.publish(topic, body, qos=1))
+        opened = AlertLoop(settings=settings, notifier=notifier).run_once(store)
+        assert [a.target for a in opened] == ["kyh-q1"]
+        assert wait_for(lambda: seen and Hook.received)
+        topic, body = seen[0]
+        assert topic == "sat/v1/alerts" and body["kind"] == "dissatisfied" and body["unit"] == "10.085.02953"
+        assert Hook.received[0]["target"] == "kyh-q1"
+    finally:
+        server.shutdown()
+        sub.loop_stop()
+        pub.loop_stop()
+
+
+def test_unreachable_webhook_is_logged_not_fatal(store, settings, caplog):
+    from dataclasses import replace
+
+    settings = replace(
+        settings, alerts=replace(settings.alerts, webhook=f"http://127.0.0.1:{free_port()}/x", silent_min=100000)
+    )
+    add(store, settings, "kyh-q1", [1] * 9)
+    opened = AlertLoop(settings=settings, notifier=AlertNotifier(settings, None)).run_once(store)
+    assert len(opened) == 1 and "webhook" in caplog.text

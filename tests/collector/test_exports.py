@@ -1,0 +1,137 @@
+"""Exports opened and read back: the CSV, the XLSX and the PDF say what the page says."""
+
+import csv
+import io
+from datetime import date
+
+import pytest
+from openpyxl import load_workbook
+from pypdf import PdfReader
+
+from collector import exports
+from collector.officers import Officers, parse_local
+from kiosk import wire
+from kiosk.ids import uuid7
+from tests.collector.conftest import PASSWORD
+
+MONTH = "period=month&at=2026-10-15"
+
+
+@pytest.fixture
+def october(store, settings, users):
+    """Văn Bàn in October 2026: 10 ratings at Khánh Yên Hạ (8 with officer An on duty), 4 at vb-q1."""
+    registry = store.load_registry()
+    officers = Officers(store, settings.tz)
+    officers.add_officer("an", "Nguyễn Văn An", "10.085.02953", registry)
+    officers.add_duty(
+        "an",
+        "kyh-q1",
+        parse_local("2026-10-05 07:00", settings.tz),
+        parse_local("2026-10-05 17:00", settings.tz),
+        registry,
+    )
+    rows = [("kyh-q1", s, "2026-10-05 09:00") for s in (4, 4, 4, 3, 3, 2, 1, 1)]
+    rows += [("kyh-q1", 4, "2026-10-06 09:00"), ("kyh-q1", 2, "2026-10-06 10:00")]
+    rows += [("vb-q1", s, "2026-10-20 15:00") for s in (4, 3, 3, 1)]
+    ratings = [
+        wire.Rating(
+            id=uuid7(),
+            install="a1b2c3d4",
+            seq=i + 1,
+            counter=c,
+            score=s,
+            pressed_at=parse_local(t, settings.tz),
+            clock="synced",
+            snapshot=None,
+            snapshot_error="camera_disabled",
+            flag=None,
+            fw="0.1.0",
+        )
+        for i, (c, s, t) in enumerate(rows)
+    ]
+    with store.transaction():
+        store.add_ratings(
+            "k-x",
+            ratings,
+            unit_of={c.id: c.unit for c in registry.counters.values()},
+            received_at=wire.format_epoch(0),
+            tz=settings.tz,
+        )
+
+
+@pytest.fixture
+def admin(client_for):
+    client = client_for("admin")
+    client.auth = None
+    client.post("/login", data={"username": "admin", "password": PASSWORD})
+    return client
+
+
+def test_unit_table_csv_and_xlsx_match_the_api(admin, october):
+    api = admin.get("/api/v1/units/10.085/summary?from=2026-10-01&to=2026-10-31").json()
+    by_name = {c["name"]: c for c in api["children"]}
+    rows = list(csv.reader(io.StringIO(admin.get(f"/units/10.085/table.csv?{MONTH}").content.decode("utf-8-sig"))))
+    assert rows[0][:4] == ["Tên", "Loại", "Tổng lượt", "Tỷ lệ hài lòng (%)"]
+    khanh = next(r for r in rows if r[0] == "Xã Khánh Yên Hạ")
+    assert int(khanh[2]) == by_name["Xã Khánh Yên Hạ"]["total"] == 10
+    assert float(khanh[3]) == round(by_name["Xã Khánh Yên Hạ"]["satisfaction_rate"] * 100, 1) == 60.0
+    sheet = load_workbook(io.BytesIO(admin.get(f"/units/10.085/table.xlsx?{MONTH}").content)).active
+    values = list(sheet.iter_rows(values_only=True))
+    assert values[0] == ("Huyện Văn Bàn", None, None, None, None, None, None, None, None, None)
+    row = next(r for r in values if r[0] == "Quầy 1 — Đất đai (Văn Bàn)")
+    assert row[2] == 4 and row[3] == pytest.approx(0.75)
+    row_no = next(i for i, r in enumerate(values, start=1) if r[0] == "Quầy 1 — Đất đai (Văn Bàn)")
+    assert sheet.cell(row=row_no, column=4).number_format == "0.0%"  # Excel shows 75,0 % in Vietnamese
+
+
+def test_three_level_form_maps_scores_and_attributes_officers(admin, october):
+    sheet = load_workbook(io.BytesIO(admin.get(f"/units/10.085/three-level.xlsx?{MONTH}").content)).active
+    values = list(sheet.iter_rows(values_only=True))
+    assert values[0][0] == exports.FORM_TITLE
+    assert values[1][0] == "Đơn vị: Huyện Văn Bàn"
+    assert values[2][0] == "Kỳ báo cáo: Tháng 10/2026 (từ 01/10/2026 đến 31/10/2026)"
+    body = {(r[1], r[2]): r for r in values if r and isinstance(r[0], int)}
+    an = body[("Xã Khánh Yên Hạ", "Nguyễn Văn An")]
+    assert an[3:10] == (8, 3, pytest.approx(3 / 8), 3, pytest.approx(3 / 8), 2, pytest.approx(2 / 8))  # 2 → Hài lòng
+    nobody = body[("Xã Khánh Yên Hạ", "(không có cán bộ trực)")]
+    assert nobody[3] == 2 and (nobody[4], nobody[6], nobody[8]) == (1, 1, 0)
+    district = body[("Huyện Văn Bàn", "(không có cán bộ trực)")]
+    assert (district[4], district[6], district[8]) == (1, 2, 1)
+    total = next(r for r in values if r and r[1] == "Tổng cộng")
+    assert (total[3], total[4], total[6], total[8]) == (14, 5, 6, 3)
+    assert any(r and "THỦ TRƯỞNG ĐƠN VỊ" in [str(v) for v in r] for r in values)
+
+
+def test_neutral_can_count_as_dissatisfied():
+    assert exports.three_levels({4: 1, 3: 2, 2: 3, 1: 4}, "hai_long") == (1, 5, 4)
+    assert exports.three_levels({4: 1, 3: 2, 2: 3, 1: 4}, "khong_hai_long") == (1, 2, 7)
+
+
+def pdf_text(data):
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+
+
+def test_three_level_pdf_and_unit_report_pdf_carry_the_numbers(admin, october):
+    form = pdf_text(admin.get(f"/units/10.085/three-level.pdf?{MONTH}").content)
+    assert "BÁO CÁO KẾT QUẢ ĐÁNH GIÁ MỨC ĐỘ HÀI LÒNG" in form
+    assert "Nguyễn Văn An" in form and "Tổng cộng" in form and "NGƯỜI LẬP BIỂU" in form
+    assert "37,5 %" in form  # An: 3 of 8 Rất hài lòng
+    report = pdf_text(admin.get(f"/units/10.085/report.pdf?{MONTH}").content)
+    assert "Huyện Văn Bàn" in report and "Tháng 10/2026" in report
+    assert "64,3 %" in report  # 9 of 14 satisfied
+    counter = pdf_text(admin.get(f"/counters/kyh-q1/report.pdf?{MONTH}").content)
+    assert "Quầy một cửa xã Khánh Yên Hạ" in counter and "60,0 %" in counter
+
+
+def test_counter_day_series_export(admin, october):
+    rows = list(csv.reader(io.StringIO(admin.get(f"/counters/kyh-q1/days.csv?{MONTH}").content.decode("utf-8-sig"))))
+    by_day = {r[0]: r for r in rows[1:]}
+    assert len(by_day) == 31
+    assert by_day["05/10/2026"][1] == "8" and by_day["06/10/2026"][1] == "2" and by_day["07/10/2026"][1] == "0"
+
+
+def test_exports_period_labels(admin, october):
+    assert (
+        exports.form_heading("X", "Quý 4/2026", date(2026, 10, 1), date(2026, 12, 31), date(2027, 1, 2))[3]
+        == "Ngày lập: 02/01/2027"
+    )

@@ -1,0 +1,93 @@
+"""Officers, the duty roster and who gets which rating."""
+
+from datetime import date
+
+import pytest
+
+from collector.officers import NOBODY, Officers, RosterError, parse_local
+from kiosk import wire
+from kiosk.ids import uuid7
+
+
+@pytest.fixture
+def book(store, settings):
+    registry = store.load_registry()
+    officers = Officers(store, settings.tz)
+    officers.add_officer("an", "Nguyễn Văn An", "10.085", registry)
+    officers.add_officer("binh", "Trần Thị Bình", "10.085", registry)
+    return officers, registry
+
+
+def add(store, settings, pressed_local, score, counter="vb-q1", flag=None):
+    registry = store.load_registry()
+    rating = wire.Rating(
+        id=uuid7(),
+        install="a1b2c3d4",
+        seq=1,
+        counter=counter,
+        score=score,
+        pressed_at=parse_local(pressed_local, settings.tz),
+        clock="synced",
+        snapshot=None,
+        snapshot_error="camera_disabled",
+        flag=flag,
+        fw="0.1.0",
+    )
+    with store.transaction():
+        store.add_ratings(
+            "k-vb-q1",
+            [rating],
+            unit_of={c.id: c.unit for c in registry.counters.values()},
+            received_at=wire.format_epoch(0),
+            tz=settings.tz,
+        )
+
+
+def test_rating_goes_to_the_officer_on_duty_and_the_rest_to_nobody(book, store, settings):
+    officers, registry = book
+    tz = settings.tz
+    officers.add_duty("an", "vb-q1", parse_local("2026-11-20 07:30", tz), parse_local("2026-11-20 11:30", tz), registry)
+    officers.add_duty(
+        "binh", "vb-q1", parse_local("2026-11-20 13:30", tz), parse_local("2026-11-20 17:00", tz), registry
+    )
+    add(store, settings, "2026-11-20 08:00", 4)
+    add(store, settings, "2026-11-20 11:29", 1)
+    add(store, settings, "2026-11-20 11:30", 3)  # the duty ended: nobody
+    add(store, settings, "2026-11-20 14:00", 2)
+    add(store, settings, "2026-11-20 14:05", 1, flag="lockout")  # refused presses are nobody's rating
+    got = officers.by_officer(["vb-q1"], date(2026, 11, 20), date(2026, 11, 20))
+    assert got["an"] == {1: 1, 2: 0, 3: 0, 4: 1}
+    assert got["binh"] == {1: 0, 2: 1, 3: 0, 4: 0}
+    assert got[NOBODY] == {1: 0, 2: 0, 3: 1, 4: 0}
+    assert officers.officer_by_counter("an", date(2026, 11, 1), date(2026, 11, 30)) == {
+        "vb-q1": {1: 1, 2: 0, 3: 0, 4: 1}
+    }
+
+
+def test_overlapping_duties_at_one_counter_are_refused(book, settings):
+    officers, registry = book
+    tz = settings.tz
+    officers.add_duty("an", "vb-q1", parse_local("2026-11-20 07:30", tz), parse_local("2026-11-20 11:30", tz), registry)
+    with pytest.raises(RosterError, match="already has an on duty"):
+        officers.add_duty(
+            "binh", "vb-q1", parse_local("2026-11-20 11:00", tz), parse_local("2026-11-20 12:00", tz), registry
+        )
+    officers.add_duty(
+        "binh", "vb-q2", parse_local("2026-11-20 11:00", tz), parse_local("2026-11-20 12:00", tz), registry
+    )  # another counter is fine
+
+
+def test_csv_import_is_all_or_nothing_with_line_numbers(book, settings):
+    officers, registry = book
+    good = (
+        "officer,counter,start,end\n"
+        "an,vb-q1,2026-11-23 07:30,2026-11-23 11:30\n"
+        "binh,vb-q1,23/11/2026 13:30,23/11/2026 17:00\n"
+    )
+    assert officers.import_csv(good, registry) == 2
+    bad = "an,vb-q2,2026-11-24 07:30,2026-11-24 11:30\nghost,vb-q2,2026-11-24 13:30,2026-11-24 17:00\n"
+    with pytest.raises(RosterError, match="line 2: unknown officer 'ghost'"):
+        officers.import_csv(bad, registry)
+    assert [d.counter for d in officers.duties()] == ["vb-q1", "vb-q1"]  # the good first line did not stay
+    with pytest.raises(RosterError, match="line 1: time"):
+        officers.import_csv("an,vb-q2,tomorrow,later\n", registry)
