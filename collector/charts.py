@@ -81,7 +81,7 @@ def score_bar(by_score: dict[str, int], labels: dict[int, str], *, lang: str = "
     total = sum(by_score.get(str(s), 0) for s in (1, 2, 3, 4))
     if total == 0:
         return ""
-    height = 70
+    height = 96
     parts = [
         f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="100%" '
         f'xmlns="http://www.w3.org/2000/svg"><title>{escape(", ".join(labels.values()))}</title>{_PATTERNS}'
@@ -96,13 +96,12 @@ def score_bar(by_score: dict[str, int], labels: dict[int, str], *, lang: str = "
                 f'stroke="#222"><title>{escape(labels[score])}: {n}</title></rect>'
             )
             x += w
-    slot = width / 4
-    for i, score in enumerate((4, 3, 2, 1)):
+    for i, score in enumerate((4, 3, 2, 1)):  # legend: two columns, two rows
         n = by_score.get(str(score), 0)
-        lx = i * slot + 2
+        lx, ly = (i % 2) * width / 2 + 2, 42 + (i // 2) * 26
         parts.append(
-            f'<rect x="{lx:.1f}" y="42" width="16" height="16" fill="{SCORE_FILLS[score]}" stroke="#222"/>'
-            f'<text x="{lx + 22:.1f}" y="55" font-size="12">{escape(labels[score])}: '
+            f'<rect x="{lx:.1f}" y="{ly}" width="16" height="16" fill="{SCORE_FILLS[score]}" stroke="#222"/>'
+            f'<text x="{lx + 22:.1f}" y="{ly + 13}" font-size="13">{escape(labels[score])}: '
             f"{formats.number(n, lang)} ({formats.percent(n / total, lang)})</text>"
         )
     parts.append("</svg>")
