@@ -56,6 +56,39 @@ def main(argv: list[str] | None = None) -> int:
     monthly = report_sub.add_parser("send-monthly", help="send last month's reports to [[mail.monthly]] now")
     monthly.add_argument("--force", action="store_true", help="send again even if sent already")
     monthly.add_argument("--config", required=True)
+    ca = sub.add_parser("ca", help="the fleet's certificate authority")
+    ca_sub = ca.add_subparsers(dest="action", required=True)
+    ca_init = ca_sub.add_parser("init", help="make the CA, the broker's and the collector's certificates")
+    ca_init.add_argument(
+        "--broker-host",
+        action="append",
+        default=None,
+        metavar="NAME_OR_IP",
+        help="name or address kiosks use for the broker (repeat for several)",
+    )
+    ca_init.add_argument("--config", required=True)
+    kiosk = sub.add_parser("kiosk", help="enrol and revoke kiosks")
+    kiosk_sub = kiosk.add_subparsers(dest="action", required=True)
+    enrol = kiosk_sub.add_parser("enrol", help="register a kiosk and write its provisioning bundle")
+    enrol.add_argument("kiosk_id")
+    enrol.add_argument("--counter", required=True)
+    enrol.add_argument("--out", required=True, help="folder for kiosk.toml, ca.crt, kiosk.crt, kiosk.key")
+    enrol.add_argument("--broker-host", help="default: [mqtt] host of collector.toml")
+    enrol.add_argument("--broker-port", type=int, default=8883)
+    enrol.add_argument("--days", type=int, default=5 * 365, help="certificate lifetime (default 5 years)")
+    enrol.add_argument("--replace", action="store_true", help="a new card for an enrolled kiosk: revoke the old")
+    enrol.add_argument("--config", required=True)
+    revoke = kiosk_sub.add_parser("revoke", help="put a kiosk's certificates on the broker's revocation list")
+    revoke.add_argument("kiosk_id")
+    revoke.add_argument("--config", required=True)
+    broker = sub.add_parser("broker", help="the production Mosquitto")
+    broker_sub = broker.add_subparsers(dest="action", required=True)
+    broker_conf = broker_sub.add_parser("config", help="write mosquitto.conf and the ACL for the fleet")
+    broker_conf.add_argument("--out", required=True)
+    broker_conf.add_argument("--port", type=int, default=8883)
+    broker_conf.add_argument("--bind", default="", help="address to listen on (default: all)")
+    broker_conf.add_argument("--persistence", default="/var/lib/mosquitto/")
+    broker_conf.add_argument("--config", required=True)
     quar = sub.add_parser("quarantine", help="messages that broke the contract")
     quar_sub = quar.add_subparsers(dest="action", required=True)
     for name, text in (("list", "list quarantined messages"), ("replay", "run them through ingest again")):
@@ -69,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             return serve_forever(settings)
         store = open_store(settings.resolved_store_url)
         try:
+            if args.command in ("ca", "kiosk", "broker"):
+                return _fleet(args, store, settings)
             if args.command == "user":
                 return _add_user(args, store)
             if args.command == "roster":
@@ -95,6 +130,85 @@ def main(argv: list[str] | None = None) -> int:
     except CollectorError as exc:
         print(f"collector: {exc}", file=sys.stderr)
         return 2
+
+
+def _fleet(args: argparse.Namespace, store: SqliteStore, settings: CollectorSettings) -> int:
+    from pathlib import Path
+
+    from collector import fleet
+    from collector.registry import KioskEntry, Registry
+
+    ca = fleet.FleetCA(settings.data_dir / "fleet")
+    if args.command == "ca":
+        hosts = tuple(args.broker_host or [settings.mqtt.host, "localhost"])
+        ca.init(broker_hosts=tuple(dict.fromkeys(hosts)))
+        print(
+            f"fleet CA made in {ca.folder}: ca.crt, broker.crt/.key for {', '.join(hosts)}, "
+            f"collector.crt/.key ({fleet.COLLECTOR_IDENTITY}), crl.pem"
+        )
+        return 0
+    if args.command == "broker":
+        out = Path(args.out)
+        acl = out / "acl"
+        out.mkdir(parents=True, exist_ok=True)
+        acl.write_text(fleet.acl_text(settings.mqtt.topic_prefix))
+        template = Path(__file__).resolve().parent.parent / "config" / "mosquitto" / "production.conf"
+        (out / "mosquitto.conf").write_text(
+            fleet.mosquitto_conf(
+                ca,
+                port=args.port,
+                bind=args.bind,
+                acl_path=acl.resolve(),
+                persistence_dir=args.persistence,
+                template=template,
+            )
+        )
+        print(f"wrote {out / 'mosquitto.conf'} and {acl}")
+        return 0
+    kiosk_id = args.kiosk_id
+    if args.action == "revoke":
+        count = ca.revoke(kiosk_id)
+        print(f"revoked {count} certificate(s) of {kiosk_id}; restart the broker so it reads {ca.crl}")
+        return 0
+    registry = store.load_registry()
+    registry.counter(args.counter)
+    if kiosk_id == fleet.COLLECTOR_IDENTITY:
+        raise fleet.FleetError("that name belongs to the collector")
+    if ca.active(kiosk_id):
+        if not args.replace:
+            raise fleet.FleetError(f"{kiosk_id} is enrolled already; --replace issues a new card and revokes the old")
+        ca.revoke(kiosk_id)
+    kiosks = [k for k in registry.kiosks.values() if k.id != kiosk_id] + [KioskEntry(kiosk_id, args.counter)]
+    store.replace_registry(Registry.build(registry.units.values(), registry.counters.values(), kiosks))
+    if settings.registry is not None and kiosk_id not in _registry_file_kiosks(settings.registry):
+        # `collector serve` reloads the file at start: the kiosk must be in it too.
+        with open(settings.registry, "a", encoding="utf-8") as fh:
+            fh.write(f'\n[[kiosk]]\nid = "{kiosk_id}"\ncounter = "{args.counter}"\n')
+    files = fleet.write_bundle(
+        ca,
+        Path(args.out),
+        kiosk_id=kiosk_id,
+        counter=args.counter,
+        broker_host=args.broker_host or settings.mqtt.host,
+        broker_port=args.broker_port,
+        prefix=settings.mqtt.topic_prefix,
+        days=args.days,
+    )
+    _audit_enrolment(store, f"kiosk:{kiosk_id}", f"enrolled at {args.counter}")
+    print(f"kiosk {kiosk_id} enrolled at counter {args.counter}; bundle: {', '.join(str(f) for f in files)}")
+    return 0
+
+
+def _registry_file_kiosks(path: object) -> set[str]:
+    from collector.registry import load_registry
+
+    return set(load_registry(str(path)).kiosks)
+
+
+def _audit_enrolment(store: SqliteStore, target: str, detail: str) -> None:
+    from collector.accounts import Accounts
+
+    Accounts(store).audit("cli", "enrol_kiosk", target, detail)
 
 
 def _add_user(args: argparse.Namespace, store: SqliteStore) -> int:

@@ -36,18 +36,25 @@ def find_mosquitto() -> str:
 
 class LocalBroker:
     def __init__(
-        self, workdir: Path, *, port: int | None = None, config: Path = PROJECT_CONFIG, extra: str = ""
+        self,
+        workdir: Path,
+        *,
+        port: int | None = None,
+        config: Path = PROJECT_CONFIG,
+        extra: str = "",
+        own_listener: bool = False,
     ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.config = config
         self.extra = extra
+        self.own_listener = own_listener  # the config has its own listener on ``port`` (TLS)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def conf_path(self) -> Path:
-        return self.workdir / "mosquitto.conf"
+        return self.workdir / "mosquitto-run.conf"  # never the config it was made from
 
     @property
     def log_path(self) -> Path:
@@ -55,10 +62,9 @@ class LocalBroker:
 
     def start(self, timeout_s: float = 10.0) -> LocalBroker:
         text = self.config.read_text()
-        text += (
-            f"\n# added by collector.localbroker\nlistener {self.port} 127.0.0.1\n"
-            f"persistence_location {self.workdir}/\nlog_dest file {self.log_path}\n{self.extra}\n"
-        )
+        if not self.own_listener:
+            text += f"\nlistener {self.port} 127.0.0.1\npersistence_location {self.workdir}/\n"
+        text += f"\n# added by collector.localbroker\nlog_dest file {self.log_path}\n{self.extra}\n"
         if os.geteuid() == 0:
             # Run as root, Mosquitto drops to the 'mosquitto' user, which cannot write here.
             text += "user root\n"

@@ -1,0 +1,311 @@
+"""The fleet's certificate authority: every kiosk gets a client certificate whose CN is its kiosk
+id; the broker maps it to the MQTT username and its ACL lets each kiosk write only its own topics.
+
+Kept under the collector's ``data_dir/fleet``. Keys are EC P-256 (small and quick on a Pi). The
+collector's own identity is ``collector.central``, a name no kiosk id can take (kiosk ids have no
+dots).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from collector.errors import CollectorError
+from kiosk import wire
+
+COLLECTOR_IDENTITY = "collector.central"
+KIOSK_DAYS = 5 * 365
+CRL_DAYS = 365
+
+
+class FleetError(CollectorError, ValueError):
+    """The CA is missing, or a kiosk cannot be enrolled or revoked."""
+
+
+@dataclass(frozen=True)
+class Issued:
+    cn: str
+    serial: int
+    not_after: str
+    revoked: bool = False
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+class FleetCA:
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    # --- files ------------------------------------------------------------------------
+
+    @property
+    def ca_key(self) -> Path:
+        return self.folder / "ca.key"
+
+    @property
+    def ca_crt(self) -> Path:
+        return self.folder / "ca.crt"
+
+    @property
+    def crl(self) -> Path:
+        return self.folder / "crl.pem"
+
+    @property
+    def index(self) -> Path:
+        return self.folder / "issued.json"
+
+    def exists(self) -> bool:
+        return self.ca_key.exists() and self.ca_crt.exists()
+
+    # --- the CA itself ------------------------------------------------------------------
+
+    def init(
+        self,
+        *,
+        name: str = "Satisfaction kiosk fleet CA",
+        broker_hosts: tuple[str, ...] = ("localhost",),
+        days: int = 20 * 365,
+    ) -> None:
+        """Make the CA, the broker's server certificate, the collector's client certificate and an
+        empty revocation list. Refuses to overwrite an existing CA (every kiosk trusts it)."""
+        if self.exists():
+            raise FleetError(f"a fleet CA exists already in {self.folder}; kiosks trust it, so it is kept")
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        now = _now()
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=False,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256())
+        )
+        _write(self.ca_key, _pem_key(key), 0o600)
+        _write(self.ca_crt, cert.public_bytes(serialization.Encoding.PEM))
+        _write(self.index, b"[]")
+        self.issue_server(broker_hosts)
+        key_pem, cert_pem = self.issue_client(COLLECTOR_IDENTITY)
+        _write(self.folder / "collector.key", key_pem, 0o600)
+        _write(self.folder / "collector.crt", cert_pem)
+        self.write_crl()
+
+    def _load_ca(self) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+        if not self.exists():
+            raise FleetError(f"no fleet CA in {self.folder}: run `collector ca init --config collector.toml` first")
+        key = serialization.load_pem_private_key(self.ca_key.read_bytes(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        return key, x509.load_pem_x509_certificate(self.ca_crt.read_bytes())
+
+    # --- certificates ---------------------------------------------------------------------
+
+    def issue_server(self, hosts: tuple[str, ...], days: int = 5 * 365) -> None:
+        names: list[x509.GeneralName] = []
+        for host in hosts:
+            try:
+                names.append(x509.IPAddress(ipaddress.ip_address(host)))
+            except ValueError:
+                names.append(x509.DNSName(host))
+        key_pem, cert_pem = self._issue(hosts[0], days, ExtendedKeyUsageOID.SERVER_AUTH, names)
+        _write(self.folder / "broker.key", key_pem, 0o600)
+        _write(self.folder / "broker.crt", cert_pem)
+
+    def issue_client(self, cn: str, days: int = KIOSK_DAYS) -> tuple[bytes, bytes]:
+        return self._issue(cn, days, ExtendedKeyUsageOID.CLIENT_AUTH, [])
+
+    def _issue(
+        self, cn: str, days: int, usage: x509.ObjectIdentifier, names: list[x509.GeneralName]
+    ) -> tuple[bytes, bytes]:
+        ca_key, ca_cert = self._load_ca()
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = _now()
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+            .issuer_name(ca_cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        )
+        if names:
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        cert = builder.sign(ca_key, hashes.SHA256())
+        issued = self.issued()
+        issued.append(Issued(cn, cert.serial_number, cert.not_valid_after_utc.isoformat()))
+        self._save(issued)
+        return _pem_key(key), cert.public_bytes(serialization.Encoding.PEM)
+
+    # --- revocation ------------------------------------------------------------------------
+
+    def issued(self) -> list[Issued]:
+        if not self.index.exists():
+            return []
+        return [Issued(**item) for item in json.loads(self.index.read_text())]
+
+    def _save(self, issued: list[Issued]) -> None:
+        _write(self.index, json.dumps([i.__dict__ for i in issued], indent=1).encode())
+
+    def active(self, cn: str) -> list[Issued]:
+        return [i for i in self.issued() if i.cn == cn and not i.revoked]
+
+    def revoke(self, cn: str) -> int:
+        """Revoke every certificate issued to ``cn``; returns how many."""
+        issued = self.issued()
+        count = 0
+        for n, item in enumerate(issued):
+            if item.cn == cn and not item.revoked:
+                issued[n] = Issued(item.cn, item.serial, item.not_after, True)
+                count += 1
+        if not count:
+            raise FleetError(f"no valid certificate was issued to {cn!r}")
+        self._save(issued)
+        self.write_crl()
+        return count
+
+    def write_crl(self) -> None:
+        ca_key, ca_cert = self._load_ca()
+        now = _now()
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(ca_cert.subject)
+            .last_update(now)
+            .next_update(now + dt.timedelta(days=CRL_DAYS))
+        )
+        for item in self.issued():
+            if item.revoked:
+                builder = builder.add_revoked_certificate(
+                    x509.RevokedCertificateBuilder().serial_number(item.serial).revocation_date(now).build()
+                )
+        crl = builder.sign(ca_key, hashes.SHA256())
+        _write(self.crl, crl.public_bytes(serialization.Encoding.PEM))
+
+
+def kiosk_toml(kiosk_id: str, counter: str, broker_host: str, broker_port: int, prefix: str) -> str:
+    return f"""# Provisioning bundle for kiosk {kiosk_id} at counter {counter}.
+# Installed to /etc/kiosk/ on first boot; see config/kiosk.example.toml for every key.
+kiosk_id = "{kiosk_id}"
+counter = "{counter}"
+data_dir = "/var/lib/kiosk"
+
+[mqtt]
+host = "{broker_host}"
+port = {broker_port}
+tls_ca = "ca.crt"
+tls_cert = "kiosk.crt"
+tls_key = "kiosk.key"
+topic_prefix = "{prefix}"
+
+[panel]
+kind = "gpio"
+pins = [17, 27, 22, 23]
+
+[camera]
+source = "/dev/video0"
+"""
+
+
+def write_bundle(
+    ca: FleetCA,
+    out: Path,
+    *,
+    kiosk_id: str,
+    counter: str,
+    broker_host: str,
+    broker_port: int,
+    prefix: str,
+    days: int = KIOSK_DAYS,
+) -> list[Path]:
+    if not wire.KIOSK_ID.match(kiosk_id):
+        raise FleetError(f"kiosk id {kiosk_id!r}: lowercase letters, digits and '-', 2..63 characters")
+    key_pem, cert_pem = ca.issue_client(kiosk_id, days)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        "kiosk.toml": (kiosk_toml(kiosk_id, counter, broker_host, broker_port, prefix).encode(), 0o644),
+        "ca.crt": (ca.ca_crt.read_bytes(), 0o644),
+        "kiosk.crt": (cert_pem, 0o644),
+        "kiosk.key": (key_pem, 0o600),
+    }
+    for name, (data, mode) in files.items():
+        _write(out / name, data, mode)
+    return [out / name for name in files]
+
+
+def mosquitto_conf(
+    ca: FleetCA, *, port: int = 8883, bind: str = "", acl_path: Path, persistence_dir: str, template: Path
+) -> str:
+    """The production broker config: TLS only, client certificates required and mapped to usernames."""
+    listener = f"listener {port} {bind}".rstrip()
+    return template.read_text().format(
+        listener=listener,
+        cafile=ca.ca_crt,
+        certfile=ca.folder / "broker.crt",
+        keyfile=ca.folder / "broker.key",
+        crlfile=ca.crl,
+        acl_file=acl_path,
+        persistence_location=persistence_dir,
+    )
+
+
+def acl_text(prefix: str) -> str:
+    return f"""# Broker ACL (CONTRACT.md, Security). Usernames are certificate CNs (use_identity_as_username).
+# The collector reads and writes everything under the prefix.
+user {COLLECTOR_IDENTITY}
+topic readwrite {prefix}/#
+
+# Every kiosk writes only its own ratings, snapshots and status and reads only its own acks and config.
+pattern write {prefix}/k/%u/ratings
+pattern write {prefix}/k/%u/snapshots/+
+pattern write {prefix}/k/%u/status
+pattern read {prefix}/k/%u/acks
+pattern read {prefix}/k/%u/config
+"""
