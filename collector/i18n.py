@@ -93,6 +93,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "not_found": ("Không tìm thấy", "Not found"),
     "wrong_login": ("Sai tên đăng nhập hoặc mật khẩu", "Wrong user name or password"),
     "language": ("English", "Tiếng Việt"),
+    "selftest": ("Lắp đặt và kiểm tra", "Installed and tested"),
     "alert_dissatisfied": ("Tỷ lệ không hài lòng cao", "Many dissatisfied"),
     "alert_silent": ("Không có đánh giá", "Silent counter"),
     "alert_offline": ("Thiết bị mất kết nối", "Kiosk offline"),

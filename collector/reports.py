@@ -147,6 +147,7 @@ def kiosk_health(store: RatingStore, registry: Registry) -> list[dict[str, Any]]
                 "suppressed_presses": status.get("suppressed_presses"),
                 "last_press_at": status.get("last_press_at"),
                 "possibly_missing_ratings": gaps.get(kiosk.id, 0),
+                "selftest": status.get("selftest"),  # {"at", "ok", …}: installed and tested at …
             }
         )
     return out

@@ -41,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         metavar="W1,W2,W3,W4",
         help="with --auto-press: how often citizens choose buttons 1..4",
     )
+    selftest = sub.add_parser("selftest", help="on-site check: buttons, lamps, camera, broker, clock, disk")
+    selftest.add_argument("--config", help="kiosk.toml")
+    selftest.add_argument("--fake-hardware", action="store_true", help="simulated panel pressed for you")
+    selftest.add_argument("--press-timeout-s", type=float, default=30.0)
     status = sub.add_parser("status", help="print the outbox backlog and the last error")
     status.add_argument("--config", required=True, help="kiosk.toml")
     args = parser.parse_args(argv)
@@ -48,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "selftest":
+            return _selftest(args)
         return _status(args)
     except KioskError as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
@@ -91,6 +97,42 @@ def _run(args: argparse.Namespace) -> int:
             KeyboardPresser(factory, settings.panel.pins, on_quit=kiosk.stop).start()
     kiosk.run()
     return 0
+
+
+def _selftest(args: argparse.Namespace) -> int:
+    from kiosk.selftest import SelfTest, press_when_prompted
+
+    settings = load_settings(args.config, fake_hardware=args.fake_hardware)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prompt = None
+    if args.fake_hardware:
+        from kiosk.simulate import fake_gpio_panel, press_pin
+
+        fake_panel, factory = fake_gpio_panel(settings.panel.pins)
+        panel: ButtonPanel = fake_panel
+        camera: Camera | None = make_camera(settings) or GeneratedCamera(label=f"{settings.kiosk_id} selftest")
+        prompt = press_when_prompted(lambda button: press_pin(factory, settings.panel.pins[button - 1]))
+    else:
+        panel = make_panel(settings)
+        camera = make_camera(settings)
+    print(f"Self-test of kiosk {settings.kiosk_id} at counter {settings.counter}")
+    test = SelfTest(
+        settings=settings,
+        panel=panel,
+        camera=camera,
+        clock=SystemClock(assume_synced=settings.clock.assume_synced),
+        press_timeout_s=args.press_timeout_s,
+        on_prompt=prompt,
+    )
+    try:
+        checks = test.run()
+    finally:
+        panel.close()
+        if camera is not None:
+            camera.close()
+    failed = [c.name for c in checks if not c.ok]
+    print("RESULT: all checks passed" if not failed else f"RESULT: FAILED ({', '.join(failed)})")
+    return 0 if not failed else 1
 
 
 def make_panel(settings: KioskSettings) -> ButtonPanel:

@@ -25,6 +25,7 @@ from kiosk.outbox import OutboxRow, SqliteOutbox
 from kiosk.panel import ButtonPanel
 from kiosk.press import Outcome, PressGate
 from kiosk.publisher import MqttPublisher
+from kiosk.selftest import last_selftest
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ class Kiosk:
         self._stop = threading.Event()
         self._timers: dict[str, float] = {}
         self._started = False
+        self._selftest = last_selftest(settings)  # the self-test runs while the service is stopped
 
     # --- life cycle ---------------------------------------------------------
 
@@ -237,6 +239,7 @@ class Kiosk:
             "suppressed_presses": self._suppressed,
             "last_press_at": None if self._last_press_epoch is None else wire.format_epoch(self._last_press_epoch),
             "panel": self.panel.state,
+            "selftest": self._selftest,
         }
 
     # --- housekeeping -------------------------------------------------------

@@ -1,0 +1,239 @@
+"""`kiosk selftest`: what a technician checks on site, step by step, with a short report.
+
+Run it with the kiosk service stopped (it needs the panel). The report is printed, kept in
+``data_dir/selftest.json`` (the kiosk's status carries it from then on) and published in a
+status message, so the collector shows "installed and tested at …".
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from kiosk import __version__, wire
+from kiosk.camera import Camera
+from kiosk.clock import Clock
+from kiosk.config import KioskSettings
+from kiosk.errors import CameraError
+from kiosk.outbox import SqliteOutbox
+from kiosk.panel import ButtonPanel
+from kiosk.publisher import make_client
+
+MIN_FREE_MB = 200
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+class SelfTest:
+    def __init__(
+        self,
+        *,
+        settings: KioskSettings,
+        panel: ButtonPanel,
+        camera: Camera | None,
+        clock: Clock,
+        say: Callable[[str], None] = print,
+        press_timeout_s: float = 30.0,
+        on_prompt: Callable[[int], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.panel = panel
+        self.camera = camera
+        self.clock = clock
+        self.say = say
+        self.press_timeout_s = press_timeout_s
+        self.on_prompt = on_prompt  # fake hardware: someone presses the lit button
+        self.checks: list[Check] = []
+
+    def run(self) -> list[Check]:
+        for step in (
+            self.check_outbox,
+            self.check_disk,
+            self.check_clock,
+            self.check_camera,
+            self.check_panel,
+            self.check_broker,
+        ):
+            try:
+                check = step()
+            except Exception as exc:  # a failing step is a failed check, never a crash
+                check = Check(step.__name__.removeprefix("check_"), False, f"{type(exc).__name__}: {exc}")
+            self.checks.append(check)
+            self.say(f"{'OK  ' if check.ok else 'FAIL'} {check.name:<8} {check.detail}")
+        self._save()
+        return self.checks
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "at": wire.format_epoch(self.clock.wall()),
+            "ok": self.ok,
+            "fw": __version__,
+            "checks": [asdict(c) for c in self.checks],
+        }
+
+    # --- the steps --------------------------------------------------------------------------
+
+    def check_outbox(self) -> Check:
+        outbox = SqliteOutbox(self.settings.outbox_path)
+        try:
+            verdict = outbox.db.conn.execute("PRAGMA integrity_check").fetchone()[0]
+            backlog = outbox.backlog()
+        except sqlite3.Error as exc:
+            return Check("outbox", False, f"{exc} — is the data partition healthy?")
+        finally:
+            outbox.close()
+        return Check(
+            "outbox",
+            verdict == "ok",
+            f"integrity {verdict}; {backlog.ratings} rating(s) and {backlog.snapshots} picture(s) waiting",
+        )
+
+    def check_disk(self) -> Check:
+        free_mb = shutil.disk_usage(self.settings.data_dir).free // (1024 * 1024)
+        return Check(
+            "disk", free_mb >= MIN_FREE_MB, f"{free_mb} MB free in {self.settings.data_dir} (need {MIN_FREE_MB} MB)"
+        )
+
+    def check_clock(self) -> Check:
+        synced = self.clock.is_synced()
+        return Check(
+            "clock",
+            synced,
+            f"{wire.format_epoch(self.clock.wall())} "
+            + ("NTP-synchronised" if synced else "NOT synchronised — is the network up and NTP allowed?"),
+        )
+
+    def check_camera(self) -> Check:
+        if self.camera is None:
+            return Check("camera", True, "no camera configured")
+        try:
+            picture = self.camera.capture()
+        except CameraError as exc:
+            return Check("camera", False, str(exc))
+        path = self.settings.data_dir / "selftest.jpg"
+        path.write_bytes(picture)
+        return Check(
+            "camera",
+            picture[:2] == b"\xff\xd8",
+            f"picture of {len(picture) // 1024} KiB saved to {path} — "
+            "check that it shows the panel and the person pressing it",
+        )
+
+    def check_panel(self) -> Check:
+        presses: queue.Queue[int] = queue.Queue()
+        self.panel.start(presses.put)
+        wrong = []
+        for button in (1, 2, 3, 4):
+            self.panel.show_choice(button)
+            self.say(f"     press button {button} ({_label(self.settings, button)}) — its lamp is lit")
+            if self.on_prompt is not None:
+                self.on_prompt(button)
+            try:
+                got = presses.get(timeout=self.press_timeout_s)
+            except queue.Empty:
+                return Check(
+                    "panel",
+                    False,
+                    f"no press of button {button} within {self.press_timeout_s:.0f} s — "
+                    "check its wiring (see hardware/README.md)",
+                )
+            if got != button:
+                wrong.append(f"button {button} reported as {got}")
+            time.sleep(0.3)
+            while not presses.empty():  # bounce of the same press
+                presses.get_nowait()
+        self.panel.thank_you()
+        if wrong:
+            return Check("panel", False, "; ".join(wrong) + " — are the wires swapped?")
+        return Check("panel", True, f"buttons 1-4 pressed and lamps lit ({self.panel.name}, {self.panel.state})")
+
+    def check_broker(self) -> Check:
+        mqtt_settings = self.settings.mqtt
+        client = make_client(self.settings.kiosk_id, mqtt_settings)
+        answer: queue.Queue[str] = queue.Queue()
+        client.on_connect = lambda c, u, f, reason, p: answer.put("" if not reason.is_failure else str(reason))
+        try:
+            client.connect(mqtt_settings.host, mqtt_settings.port, keepalive=10)
+        except OSError as exc:
+            return Check(
+                "broker", False, f"{mqtt_settings.host}:{mqtt_settings.port}: {exc} — network, address, certificate?"
+            )
+        client.loop_start()
+        try:
+            try:
+                refusal = answer.get(timeout=10)
+            except queue.Empty:
+                return Check("broker", False, f"no answer from {mqtt_settings.host}:{mqtt_settings.port} in 10 s")
+            if refusal:
+                return Check("broker", False, f"refused: {refusal} — is the certificate from this fleet and valid?")
+            # The published report holds every step before this one; reaching here proves this one.
+            status = {
+                "kiosk": self.settings.kiosk_id,
+                "state": "offline",
+                "at": wire.format_epoch(self.clock.wall()),
+                "fw": __version__,
+                "counter": self.settings.counter,
+                "selftest": self.report(),
+            }
+            info = client.publish(
+                wire.Topics(mqtt_settings.topic_prefix).status(self.settings.kiosk_id),
+                wire.encode_status(status),
+                qos=1,
+                retain=True,
+            )
+            info.wait_for_publish(10)
+            if not info.is_published():
+                return Check("broker", False, "connected, but the report was not accepted — check the broker ACL")
+            tls = "TLS with the kiosk's certificate" if mqtt_settings.tls_ca else "no TLS"
+            return Check("broker", True, f"{mqtt_settings.host}:{mqtt_settings.port} ({tls}); report published")
+        finally:
+            client.disconnect()
+            client.loop_stop()
+
+    def _save(self) -> None:
+        path = self.settings.data_dir / "selftest.json"
+        path.write_text(json.dumps(self.report(), ensure_ascii=False, indent=1))
+
+
+def _label(settings: KioskSettings, button: int) -> str:
+    from kiosk.scores import LABELS_VI
+
+    return LABELS_VI[settings.panel.scores[button - 1]]
+
+
+def last_selftest(settings: KioskSettings) -> dict[str, Any] | None:
+    """The last report, for the status message (None before the first self-test)."""
+    try:
+        report = json.loads((settings.data_dir / "selftest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return {
+        "at": report.get("at"),
+        "ok": report.get("ok"),
+        "failed": [c["name"] for c in report.get("checks", []) if not c.get("ok")],
+    }
+
+
+def press_when_prompted(press: Callable[[int], None], delay_s: float = 0.2) -> Callable[[int], None]:
+    """For --fake-hardware: a simulated technician presses each button when asked."""
+
+    def prompt(button: int) -> None:
+        threading.Timer(delay_s, press, args=(button,)).start()
+
+    return prompt
