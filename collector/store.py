@@ -356,10 +356,13 @@ class SqliteStore:
                 "INSERT INTO kiosk_transitions(kiosk, state, at) VALUES (?,?,?)",
                 (kiosk, state, doc.get("at") or received_at),
             )
-        # An offline will carries no details: keep the last online status's details beside it.
-        if state == "offline" and row is not None:
+        if row is not None:
             old = json.loads(self.conn.execute("SELECT doc FROM kiosk_status WHERE kiosk=?", (kiosk,)).fetchone()[0])
-            doc = {**old, **doc}
+            if state == "offline":
+                # An offline will carries no details: keep the last online status's details beside it.
+                doc = {**old, **doc}
+            elif old.get("selftest") and not doc.get("selftest"):
+                doc = {**doc, "selftest": old["selftest"]}  # "installed and tested at …" stays
         self.conn.execute(
             "INSERT INTO kiosk_status VALUES (?,?,?,?) ON CONFLICT (kiosk) DO UPDATE SET"
             " state=excluded.state, doc=excluded.doc, received_at=excluded.received_at",

@@ -75,6 +75,9 @@ def main() -> int:
     if args.fresh and data.exists():
         shutil.rmtree(data)
     data.mkdir(parents=True, exist_ok=True)
+    if not (data / "registry.toml").exists():
+        # A copy: enrolling a kiosk on the demo appends to the registry file, never to the example.
+        shutil.copy(REGISTRY, data / "registry.toml")
     mqtt_port = 1883 if port_is_free(1883) else free_port()
     http_port = args.http_port if port_is_free(args.http_port) else free_port()
     processes: list[subprocess.Popen[bytes]] = []
@@ -92,7 +95,7 @@ def main() -> int:
         print(f"broker     mosquitto on 127.0.0.1:{mqtt_port} (log {broker.log_path})")
         collector_conf = data / "collector.toml"
         collector_conf.write_text(
-            f'timezone = "Asia/Ho_Chi_Minh"\nregistry = "{REGISTRY}"\ndata_dir = "{data / "collector"}"\n'
+            f'timezone = "Asia/Ho_Chi_Minh"\nregistry = "{data / "registry.toml"}"\ndata_dir = "{data / "collector"}"\n'
             f'[mqtt]\nhost = "127.0.0.1"\nport = {mqtt_port}\n'
             f'[ingest]\nclient_id = "collector-demo"\n'
             f'[http]\nhost = "127.0.0.1"\nport = {http_port}\n'
@@ -202,7 +205,7 @@ def _prepare_accounts_and_roster(conf: Path, data: Path) -> None:
             [collector, *args, "--config", str(conf)], input=stdin, text=True, capture_output=True, check=False
         )
 
-    run("registry", "load", str(REGISTRY))
+    run("registry", "load", str(data / "registry.toml"))
     for name, role, unit in DEMO_USERS:
         result = run(
             "user", "add", name, "--role", role, "--unit", unit, "--password-stdin", stdin=DEMO_PASSWORD + "\n"

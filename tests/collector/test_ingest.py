@@ -197,3 +197,11 @@ def _days(a, b):
     from datetime import date
 
     return date.fromisoformat(a), date.fromisoformat(b)
+
+
+def test_the_last_selftest_survives_later_statuses(ingestor, store, fake_kiosk):
+    tested = {"kiosk": "k-vb-q1", "state": "offline", "selftest": {"at": "2026-11-22T02:00:00.000Z", "ok": True}}
+    fake_kiosk.publish("status", wire.encode_status(tested))
+    fake_kiosk.publish("status", wire.encode_status({"kiosk": "k-vb-q1", "state": "online", "selftest": None}))
+    assert wait_for(lambda: store.kiosk_statuses().get("k-vb-q1", {}).get("state") == "online")
+    assert store.kiosk_statuses()["k-vb-q1"]["selftest"]["ok"] is True

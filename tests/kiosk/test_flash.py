@@ -76,8 +76,10 @@ def test_bookworm_image_gets_bundle_wheels_and_firstrun(tmp_path, bundle):
 
 
 def test_imager_firstrun_is_kept_and_extended(tmp_path, bundle):
-    imager = (b"#!/bin/bash\nset +e\necho hostname\nrm -f /boot/firstrun.sh\n"
-              b"sed -i 's| systemd.run.*||g' /boot/cmdline.txt\nexit 0\n")
+    imager = (
+        b"#!/bin/bash\nset +e\necho hostname\nrm -f /boot/firstrun.sh\n"
+        b"sed -i 's| systemd.run.*||g' /boot/cmdline.txt\nexit 0\n"
+    )
     source = make_image(tmp_path / "custom.img", firstrun=imager)
     out = tmp_path / "out.img"
     flash(image=source, bundle=bundle[0], wheels=bundle[1], out=out, progress=lambda _: None)
