@@ -94,6 +94,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "wrong_login": ("Sai tên đăng nhập hoặc mật khẩu", "Wrong user name or password"),
     "language": ("English", "Tiếng Việt"),
     "selftest": ("Lắp đặt và kiểm tra", "Installed and tested"),
+    "registry": ("Danh mục đơn vị, quầy, thiết bị", "Registry"),
+    "upload_registry": ("Tải lên danh mục mới (TOML)", "Upload a new registry (TOML)"),
     "alert_dissatisfied": ("Tỷ lệ không hài lòng cao", "Many dissatisfied"),
     "alert_silent": ("Không có đánh giá", "Silent counter"),
     "alert_offline": ("Thiết bị mất kết nối", "Kiosk offline"),

@@ -7,6 +7,7 @@ dangling references are refused with the offending entry named.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -128,6 +129,42 @@ class Registry:
             chain.append(unit)
             current = unit.parent
         return chain[::-1]
+
+    def to_toml(self) -> str:
+        """The registry file format (CONTRACT.md), units parents first."""
+        q = json.dumps  # a JSON string is a valid TOML basic string
+        lines = ["# Registry: units (a tree), counters in units, kiosks at counters."]
+        order: list[str] = []
+        for root in self.roots():
+            order.extend(self.subtree_in_order(root.id))
+        for unit_id in order:
+            u = self.units[unit_id]
+            lines += [
+                "",
+                "[[unit]]",
+                f"id = {q(u.id)}",
+                f"name = {q(u.name, ensure_ascii=False)}",
+                f"level = {q(u.level, ensure_ascii=False)}",
+            ]
+            if u.parent is not None:
+                lines.append(f"parent = {q(u.parent)}")
+        for c in sorted(self.counters.values(), key=lambda c: c.id):
+            lines += [
+                "",
+                "[[counter]]",
+                f"id = {q(c.id)}",
+                f"unit = {q(c.unit)}",
+                f"name = {q(c.name, ensure_ascii=False)}",
+            ]
+        for k in sorted(self.kiosks.values(), key=lambda k: k.id):
+            lines += ["", "[[kiosk]]", f"id = {q(k.id)}", f"counter = {q(k.counter)}"]
+        return "\n".join(lines) + "\n"
+
+    def subtree_in_order(self, unit_id: str) -> list[str]:
+        out = [unit_id]
+        for child in self.child_units(unit_id):
+            out.extend(self.subtree_in_order(child.id))
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {

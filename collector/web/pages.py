@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from collector import charts, exports, formats, i18n, reports
 from collector.accounts import ROLES, Accounts, AuthError, Principal
 from collector.alerts import RULE_KEYS, AlertBook, RuleError
-from collector.errors import CollectorError, NotFound
+from collector.errors import CollectorError, NotFound, RegistryError
 from collector.office import OfficeHours
 from collector.officers import NOBODY, Officers, RosterError, local_bounds, parse_local
 from collector.periods import KINDS, Period
@@ -78,6 +78,7 @@ def _download(data: bytes, name: str, kind: str) -> Response:
     types = {
         "csv": "text/csv; charset=utf-8",
         "pdf": "application/pdf",
+        "toml": "application/toml; charset=utf-8",
         "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     }
     return Response(
@@ -893,3 +894,61 @@ async def set_rules(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: 
         return rules_page(request, me, ctx, db, registry, error=str(exc))
     Accounts(db).audit(me.username, "set_alert_rules", f"unit:{unit}", str(values))
     return RedirectResponse("/admin/rules", status_code=303)
+
+
+# --- the registry (admins of a whole tree) ------------------------------------------------------
+
+
+def _registry_admin(me: Principal, registry: Registry) -> None:
+    need(me, "admin")
+    if registry.units[me.unit].parent is not None:
+        raise HTTPException(403, "the registry is shared by the whole tree: only an admin of its top unit edits it")
+
+
+@router.get("/admin/registry", response_class=HTMLResponse)
+def registry_page(
+    request: Request, me: PageUser, ctx: Ctx, registry: Reg, error: str = "", done: str = ""
+) -> HTMLResponse:
+    _registry_admin(me, registry)
+    return render(
+        ctx, request, "registry.html", me, registry, reg=registry, error=error, done=done, path=ctx.settings.registry
+    )
+
+
+@router.get("/admin/registry.toml")
+def registry_download(me: PageUser, db: Db, registry: Reg) -> Response:
+    _registry_admin(me, registry)
+    Accounts(db).audit(me.username, "export_registry", "registry", "")
+    return _download(registry.to_toml().encode(), "registry.toml", "toml")
+
+
+@router.post("/admin/registry")
+async def registry_upload(
+    request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg, file: UploadFile, csrf: Annotated[str, Form()] = ""
+) -> Response:
+    _registry_admin(me, registry)
+    check_csrf(me, csrf)
+    import tomllib
+
+    from collector.registry import registry_from_dict
+
+    try:
+        new = registry_from_dict(tomllib.loads((await file.read()).decode("utf-8-sig")), source=file.filename or "")
+        if me.unit not in new.units:
+            raise RegistryError(f"the new registry must keep your unit {me.unit}")
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RegistryError) as exc:
+        return registry_page(request, me, ctx, registry, error=str(exc))
+    if ctx.settings.registry is not None:
+        # `collector serve` loads this file when it starts: it must say the same as the store.
+        tmp = ctx.settings.registry.with_suffix(".tmp")
+        tmp.write_text(new.to_toml(), encoding="utf-8")
+        tmp.replace(ctx.settings.registry)
+    db.replace_registry(new)
+    ctx.forget_registry()
+    Accounts(db).audit(
+        me.username,
+        "replace_registry",
+        "registry",
+        f"{len(new.units)} units, {len(new.counters)} counters, {len(new.kiosks)} kiosks",
+    )
+    return registry_page(request, me, ctx, new, done=f"{len(new.units)}/{len(new.counters)}/{len(new.kiosks)}")

@@ -122,6 +122,9 @@ ROUTES = {
     ("POST", "/admin/roster.csv"): "role",
     ("GET", "/admin/rules"): "role",
     ("POST", "/admin/rules"): "role",
+    ("GET", "/admin/registry"): "role",
+    ("GET", "/admin/registry.toml"): "role",
+    ("POST", "/admin/registry"): "role",
     ("GET", "/healthz"): "public",
 }
 
@@ -176,9 +179,11 @@ def test_outsiders_get_403_or_404_and_see_nothing(client_for, world, user, metho
             "start": "2026-11-23 07:30",
             "end": "2026-11-23 17:00",
         }
-        files = (
-            {"file": ("r.csv", b"o-vb-1,vb-q1,2026-11-24 07:30,2026-11-24 11:00\n")} if "roster.csv" in path else None
-        )
+        files = None
+        if "roster.csv" in path:
+            files = {"file": ("r.csv", b"o-vb-1,vb-q1,2026-11-24 07:30,2026-11-24 11:00\n")}
+        elif path == "/admin/registry":
+            files = {"file": ("r.toml", b'[[unit]]\nid = "x"\nname = "X"\n')}
         response = client.request(
             method, url, data=data if method == "POST" else None, files=files, follow_redirects=False
         )
