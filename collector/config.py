@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector.errors import ConfigError
 from kiosk.publisher import MqttSettings
+from kiosk.tomlfile import check_keys, read_toml
 
 
 @dataclass(frozen=True)
@@ -95,12 +95,7 @@ class CollectorSettings:
 
 def load_settings(path: str | Path) -> CollectorSettings:
     path = Path(path)
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    doc = read_toml(path, ConfigError)
     return settings_from_dict(doc, base_dir=path.parent)
 
 
@@ -171,8 +166,4 @@ def _section(cls: type, values: Any, name: str, base_dir: Path) -> Any:
 
 
 def _no_unknown(values: dict[str, Any], known: set[str], where: str) -> None:
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(
-            f"collector.toml {where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-        )
+    check_keys(values, known, f"collector.toml {where}", ConfigError)

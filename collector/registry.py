@@ -8,7 +8,6 @@ dangling references are refused with the offending entry named.
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from collector.errors import NotFound, RegistryError
 from kiosk import wire
+from kiosk.tomlfile import read_toml
 
 
 @dataclass(frozen=True)
@@ -176,13 +176,7 @@ class Registry:
 
 def load_registry(path: str | Path) -> Registry:
     path = Path(path)
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RegistryError(f"registry file {path} not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise RegistryError(f"{path}: not valid TOML: {exc}") from None
-    return registry_from_dict(doc, source=str(path))
+    return registry_from_dict(read_toml(path, RegistryError, "registry file"), source=str(path))
 
 
 def registry_from_dict(doc: dict[str, Any], *, source: str = "registry") -> Registry:

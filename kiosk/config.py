@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from kiosk import wire
 from kiosk.errors import ConfigError
 from kiosk.press import PressRules
 from kiosk.publisher import MqttSettings
+from kiosk.tomlfile import check_keys, read_toml
 
 DEFAULT_PINS = (17, 27, 22, 23)
 
@@ -96,12 +96,7 @@ def load_settings(path: str | Path | None, *, fake_hardware: bool = False) -> Ki
             raise ConfigError("kiosk run needs --config kiosk.toml (or --fake-hardware on a laptop)")
         return settings_from_dict(dict(FAKE_DEFAULTS), base_dir=Path.cwd())
     path = Path(path)
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    doc = read_toml(path, ConfigError)
     return settings_from_dict(doc, base_dir=path.parent)
 
 
@@ -187,6 +182,4 @@ def _check_panel(panel: PanelSettings) -> None:
 
 
 def _no_unknown(values: dict[str, Any], known: set[str], where: str) -> None:
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"kiosk.toml {where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    check_keys(values, known, f"kiosk.toml {where}", ConfigError)
