@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from collector.errors import CollectorError
 from kiosk import wire
+from kiosk.files import write_atomically
 
 COLLECTOR_IDENTITY = "collector.central"
 KIOSK_DAYS = 5 * 365
@@ -48,16 +48,6 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-
-
-def _write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
 
 
 class FleetCA:
@@ -127,13 +117,13 @@ class FleetCA:
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(key, hashes.SHA256())
         )
-        _write(self.ca_key, _pem_key(key), 0o600)
-        _write(self.ca_crt, cert.public_bytes(serialization.Encoding.PEM))
-        _write(self.index, b"[]")
+        write_atomically(self.ca_key, _pem_key(key), mode=0o600)
+        write_atomically(self.ca_crt, cert.public_bytes(serialization.Encoding.PEM))
+        write_atomically(self.index, b"[]")
         self.issue_server(broker_hosts)
         key_pem, cert_pem = self.issue_client(COLLECTOR_IDENTITY)
-        _write(self.folder / "collector.key", key_pem, 0o600)
-        _write(self.folder / "collector.crt", cert_pem)
+        write_atomically(self.folder / "collector.key", key_pem, mode=0o600)
+        write_atomically(self.folder / "collector.crt", cert_pem)
         self.write_crl()
 
     def _load_ca(self) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
@@ -153,8 +143,8 @@ class FleetCA:
             except ValueError:
                 names.append(x509.DNSName(host))
         key_pem, cert_pem = self._issue(hosts[0], days, ExtendedKeyUsageOID.SERVER_AUTH, names)
-        _write(self.folder / "broker.key", key_pem, 0o600)
-        _write(self.folder / "broker.crt", cert_pem)
+        write_atomically(self.folder / "broker.key", key_pem, mode=0o600)
+        write_atomically(self.folder / "broker.crt", cert_pem)
 
     def issue_client(self, cn: str, days: int = KIOSK_DAYS) -> tuple[bytes, bytes]:
         return self._issue(cn, days, ExtendedKeyUsageOID.CLIENT_AUTH, [])
@@ -193,7 +183,7 @@ class FleetCA:
         return [Issued(**item) for item in json.loads(self.index.read_text())]
 
     def _save(self, issued: list[Issued]) -> None:
-        _write(self.index, json.dumps([i.__dict__ for i in issued], indent=1).encode())
+        write_atomically(self.index, json.dumps([i.__dict__ for i in issued], indent=1).encode())
 
     def active(self, cn: str) -> list[Issued]:
         return [i for i in self.issued() if i.cn == cn and not i.revoked]
@@ -227,7 +217,7 @@ class FleetCA:
                     x509.RevokedCertificateBuilder().serial_number(item.serial).revocation_date(now).build()
                 )
         crl = builder.sign(ca_key, hashes.SHA256())
-        _write(self.crl, crl.public_bytes(serialization.Encoding.PEM))
+        write_atomically(self.crl, crl.public_bytes(serialization.Encoding.PEM))
 
 
 def kiosk_toml(kiosk_id: str, counter: str, broker_host: str, broker_port: int, prefix: str) -> str:
@@ -276,7 +266,7 @@ def write_bundle(
         "kiosk.key": (key_pem, 0o600),
     }
     for name, (data, mode) in files.items():
-        _write(out / name, data, mode)
+        write_atomically(out / name, data, mode=mode)
     return [out / name for name in files]
 
 

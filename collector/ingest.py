@@ -8,11 +8,9 @@ middle leaves the messages with the broker, which delivers them again.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
 import queue
 import threading
 import time
@@ -29,6 +27,7 @@ from collector.config import CollectorSettings
 from collector.registry import Registry
 from collector.store import RatingStore, now_text
 from kiosk import wire
+from kiosk.files import remove_file, write_atomically
 from kiosk.publisher import make_client, session_properties, set_nodelay
 
 log = logging.getLogger(__name__)
@@ -315,8 +314,7 @@ class Ingestor:
             log.exception("snapshot purge failed; will try again")
             return
         for path in paths:
-            with contextlib.suppress(OSError):
-                os.remove(path)
+            remove_file(path)
         if paths:
             log.info(
                 "purged %d snapshot(s) older than %.0f days",
@@ -368,11 +366,5 @@ def _write_content_addressed(root: Path, digest: str, data: bytes) -> Path:
     path = root / digest[:2] / digest[2:4] / f"{digest}.jpg"
     if path.exists():
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_atomically(path, data)
     return path

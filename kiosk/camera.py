@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import queue
 import threading
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from kiosk.errors import CameraError
+from kiosk.files import write_atomically
 from kiosk.wire import MAX_SNAPSHOT_BYTES
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ class SnapshotTaker:
         if len(jpeg) > MAX_SNAPSHOT_BYTES:
             return SnapshotResult(rating_id, error="too_large")
         path = self.directory / f"{rating_id}.jpg"
-        _write_durably(path, jpeg)
+        write_atomically(path, jpeg)
         return SnapshotResult(
             rating_id,
             path=str(path),
@@ -136,15 +136,6 @@ class SnapshotTaker:
             nbytes=len(jpeg),
             taken_epoch=time.time(),
         )
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 class GeneratedCamera:

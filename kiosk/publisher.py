@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import queue
 import socket
 import ssl
@@ -25,6 +24,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from kiosk import wire
+from kiosk.files import remove_file
 from kiosk.outbox import OutboxRow, SqliteOutbox
 
 log = logging.getLogger(__name__)
@@ -246,7 +246,9 @@ class MqttPublisher:
             state.acked(rating_ids)
         if snapshot_ids:
             for path in outbox.mark_snapshots_acked(snapshot_ids, self._wall()):
-                _remove(path)
+                error = remove_file(path)
+                if error is not None:
+                    log.warning("could not delete delivered snapshot %s: %s", path, error)
             for rid in snapshot_ids:
                 state.snapshots.pop(rid, None)
 
@@ -337,12 +339,3 @@ class _DrainState:
         for batch in self.batches:
             batch.ids -= done
         self.batches = [b for b in self.batches if b.ids]
-
-
-def _remove(path: str) -> None:
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        log.warning("could not delete delivered snapshot %s: %s", path, exc)

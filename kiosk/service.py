@@ -6,7 +6,6 @@ queue, and this loop — the only writer of presses — handles them in order.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -21,6 +20,7 @@ from kiosk.camera import Camera, SnapshotResult, SnapshotTaker
 from kiosk.clock import Clock
 from kiosk.config import KioskSettings
 from kiosk.errors import OutboxError
+from kiosk.files import remove_file
 from kiosk.outbox import OutboxRow, SqliteOutbox
 from kiosk.panel import ButtonPanel
 from kiosk.press import Outcome, PressGate
@@ -207,7 +207,7 @@ class Kiosk:
                 taken_epoch=result.taken_epoch,
             )
             if not attached:
-                _remove(result.path)  # too late: the rating went without it
+                remove_file(result.path)  # too late: the rating went without it
         self.publisher.wake()
 
     # --- readiness and status (called from the publisher's thread) ----------
@@ -276,7 +276,7 @@ class Kiosk:
         if self._due("pictures", now, 60.0):
             for path in self.outbox.drop_snapshot_files(self.settings.camera.max_storage_mb * 1024 * 1024):
                 log.warning("picture budget full: dropping undelivered snapshot %s", path)
-                _remove(path)
+                remove_file(path)
         if self._due("state", now, 10.0):
             self._write_state()
         if self._due("watchdog", now, 5.0):
@@ -314,8 +314,3 @@ def _disk_free_mb(path: os.PathLike[str] | str) -> int:
         return int(shutil.disk_usage(path).free // (1024 * 1024))
     except OSError:
         return 0
-
-
-def _remove(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.remove(path)
