@@ -13,6 +13,7 @@ from collector.officers import Officers
 from kiosk import wire
 from kiosk.ids import uuid7
 from tests.collector.conftest import PASSWORD
+from tests.ratings import make_rating, store_ratings
 
 NOW = datetime.now(UTC)
 VB_RATING = uuid7()
@@ -23,40 +24,27 @@ SECRETS = ("vb-q1", "k-vb-q1", "Văn Bàn", "Nguyễn Thị Bình", "Quầy 1 �
 def world(store, settings, users, tmp_path):
     """Ratings, a snapshot, an officer on duty, a kiosk status and an alert in Văn Bàn; a rating in Sa Pa."""
     registry = store.load_registry()
-    unit_of = {c.id: c.unit for c in registry.counters.values()}
     picture = tmp_path / "vb.jpg"
     picture.write_bytes(b"\xff\xd8 citizen at vb-q1")
 
-    def rating(rid, counter, score, minutes_ago):
-        return wire.Rating(
-            id=rid,
-            install="a1b2c3d4",
-            seq=1,
-            counter=counter,
-            score=score,
-            pressed_at=wire.format_time(NOW - timedelta(minutes=minutes_ago)),
-            clock="synced",
-            snapshot=None,
-            snapshot_error="camera_disabled",
-            flag=None,
-            fw="0.1.0",
-        )
+    def at(minutes_ago):
+        return wire.format_time(NOW - timedelta(minutes=minutes_ago))
 
+    store_ratings(
+        store,
+        [make_rating(id=VB_RATING, counter="vb-q1", score=1, pressed_at=at(30))],
+        tz=settings.tz,
+        kiosk="k-vb-q1",
+        received_at=at(0),
+    )
+    store_ratings(
+        store,
+        [make_rating(counter="sp-q1", score=4, pressed_at=at(20))],
+        tz=settings.tz,
+        kiosk="k-sp-q1",
+        received_at=at(0),
+    )
     with store.transaction():
-        store.add_ratings(
-            "k-vb-q1",
-            [rating(VB_RATING, "vb-q1", 1, 30)],
-            unit_of=unit_of,
-            received_at=wire.format_time(NOW),
-            tz=settings.tz,
-        )
-        store.add_ratings(
-            "k-sp-q1",
-            [rating(uuid7(), "sp-q1", 4, 20)],
-            unit_of=unit_of,
-            received_at=wire.format_time(NOW),
-            tz=settings.tz,
-        )
         store.add_snapshot(VB_RATING, "a" * 64, str(picture), 20, wire.format_time(NOW))
         for kiosk in ("k-vb-q1", "k-sp-q1"):
             store.record_status(

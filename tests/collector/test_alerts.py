@@ -11,38 +11,16 @@ import pytest
 from collector.alerts import AlertBook, AlertLoop, AlertNotifier, RuleError
 from collector.localbroker import free_port
 from kiosk import wire
-from kiosk.ids import uuid7
 from tests.conftest import wait_for
+from tests.ratings import make_rating, store_ratings
 
 NOW = datetime.now(UTC)
 
 
 def add(store, settings, counter, scores, minutes_ago=10):
-    registry = store.load_registry()
-    ratings = [
-        wire.Rating(
-            id=uuid7(),
-            install="a1b2c3d4",
-            seq=i + 1,
-            counter=counter,
-            score=s,
-            pressed_at=wire.format_time(NOW - timedelta(minutes=minutes_ago)),
-            clock="synced",
-            snapshot=None,
-            snapshot_error="camera_disabled",
-            flag=None,
-            fw="0.1.0",
-        )
-        for i, s in enumerate(scores)
-    ]
-    with store.transaction():
-        store.add_ratings(
-            "k-x",
-            ratings,
-            unit_of={c.id: c.unit for c in registry.counters.values()},
-            received_at=wire.format_time(NOW),
-            tz=settings.tz,
-        )
+    pressed_at = wire.format_time(NOW - timedelta(minutes=minutes_ago))
+    ratings = [make_rating(counter=counter, score=s, seq=i + 1, pressed_at=pressed_at) for i, s in enumerate(scores)]
+    store_ratings(store, ratings, tz=settings.tz, received_at=wire.format_time(NOW))
 
 
 def test_rules_are_inherited_down_the_tree(store, settings):

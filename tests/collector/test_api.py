@@ -2,8 +2,7 @@
 
 import pytest
 
-from kiosk import wire
-from kiosk.ids import uuid7
+from tests.ratings import make_rating, store_ratings
 
 
 @pytest.fixture
@@ -13,30 +12,9 @@ def api(client_for):
 
 def add(store, settings, counter, scores, pressed_at="2026-11-22T02:15:02.123Z", flag=None, kiosk="k-x"):
     ratings = [
-        wire.Rating(
-            id=uuid7(),
-            install="a1b2c3d4",
-            seq=i + 1,
-            counter=counter,
-            score=s,
-            pressed_at=pressed_at,
-            clock="synced",
-            snapshot=None,
-            snapshot_error="camera_disabled",
-            flag=flag,
-            fw="0.1.0",
-        )
-        for i, s in enumerate(scores)
+        make_rating(counter=counter, score=s, seq=i + 1, pressed_at=pressed_at, flag=flag) for i, s in enumerate(scores)
     ]
-    registry = store.load_registry()
-    with store.transaction():
-        store.add_ratings(
-            kiosk,
-            ratings,
-            unit_of={c.id: c.unit for c in registry.counters.values()},
-            received_at="2026-11-22T03:00:00.000Z",
-            tz=settings.tz,
-        )
+    store_ratings(store, ratings, tz=settings.tz, kiosk=kiosk)
 
 
 def test_counter_summary_has_contract_fields(api, store, settings):

@@ -11,8 +11,8 @@ from pypdf import PdfReader
 from collector import exports
 from collector.officers import Officers, parse_local
 from kiosk import wire
-from kiosk.ids import uuid7
 from tests.collector.conftest import PASSWORD
+from tests.ratings import make_rating, store_ratings
 
 MONTH = "period=month&at=2026-10-15"
 
@@ -34,29 +34,10 @@ def october(store, settings, users):
     rows += [("kyh-q1", 4, "2026-10-06 09:00"), ("kyh-q1", 2, "2026-10-06 10:00")]
     rows += [("vb-q1", s, "2026-10-20 15:00") for s in (4, 3, 3, 1)]
     ratings = [
-        wire.Rating(
-            id=uuid7(),
-            install="a1b2c3d4",
-            seq=i + 1,
-            counter=c,
-            score=s,
-            pressed_at=parse_local(t, settings.tz),
-            clock="synced",
-            snapshot=None,
-            snapshot_error="camera_disabled",
-            flag=None,
-            fw="0.1.0",
-        )
+        make_rating(seq=i + 1, counter=c, score=s, pressed_at=parse_local(t, settings.tz))
         for i, (c, s, t) in enumerate(rows)
     ]
-    with store.transaction():
-        store.add_ratings(
-            "k-x",
-            ratings,
-            unit_of={c.id: c.unit for c in registry.counters.values()},
-            received_at=wire.format_epoch(0),
-            tz=settings.tz,
-        )
+    store_ratings(store, ratings, tz=settings.tz, received_at=wire.format_epoch(0))
 
 
 @pytest.fixture

@@ -11,24 +11,11 @@ from kiosk import wire
 from kiosk.ids import uuid7
 from tests.collector.conftest import REGISTRY
 from tests.conftest import wait_for
+from tests.ratings import make_rating
 
 
 def rating(seq=1, counter="vb-q1", score=4, pressed_at="2026-11-22T02:15:02.123Z", **changes):
-    values = dict(
-        id=uuid7(),
-        install="a1b2c3d4",
-        seq=seq,
-        counter=counter,
-        score=score,
-        pressed_at=pressed_at,
-        clock="synced",
-        snapshot=None,
-        snapshot_error="camera_disabled",
-        flag=None,
-        fw="0.1.0",
-    )
-    values.update(changes)
-    return wire.Rating(**values)
+    return make_rating(seq=seq, counter=counter, score=score, pressed_at=pressed_at, **changes)
 
 
 def quarantine_reasons(store):

@@ -5,8 +5,7 @@ from datetime import date
 import pytest
 
 from collector.officers import NOBODY, Officers, RosterError, parse_local
-from kiosk import wire
-from kiosk.ids import uuid7
+from tests.ratings import make_rating, store_ratings
 
 
 @pytest.fixture
@@ -19,28 +18,8 @@ def book(store, settings):
 
 
 def add(store, settings, pressed_local, score, counter="vb-q1", flag=None):
-    registry = store.load_registry()
-    rating = wire.Rating(
-        id=uuid7(),
-        install="a1b2c3d4",
-        seq=1,
-        counter=counter,
-        score=score,
-        pressed_at=parse_local(pressed_local, settings.tz),
-        clock="synced",
-        snapshot=None,
-        snapshot_error="camera_disabled",
-        flag=flag,
-        fw="0.1.0",
-    )
-    with store.transaction():
-        store.add_ratings(
-            "k-vb-q1",
-            [rating],
-            unit_of={c.id: c.unit for c in registry.counters.values()},
-            received_at=wire.format_epoch(0),
-            tz=settings.tz,
-        )
+    rating = make_rating(counter=counter, score=score, pressed_at=parse_local(pressed_local, settings.tz), flag=flag)
+    store_ratings(store, [rating], tz=settings.tz, kiosk="k-vb-q1")
 
 
 def test_rating_goes_to_the_officer_on_duty_and_the_rest_to_nobody(book, store, settings):

@@ -9,8 +9,8 @@ import pytest
 from collector.registry import load_registry
 from collector.store import SqliteStore, _split_range
 from kiosk import wire
-from kiosk.ids import uuid7
 from tests.collector.conftest import REGISTRY
+from tests.ratings import make_rating
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -23,18 +23,12 @@ def filled(tmp_path):
     rng = random.Random(3)
     start = 1_767_200_000.0  # late December 2025
     ratings = [
-        wire.Rating(
-            id=uuid7(),
-            install="a1b2c3d4",
+        make_rating(
             seq=i + 1,
             counter=rng.choice(["vb-q1", "kyh-q1", "sp-q1"]),
             score=rng.randint(1, 4),
             pressed_at=wire.format_epoch(start + rng.uniform(0, 400 * 86400)),
-            clock="synced",
-            snapshot=None,
-            snapshot_error="camera_disabled",
             flag=rng.choice([None] * 9 + ["lockout"]),
-            fw="0.1.0",
         )
         for i in range(3000)
     ]
