@@ -9,7 +9,17 @@ from fastapi import APIRouter, HTTPException, Query
 from collector import reports
 from collector.alerts import AlertBook
 from collector.officers import NOBODY, Officers
-from collector.web.context import ApiUser, Ctx, Db, Reg, need, visible_counter, visible_unit
+from collector.web.context import (
+    ApiUser,
+    Ctx,
+    Db,
+    Reg,
+    need,
+    officer_figures,
+    visible_counter,
+    visible_officer,
+    visible_unit,
+)
 
 MAX_RANGE_DAYS = 3660
 
@@ -74,25 +84,17 @@ def officer_summary(
     officer: str, me: ApiUser, ctx: Ctx, db: Db, registry: Reg, from_: From = None, to: To = None
 ) -> dict[str, Any]:
     book = Officers(db, ctx.settings.tz)
-    try:
-        person = book.officer(officer)
-    except LookupError:
-        raise HTTPException(404, f"no officer {officer!r}") from None
-    if not me.sees_unit(person.unit):
-        raise HTTPException(404, f"no officer {officer!r}")
+    person = visible_officer(me, book, officer)
     day_from, day_to = _days(ctx, from_, to)
-    per_counter = {
-        c: s for c, s in book.officer_by_counter(officer, day_from, day_to).items() if me.sees_counter(registry, c)
-    }
-    total = {s: sum(v[s] for v in per_counter.values()) for s in (1, 2, 3, 4)}
+    total, per_counter = officer_figures(me, registry, book, officer, day_from, day_to)
     return {
         "officer": person.id,
         "name": person.name,
         "unit": person.unit,
         "from": day_from.isoformat(),
         "to": day_to.isoformat(),
-        **reports.figures_of(total),
-        "counters": [{"counter": c, **reports.figures_of(s)} for c, s in sorted(per_counter.items())],
+        **total,
+        "counters": [{"counter": c, **figures} for c, figures in per_counter.items()],
     }
 
 

@@ -18,8 +18,10 @@ from collector import formats, i18n
 from collector.accounts import Accounts, AuthError, Principal
 from collector.config import CollectorSettings
 from collector.errors import NotFound
+from collector.officers import Officer, Officers
 from collector.periods import Period, parse_period
 from collector.registry import Registry
+from collector.reports import figures_of
 from collector.store import SqliteStore
 
 SESSION_COOKIE = "sat_session"
@@ -150,6 +152,30 @@ def visible_unit(principal: Principal, registry: Registry, unit_id: str) -> None
 def visible_counter(principal: Principal, registry: Registry, counter_id: str) -> None:
     if not principal.sees_counter(registry, counter_id):
         raise HTTPException(404, f"no counter {counter_id!r}")
+
+
+def visible_officer(principal: Principal, book: Officers, officer_id: str) -> Officer:
+    """The officer, if the user's grant covers the officer's unit; 404 otherwise."""
+    try:
+        person = book.officer(officer_id)
+    except NotFound:
+        raise HTTPException(404, f"no officer {officer_id!r}") from None
+    if not principal.sees_unit(person.unit):
+        raise HTTPException(404, f"no officer {officer_id!r}")
+    return person
+
+
+def officer_figures(
+    principal: Principal, registry: Registry, book: Officers, officer_id: str, day_from: date, day_to: date
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The officer's figures while on duty, in total and per counter, counting only visible counters."""
+    per_counter = {
+        c: s
+        for c, s in book.officer_by_counter(officer_id, day_from, day_to).items()
+        if principal.sees_counter(registry, c)
+    }
+    total = {s: sum(v[s] for v in per_counter.values()) for s in (1, 2, 3, 4)}
+    return figures_of(total), {c: figures_of(s) for c, s in sorted(per_counter.items())}
 
 
 def check_csrf(principal: Principal, token: str | None) -> None:

@@ -32,8 +32,10 @@ from collector.web.context import (
     check_csrf,
     lang_of,
     need,
+    officer_figures,
     period_from,
     visible_counter,
+    visible_officer,
     visible_unit,
 )
 from kiosk import wire
@@ -506,20 +508,10 @@ def counter_report(counter: str, request: Request, me: PageUser, ctx: Ctx, db: D
 @router.get("/officers/{officer}", response_class=HTMLResponse)
 def officer_page(officer: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> HTMLResponse:
     book = Officers(db, ctx.settings.tz)
-    try:
-        person = book.officer(officer)
-    except NotFound:
-        raise HTTPException(404, f"no officer {officer!r}") from None
-    if not me.sees_unit(person.unit):
-        raise HTTPException(404, f"no officer {officer!r}")
+    person = visible_officer(me, book, officer)
     period = period_from(ctx, request)
-    per_counter = {
-        c: s
-        for c, s in book.officer_by_counter(officer, period.start, period.end).items()
-        if me.sees_counter(registry, c)
-    }
-    total = {s: sum(v[s] for v in per_counter.values()) for s in (1, 2, 3, 4)}
-    rows = [{"counter": registry.counters[c], **reports.figures_of(s)} for c, s in sorted(per_counter.items())]
+    total, per_counter = officer_figures(me, registry, book, officer, period.start, period.end)
+    rows = [{"counter": registry.counters[c], **figures} for c, figures in per_counter.items()]
     return render(
         ctx,
         request,
@@ -528,7 +520,7 @@ def officer_page(officer: str, request: Request, me: PageUser, ctx: Ctx, db: Db,
         registry,
         officer=person,
         unit=registry.units[person.unit],
-        s=reports.figures_of(total),
+        s=total,
         rows=rows,
         duties=book.duties(officer=officer, limit=50),
         tz=ctx.settings.tz,
