@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
+from collector.errors import ConfigError
 from collector.registry import Counter, KioskEntry, Registry, Unit
 from kiosk import wire
 from kiosk.sqlite import Migration, migrate, open_database, transaction
@@ -466,8 +467,9 @@ class SqliteStore:
 def open_store(url: str) -> SqliteStore:
     if url.startswith("sqlite:///"):
         return SqliteStore.from_url(url)
-    raise NotImplementedError(
-        f"store {url.split(':', 1)[0]} is not implemented yet; use sqlite:///path.db (PostgreSQL is planned)"
+    raise ConfigError(
+        f"[store] url: {url.split(':', 1)[0]} stores are not implemented yet; use sqlite:///path.db "
+        "(PostgreSQL is planned)"
     )
 
 

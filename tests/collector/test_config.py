@@ -32,3 +32,19 @@ def test_example_config_loads_with_every_section():
 def test_bad_collector_config_is_a_clear_error(doc, message, tmp_path):
     with pytest.raises(ConfigError, match=message):
         settings_from_dict(doc, base_dir=tmp_path)
+
+
+def test_a_postgresql_store_is_refused_clearly_for_now(tmp_path):
+    import subprocess
+    import sys
+
+    conf = tmp_path / "collector.toml"
+    conf.write_text(f'data_dir = "{tmp_path}"\n[store]\nurl = "postgresql://127.0.0.1/sat"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "collector.cli", "quarantine", "list", "--config", str(conf)],
+        capture_output=True,
+        text=True,
+        cwd=EXAMPLE.parents[1],
+        timeout=60,
+    )
+    assert result.returncode == 2 and "not implemented yet" in result.stderr and "Traceback" not in result.stderr
