@@ -10,9 +10,8 @@ import threading
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 
-from collector import exports, reports
+from collector import documents, exports, formats
 from collector.config import CollectorSettings
-from collector.officers import Officers
 from collector.periods import Period, period_of
 from collector.store import SqliteStore, now_text
 
@@ -28,39 +27,16 @@ def build_message(
 ) -> EmailMessage:
     registry = store.load_registry()
     name = registry.unit(unit).name
-    summary = reports.summarise_unit(store, registry, unit, period.start, period.end)
-    previous = reports.summarise_unit(store, registry, unit, period.previous().start, period.previous().end)
-    rows = reports.three_level_rows(
-        Officers(store, settings.tz),
-        registry,
-        unit,
-        period.start,
-        period.end,
-        settings.reports.neutral_as,
-        "(không có cán bộ trực)",
-    )
-    form = exports.three_level_table(
-        rows, exports.form_heading(name, period.label_vi(), period.start, period.end, today)
-    )
-    from collector.web.pages import _key_figures, _points, _report_heading, unit_table
-
-    table, _ = unit_table(store, registry, unit, period, "vi")
-    pdf = exports.report_pdf(
-        heading=_report_heading(name, period, today),
-        figures=_key_figures(summary, previous),
-        chart_title="Tỷ lệ hài lòng theo ngày",
-        chart=_points(summary),
-        table=table,
-    )
+    pdf, summary = documents.unit_report_pdf(store, registry, unit, period, today)
+    form = documents.three_level_form(settings, store, registry, unit, period, today)
     message = EmailMessage()
     message["Subject"] = f"Báo cáo mức độ hài lòng {period.label_vi()} — {name}"
     message["From"] = settings.mail.sender
     message["To"] = ", ".join(recipients)
-    rate = summary["satisfaction_rate"]
     message.set_content(
         f"Kính gửi,\n\nBáo cáo mức độ hài lòng của {name}, {period.label_vi()}:\n"
         f"- Tổng số lượt đánh giá: {summary['total']}\n"
-        f"- Tỷ lệ hài lòng: {'—' if rate is None else f'{rate * 100:.1f}'.replace('.', ',') + ' %'}\n\n"
+        f"- Tỷ lệ hài lòng: {formats.percent(summary['satisfaction_rate'])}\n\n"
         "Đính kèm: báo cáo PDF và mẫu báo cáo 3 mức (XLSX).\n"
     )
     stamp = f"{period.start:%Y%m}"

@@ -4,14 +4,14 @@ Every table a page shows is built once by a ``*_table`` function and used for th
 its CSV/XLSX export, so the files carry the same numbers as the screen.
 """
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Request, Response, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
-from collector import charts, exports, formats, i18n, reports
+from collector import charts, documents, exports, formats, i18n, reports
 from collector.accounts import ROLES, Accounts, AuthError, Principal
 from collector.alerts import RULE_KEYS, AlertBook, RuleError
 from collector.errors import CollectorError, NotFound, RegistryError
@@ -170,65 +170,6 @@ def unit_page(unit: str, request: Request, me: PageUser, ctx: Ctx, db: Db, regis
     return _unit_page(request, me, ctx, db, registry, unit, period_from(ctx, request))
 
 
-def unit_table(
-    db: SqliteStore, registry: Registry, unit: str, period: Period, lang: str, sort: str = "name", desc: bool = False
-) -> tuple[exports.Table, list[dict[str, Any]]]:
-    """The children of a unit (sub-units and its own counters) with figures and the change of rate."""
-    now = reports.summarise_unit(db, registry, unit, period.start, period.end)
-    before = reports.summarise_unit(db, registry, unit, period.previous().start, period.previous().end)
-    earlier = {c["id"]: c for c in before["children"]}
-    rows = []
-    for child in now["children"]:
-        counters = registry.counters_under(child["id"]) if child["kind"] == "unit" else [child["id"]]
-        trend = reports.series(db, counters, period.start, period.end)
-        points = next(iter(trend.values()))
-        prev_rate = earlier.get(child["id"], {}).get("satisfaction_rate")
-        rate = child["satisfaction_rate"]
-        rows.append(
-            {
-                **child,
-                "prev_rate": prev_rate,
-                "change": None if rate is None or prev_rate is None else rate - prev_rate,
-                "spark": charts.sparkline([p["satisfaction_rate"] for p in points]),
-            }
-        )
-    key = {
-        "name": lambda r: r["name"],
-        "total": lambda r: r["total"],
-        "change": lambda r: r["change"],
-        "rate": lambda r: r["satisfaction_rate"],
-        "index": lambda r: r["index"],
-    }.get(sort, lambda r: r["by_score"][sort[1]] if sort in ("s4", "s3", "s2", "s1") else r["name"])
-    present = [r for r in rows if key(r) is not None]
-    missing = [r for r in rows if key(r) is None]
-    rows = sorted(present, key=key, reverse=desc) + missing  # no data sorts last either way
-    labels = i18n.SCORE_LABELS[lang]
-    columns = [
-        exports.Column(i18n.text("name", lang)),
-        exports.Column(i18n.text("kind", lang)),
-        exports.Column(i18n.text("total", lang), "int"),
-        exports.Column(i18n.text("rate", lang), "rate"),
-        exports.Column(i18n.text("index", lang), "decimal"),
-    ]
-    columns += [exports.Column(labels[s], "int") for s in (4, 3, 2, 1)]
-    columns += [exports.Column(i18n.text("previous", lang), "rate")]
-    body = [
-        [
-            r["name"],
-            i18n.text("unit" if r["kind"] == "unit" else "counter", lang),
-            r["total"],
-            r["satisfaction_rate"],
-            r["index"],
-            *(r["by_score"][str(s)] for s in (4, 3, 2, 1)),
-            r["prev_rate"],
-        ]
-        for r in rows
-    ]
-    heading = [f"{registry.units[unit].name}", period.label_vi() if lang == "vi" else period.label_en()]
-    table = exports.Table(i18n.text("units", lang), columns, body, heading)
-    return table, rows
-
-
 def _unit_page(
     request: Request,
     me: Principal,
@@ -245,8 +186,8 @@ def _unit_page(
     desc = request.query_params.get("dir") == "desc"
     summary = reports.summarise_unit(db, registry, unit, period.start, period.end)
     previous = reports.summarise_unit(db, registry, unit, period.previous().start, period.previous().end)
-    _, rows = unit_table(db, registry, unit, period, lang, sort, desc)
-    points = _points(summary)
+    _, rows = documents.unit_table(db, registry, unit, period, lang, sort, desc, now=summary, before=previous)
+    points = documents.chart_points(summary)
     book = AlertBook(db, ctx.settings)
     kiosk_rows = [
         k
@@ -275,25 +216,19 @@ def _unit_page(
     )
 
 
-def _points(summary: dict[str, Any]) -> list[tuple[str, float | None, int]]:
-    if "days" in summary:
-        return [(formats.day(p["day"])[:5], p["satisfaction_rate"], p["total"]) for p in summary["days"]]
-    return [(p["month"][5:] + "/" + p["month"][2:4], p["satisfaction_rate"], p["total"]) for p in summary["months"]]
-
-
 @router.get("/units/{unit}/table.{kind}")
 def unit_table_export(
     unit: str, kind: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg
 ) -> Response:
     visible_unit(me, registry, unit)
-    table, _ = unit_table(db, registry, unit, period_from(ctx, request), lang_of(request))
+    table, _ = documents.unit_table(db, registry, unit, period_from(ctx, request), lang_of(request))
     return _export(me, db, table, f"{unit}-{_stamp(period_from(ctx, request))}", kind, f"unit:{unit}")
 
 
 @router.get("/units/{unit}/three-level.{kind}")
 def three_level(unit: str, kind: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
     visible_unit(me, registry, unit)
-    table = three_level_table(ctx, db, registry, unit, period_from(ctx, request))
+    table = documents.three_level_form(ctx.settings, db, registry, unit, period_from(ctx, request), ctx.today())
     Accounts(db).audit(me.username, f"export_three_level_{kind}", f"unit:{unit}", table.heading[2])
     name = f"bao-cao-3-muc-{unit}-{_stamp(period_from(ctx, request))}"
     if kind == "xlsx":
@@ -303,68 +238,18 @@ def three_level(unit: str, kind: str, request: Request, me: PageUser, ctx: Ctx, 
     raise HTTPException(404, "the three-level form is .xlsx or .pdf")
 
 
-def three_level_table(ctx: WebContext, db: SqliteStore, registry: Registry, unit: str, period: Period) -> exports.Table:
-    rows = reports.three_level_rows(
-        Officers(db, ctx.settings.tz),
-        registry,
-        unit,
-        period.start,
-        period.end,
-        ctx.settings.reports.neutral_as,
-        i18n.text("nobody", "vi"),
-    )
-    heading = exports.form_heading(registry.units[unit].name, period.label_vi(), period.start, period.end, ctx.today())
-    return exports.three_level_table(rows, heading)
-
-
 @router.get("/units/{unit}/report.pdf")
 def unit_report(unit: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
     visible_unit(me, registry, unit)
     period = period_from(ctx, request)
-    summary = reports.summarise_unit(db, registry, unit, period.start, period.end)
-    previous = reports.summarise_unit(db, registry, unit, period.previous().start, period.previous().end)
-    table, _ = unit_table(db, registry, unit, period, "vi")
     Accounts(db).audit(me.username, "export_pdf", f"unit:{unit}", period.label_vi())
-    data = _pdf(
-        lambda: exports.report_pdf(
-            heading=_report_heading(registry.units[unit].name, period, ctx.today()),
-            figures=_key_figures(summary, previous),
-            chart_title="Tỷ lệ hài lòng theo kỳ",
-            chart=_points(summary),
-            table=table,
-        )
-    )
+    data, _ = _pdf(lambda: documents.unit_report_pdf(db, registry, unit, period, ctx.today()))
     return _download(data, f"bao-cao-{unit}-{_stamp(period)}.pdf", "pdf")
 
 
-def _report_heading(name: str, period: Period, today: date) -> list[str]:
-    return [
-        "BÁO CÁO MỨC ĐỘ HÀI LÒNG CỦA NGƯỜI DÂN, TỔ CHỨC",
-        f"Đơn vị: {name}",
-        f"Kỳ báo cáo: {period.label_vi()} (từ {formats.day(period.start)} đến {formats.day(period.end)})",
-        f"Ngày lập: {formats.day(today)}",
-    ]
-
-
-def _key_figures(now: dict[str, Any], before: dict[str, Any]) -> list[tuple[str, str]]:
-    labels = i18n.SCORE_LABELS["vi"]
-    return [
-        ("Tổng số lượt đánh giá", formats.number(now["total"])),
-        ("Tỷ lệ hài lòng", formats.percent(now["satisfaction_rate"])),
-        (
-            "Kỳ trước",
-            f"{formats.percent(before['satisfaction_rate'])} "
-            f"({formats.change(now['satisfaction_rate'], before['satisfaction_rate'])})",
-        ),
-        ("Chỉ số hài lòng (0–100)", formats.decimal(now["index"])),
-        *((labels[s], formats.number(now["by_score"][str(s)])) for s in (4, 3, 2, 1)),
-        ("Lượt bấm bị từ chối (không tính)", formats.number(now["flagged"])),
-    ]
-
-
-def _pdf(make: Any) -> bytes:
+def _pdf(make: Any) -> Any:
     try:
-        return make()  # type: ignore[no-any-return]
+        return make()
     except exports.ExportError as exc:
         raise HTTPException(503, str(exc)) from None
 
@@ -460,7 +345,7 @@ def counter_page(counter: str, request: Request, me: PageUser, ctx: Ctx, db: Db,
         c=summary,
         prev=previous,
         path=[u for u in registry.path(unit) if me.sees_unit(u.id)],
-        chart=charts.rate_bars(_points(summary), title=i18n.text("by_day", lang), lang=lang),
+        chart=charts.rate_bars(documents.chart_points(summary), title=i18n.text("by_day", lang), lang=lang),
         score_chart=charts.score_bar(summary["by_score"], i18n.SCORE_LABELS[lang], lang=lang),
         heat=charts.heatmap(
             reports.heat_grid(recent, ctx.settings.tz), weekdays=i18n.WEEKDAYS[lang], title=i18n.text("heatmap", lang)
@@ -495,10 +380,10 @@ def counter_report(counter: str, request: Request, me: PageUser, ctx: Ctx, db: D
     Accounts(db).audit(me.username, "export_pdf", f"counter:{counter}", period.label_vi())
     data = _pdf(
         lambda: exports.report_pdf(
-            heading=_report_heading(f"{summary['name']} — {summary['unit']['name']}", period, ctx.today()),
-            figures=_key_figures(summary, previous),
+            heading=documents.report_heading(f"{summary['name']} — {summary['unit']['name']}", period, ctx.today()),
+            figures=documents.key_figures(summary, previous),
             chart_title="Tỷ lệ hài lòng theo ngày",
-            chart=_points(summary),
+            chart=documents.chart_points(summary),
             table=table,
         )
     )

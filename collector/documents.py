@@ -1,0 +1,147 @@
+"""The documents a unit hands in, built once for the pages, the downloads and the monthly mail:
+the children table, the three-level form and the PDF report."""
+
+from datetime import date
+from typing import Any
+
+from collector import charts, exports, formats, i18n, reports
+from collector.config import CollectorSettings
+from collector.officers import Officers
+from collector.periods import Period
+from collector.registry import Registry
+from collector.store import SqliteStore
+
+
+def unit_table(
+    db: SqliteStore,
+    registry: Registry,
+    unit: str,
+    period: Period,
+    lang: str,
+    sort: str = "name",
+    desc: bool = False,
+    *,
+    now: dict[str, Any] | None = None,
+    before: dict[str, Any] | None = None,
+) -> tuple[exports.Table, list[dict[str, Any]]]:
+    """The children of a unit (sub-units and its own counters) with figures and the change of rate.
+    ``now`` and ``before`` are the unit's summaries for the period and the one before, when the
+    caller has them already."""
+    now = now or reports.summarise_unit(db, registry, unit, period.start, period.end)
+    before = before or reports.summarise_unit(db, registry, unit, period.previous().start, period.previous().end)
+    earlier = {c["id"]: c for c in before["children"]}
+    rows = []
+    for child in now["children"]:
+        counters = registry.counters_under(child["id"]) if child["kind"] == "unit" else [child["id"]]
+        trend = reports.series(db, counters, period.start, period.end)
+        points = next(iter(trend.values()))
+        prev_rate = earlier.get(child["id"], {}).get("satisfaction_rate")
+        rate = child["satisfaction_rate"]
+        rows.append(
+            {
+                **child,
+                "prev_rate": prev_rate,
+                "change": None if rate is None or prev_rate is None else rate - prev_rate,
+                "spark": charts.sparkline([p["satisfaction_rate"] for p in points]),
+            }
+        )
+    key = {
+        "name": lambda r: r["name"],
+        "total": lambda r: r["total"],
+        "change": lambda r: r["change"],
+        "rate": lambda r: r["satisfaction_rate"],
+        "index": lambda r: r["index"],
+    }.get(sort, lambda r: r["by_score"][sort[1]] if sort in ("s4", "s3", "s2", "s1") else r["name"])
+    present = [r for r in rows if key(r) is not None]
+    missing = [r for r in rows if key(r) is None]
+    rows = sorted(present, key=key, reverse=desc) + missing  # no data sorts last either way
+    labels = i18n.SCORE_LABELS[lang]
+    columns = [
+        exports.Column(i18n.text("name", lang)),
+        exports.Column(i18n.text("kind", lang)),
+        exports.Column(i18n.text("total", lang), "int"),
+        exports.Column(i18n.text("rate", lang), "rate"),
+        exports.Column(i18n.text("index", lang), "decimal"),
+    ]
+    columns += [exports.Column(labels[s], "int") for s in (4, 3, 2, 1)]
+    columns += [exports.Column(i18n.text("previous", lang), "rate")]
+    body = [
+        [
+            r["name"],
+            i18n.text("unit" if r["kind"] == "unit" else "counter", lang),
+            r["total"],
+            r["satisfaction_rate"],
+            r["index"],
+            *(r["by_score"][str(s)] for s in (4, 3, 2, 1)),
+            r["prev_rate"],
+        ]
+        for r in rows
+    ]
+    heading = [f"{registry.units[unit].name}", period.label_vi() if lang == "vi" else period.label_en()]
+    table = exports.Table(i18n.text("units", lang), columns, body, heading)
+    return table, rows
+
+
+def chart_points(summary: dict[str, Any]) -> list[tuple[str, float | None, int]]:
+    if "days" in summary:
+        return [(formats.day(p["day"])[:5], p["satisfaction_rate"], p["total"]) for p in summary["days"]]
+    return [(p["month"][5:] + "/" + p["month"][2:4], p["satisfaction_rate"], p["total"]) for p in summary["months"]]
+
+
+def three_level_form(
+    settings: CollectorSettings, db: SqliteStore, registry: Registry, unit: str, period: Period, today: date
+) -> exports.Table:
+    """The official three-level form of a unit and everything below it, one row per unit × officer."""
+    rows = reports.three_level_rows(
+        Officers(db, settings.tz),
+        registry,
+        unit,
+        period.start,
+        period.end,
+        settings.reports.neutral_as,
+        i18n.text("nobody", "vi"),
+    )
+    heading = exports.form_heading(registry.units[unit].name, period.label_vi(), period.start, period.end, today)
+    return exports.three_level_table(rows, heading)
+
+
+def report_heading(name: str, period: Period, today: date) -> list[str]:
+    return [
+        "BÁO CÁO MỨC ĐỘ HÀI LÒNG CỦA NGƯỜI DÂN, TỔ CHỨC",
+        f"Đơn vị: {name}",
+        f"Kỳ báo cáo: {period.label_vi()} (từ {formats.day(period.start)} đến {formats.day(period.end)})",
+        f"Ngày lập: {formats.day(today)}",
+    ]
+
+
+def key_figures(now: dict[str, Any], before: dict[str, Any]) -> list[tuple[str, str]]:
+    labels = i18n.SCORE_LABELS["vi"]
+    return [
+        ("Tổng số lượt đánh giá", formats.number(now["total"])),
+        ("Tỷ lệ hài lòng", formats.percent(now["satisfaction_rate"])),
+        (
+            "Kỳ trước",
+            f"{formats.percent(before['satisfaction_rate'])} "
+            f"({formats.change(now['satisfaction_rate'], before['satisfaction_rate'])})",
+        ),
+        ("Chỉ số hài lòng (0–100)", formats.decimal(now["index"])),
+        *((labels[s], formats.number(now["by_score"][str(s)])) for s in (4, 3, 2, 1)),
+        ("Lượt bấm bị từ chối (không tính)", formats.number(now["flagged"])),
+    ]
+
+
+def unit_report_pdf(
+    db: SqliteStore, registry: Registry, unit: str, period: Period, today: date
+) -> tuple[bytes, dict[str, Any]]:
+    """A unit's PDF report for the period, and the summary it was made from."""
+    summary = reports.summarise_unit(db, registry, unit, period.start, period.end)
+    previous = reports.summarise_unit(db, registry, unit, period.previous().start, period.previous().end)
+    table, _ = unit_table(db, registry, unit, period, "vi", now=summary, before=previous)
+    pdf = exports.report_pdf(
+        heading=report_heading(registry.units[unit].name, period, today),
+        figures=key_figures(summary, previous),
+        chart_title="Tỷ lệ hài lòng theo kỳ",
+        chart=chart_points(summary),
+        table=table,
+    )
+    return pdf, summary
