@@ -13,7 +13,7 @@ import logging
 import threading
 import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -245,7 +245,3 @@ class AlertLoop:
                     log.exception("alert evaluation failed; trying again next round")
         finally:
             store.close()
-
-
-def rule_fields() -> list[str]:
-    return [f.name for f in fields(Rules)]

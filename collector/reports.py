@@ -12,7 +12,7 @@ from collector.exports import ThreeLevelRow, three_levels
 from collector.office import OfficeHours, uptime_share
 from collector.officers import NOBODY, Officers
 from collector.registry import Registry
-from collector.store import Count, RatingStore, SqliteStore, now_text
+from collector.store import Count, RatingStore, SqliteStore, chunks, now_text
 from kiosk.scores import SCORES, average_score, satisfaction_index, satisfaction_rate
 from kiosk.wire import parse_time
 
@@ -163,7 +163,7 @@ def ratings_between(
     with whether a snapshot is stored and whether an inspector has reviewed them."""
     where = {"": "", "flagged": " AND (r.flag IS NOT NULL OR r.clock = 'unsynced')"}[only]
     out: list[dict[str, Any]] = []
-    for chunk in _chunks(counters, 500):
+    for chunk in chunks(counters, 500):
         marks = ",".join("?" * len(chunk))
         cur = store.conn.execute(
             "SELECT r.id, r.kiosk, r.counter, r.seq, r.score, r.flag, r.pressed_at, r.clock,"
@@ -269,7 +269,7 @@ def three_level_rows(
     """One row per unit × officer (the unit where the service was given), units in tree order."""
     names = {o.id: o.name for o in officers.officers()}
     rows = []
-    for unit in _tree_order(registry, unit_id):
+    for unit in registry.subtree_in_order(unit_id):
         counters = [c.id for c in registry.own_counters(unit)]
         if not counters:
             continue
@@ -280,14 +280,3 @@ def three_level_rows(
             name = nobody if officer_id == NOBODY else names.get(officer_id, officer_id)
             rows.append(ThreeLevelRow(registry.units[unit].name, name, three_levels(by_score, neutral_as)))
     return rows
-
-
-def _tree_order(registry: Registry, unit_id: str) -> list[str]:
-    out = [unit_id]
-    for child in registry.child_units(unit_id):
-        out.extend(_tree_order(registry, child.id))
-    return out
-
-
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -262,7 +262,7 @@ class SqliteStore:
     ) -> tuple[list[str], list[str]]:
         """Store the ratings not stored yet; returns (new ids, duplicate ids). Call inside transaction()."""
         known: set[str] = set()
-        for chunk in _chunks([r.id for r in ratings], 500):
+        for chunk in chunks([r.id for r in ratings], 500):
             marks = ",".join("?" * len(chunk))
             known.update(row[0] for row in self.conn.execute(f"SELECT id FROM ratings WHERE id IN ({marks})", chunk))
         fresh: dict[str, wire.Rating] = {}
@@ -396,7 +396,7 @@ class SqliteStore:
         summed: dict[tuple[str, str, int, bool], int] = defaultdict(int)
         for table, period, low, high in parts:
             column = "day" if table == "daily" else "month"
-            for chunk in _chunks(list(counters), 500):
+            for chunk in chunks(list(counters), 500):
                 marks = ",".join("?" * len(chunk))
                 for c, p, s, f, n in self.conn.execute(
                     f"SELECT {key}, {period}, score, flagged, SUM(n) FROM {table}"
@@ -454,15 +454,6 @@ class SqliteStore:
     def rating_count(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM ratings").fetchone()[0])
 
-    def ratings_of_counter(self, counter: str, *, limit: int = 100) -> list[dict[str, Any]]:
-        cur = self.conn.execute(
-            "SELECT id, kiosk, seq, score, flag, pressed_at, clock, snapshot_sha256 FROM ratings"
-            " WHERE counter=? ORDER BY pressed_at DESC LIMIT ?",
-            (counter, limit),
-        )
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur]
-
 
 def open_store(url: str) -> SqliteStore:
     if url.startswith("sqlite:///"):
@@ -473,7 +464,7 @@ def open_store(url: str) -> SqliteStore:
     )
 
 
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+def chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 

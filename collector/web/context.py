@@ -207,10 +207,6 @@ def lang_of(request: Request) -> str:
     return lang if lang in i18n.LANGS else "vi"
 
 
-def not_found_to_404(exc: NotFound) -> HTTPException:
-    return HTTPException(404, str(exc))
-
-
 def base_vars(request: Request, principal: Principal | None, registry: Registry | None) -> dict[str, Any]:
     lang = lang_of(request)
     return {
