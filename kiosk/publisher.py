@@ -30,6 +30,7 @@ from kiosk.outbox import OutboxRow, SqliteOutbox
 log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
+STATUS_CHECK_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,7 @@ class MqttPublisher:
             # New connection: whatever was in flight may be lost; start again from the oldest.
             state.reset(self._generation)
             state.status_sent_at = 0.0
+            state.status_checked_at = float("-inf")
         if any(now - f.sent_at > self.ack_timeout_s for f in state.batches):
             log.info("no ack within %.0f s; publishing unacked ratings again", self.ack_timeout_s)
             state.reset(state.generation)
@@ -299,6 +301,10 @@ class MqttPublisher:
             state.snapshots[pending.rating_id] = now
 
     def _publish_status(self, outbox: SqliteOutbox, state: _DrainState, now: float) -> None:
+        # Building the status counts the backlog: not on every step of a drain, once a second is enough.
+        if now - state.status_checked_at < STATUS_CHECK_S:
+            return
+        state.status_checked_at = now
         status = self.status_source(outbox)
         key = tuple(status.get(k) for k in _STATUS_KEYS_THAT_MATTER)
         backlog = status.get("backlog")
@@ -322,6 +328,7 @@ class _DrainState:
         self.batches: list[_InFlight] = []
         self.snapshots: dict[str, float] = {}
         self.status_sent_at = 0.0
+        self.status_checked_at = float("-inf")
         self.status_key: tuple[Any, ...] | None = None
         self.status_backlog: Mapping[str, int] | None = None
 
