@@ -6,12 +6,15 @@ import argparse
 import logging
 import signal
 import sys
+from pathlib import Path
+from typing import Any
 
 from collector.config import CollectorSettings, load_settings
 from collector.errors import CollectorError
-from collector.registry import load_registry
+from collector.registry import load_registry, save_registry
 from collector.store import SqliteStore, open_store
 from kiosk import __version__
+from kiosk.shipped import shipped_file
 
 log = logging.getLogger("collector")
 
@@ -22,6 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="ingest from MQTT and serve the HTTP API")
+    serve.add_argument(
+        "--role",
+        choices=("all", "ingest", "web", "jobs"),
+        default="all",
+        help="ingest: MQTT in (several may run); web: pages and API; jobs: alerts, monthly mail, purge, "
+        "CRL renewal (one at a time runs them; others stand by); all: everything (default)",
+    )
     serve.add_argument("--config", required=True)
     reg = sub.add_parser("registry", help="the registry of units, counters and kiosks")
     reg_sub = reg.add_subparsers(dest="action", required=True)
@@ -41,6 +51,30 @@ def main(argv: list[str] | None = None) -> int:
         help="read the password from standard input (never from the command line)",
     )
     user_add.add_argument("--config", required=True)
+    user_list = user_sub.add_parser("list", help="users, their role, unit and state")
+    user_list.add_argument("--config", required=True)
+    for action, text in (
+        ("passwd", "set a new password (read from standard input)"),
+        ("disable", "refuse the user's logins, Basic auth and tokens; end their sessions"),
+        ("enable", "let a disabled user in again"),
+        ("unlock", "lift the lock after repeated failed logins"),
+    ):
+        p = user_sub.add_parser(action, help=text)
+        p.add_argument("name")
+        if action == "passwd":
+            p.add_argument("--password-stdin", action="store_true", required=True, help="read it from standard input")
+        p.add_argument("--config", required=True)
+    token = sub.add_parser("token", help="API tokens for scripts that poll the API and exports")
+    token_sub = token.add_subparsers(dest="action", required=True)
+    token_add = token_sub.add_parser("add", help="make a token acting as a user; it is printed once")
+    token_add.add_argument("name", help="what uses it, e.g. 'kho-du-lieu-tinh'")
+    token_add.add_argument("--user", required=True, help="the user whose role and units the token has")
+    token_add.add_argument("--config", required=True)
+    token_list = token_sub.add_parser("list", help="tokens (never the secrets themselves)")
+    token_list.add_argument("--config", required=True)
+    token_revoke = token_sub.add_parser("revoke", help="stop a token from working")
+    token_revoke.add_argument("id", type=int)
+    token_revoke.add_argument("--config", required=True)
     roster = sub.add_parser("roster", help="officers and their duty roster")
     roster_sub = roster.add_subparsers(dest="action", required=True)
     officer_add = roster_sub.add_parser("add-officer", help="add or rename an officer")
@@ -54,7 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     report = sub.add_parser("report", help="reports by e-mail")
     report_sub = report.add_subparsers(dest="action", required=True)
     monthly = report_sub.add_parser("send-monthly", help="send last month's reports to [[mail.monthly]] now")
-    monthly.add_argument("--force", action="store_true", help="send again even if sent already")
+    monthly.add_argument(
+        "--force",
+        action="store_true",
+        help="send now: again if sent already, and without waiting for kiosks that still hold ratings of the month",
+    )
     monthly.add_argument("--config", required=True)
     ca = sub.add_parser("ca", help="the fleet's certificate authority")
     ca_sub = ca.add_subparsers(dest="action", required=True)
@@ -67,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         help="name or address kiosks use for the broker (repeat for several)",
     )
     ca_init.add_argument("--config", required=True)
+    ca_crl = ca_sub.add_parser("refresh-crl", help="sign the revocation list again now and tell the broker")
+    ca_crl.add_argument("--config", required=True)
     kiosk = sub.add_parser("kiosk", help="enrol and revoke kiosks")
     kiosk_sub = kiosk.add_subparsers(dest="action", required=True)
     enrol = kiosk_sub.add_parser("enrol", help="register a kiosk and write its provisioning bundle")
@@ -89,6 +129,19 @@ def main(argv: list[str] | None = None) -> int:
     broker_conf.add_argument("--bind", default="", help="address to listen on (default: all)")
     broker_conf.add_argument("--persistence", default="/var/lib/mosquitto/")
     broker_conf.add_argument("--config", required=True)
+    backup = sub.add_parser("backup", help="a consistent copy of the store, the pictures and the fleet CA")
+    backup.add_argument("--out", required=True, help="a new, empty folder")
+    backup.add_argument("--config", required=True)
+    restore = sub.add_parser("restore", help="put a backup back on a machine with an empty store")
+    restore.add_argument("folder", help="a folder made by `collector backup`")
+    restore.add_argument("--config", required=True)
+    store_cmd = sub.add_parser("store", help="the store itself")
+    store_sub = store_cmd.add_subparsers(dest="action", required=True)
+    store_copy = store_sub.add_parser("copy", help="copy every table into a new, empty store (e.g. to PostgreSQL)")
+    store_copy.add_argument(
+        "--from", dest="source", required=True, metavar="URL", help="sqlite:///path.db or postgresql://…"
+    )
+    store_copy.add_argument("--to", dest="target", required=True, metavar="URL")
     quar = sub.add_parser("quarantine", help="messages that broke the contract")
     quar_sub = quar.add_subparsers(dest="action", required=True)
     for name, text in (("list", "list quarantined messages"), ("replay", "run them through ingest again")):
@@ -96,16 +149,24 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--config", required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "store":
+        return _copy_store(args.source, args.target)
     try:
         settings = load_settings(args.config)
         if args.command == "serve":
-            return serve_forever(settings)
+            return serve_forever(settings, role=args.role)
+        if args.command in ("backup", "restore"):
+            return _backup(args, settings)
         store = open_store(settings.resolved_store_url)
         try:
+            if args.command != "registry":
+                ensure_registry(store, settings)
             if args.command in ("ca", "kiosk", "broker"):
                 return _fleet(args, store, settings)
             if args.command == "user":
-                return _add_user(args, store)
+                return _user(args, store)
+            if args.command == "token":
+                return _token(args, store)
             if args.command == "roster":
                 return _roster(args, store, settings)
             if args.command == "report":
@@ -119,9 +180,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "registry":
                 registry = load_registry(args.file)
                 store.replace_registry(registry)
+                kept = ""
+                if settings.registry is not None and Path(args.file).resolve() != settings.registry.resolve():
+                    # `collector serve` loads the configured file at start: it must say the same.
+                    save_registry(registry, settings.registry)
+                    kept = f"; written to {settings.registry}, which serve loads"
                 print(
                     f"registry loaded: {len(registry.units)} units, {len(registry.counters)} counters, "
-                    f"{len(registry.kiosks)} kiosks"
+                    f"{len(registry.kiosks)} kiosks{kept}"
                 )
                 return 0
             return _quarantine(args.action, store, settings)
@@ -132,6 +198,39 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def _copy_store(source: str, target: str) -> int:
+    from collector.storecopy import copy_store
+
+    try:
+        report = copy_store(source, target)
+    except CollectorError as exc:
+        print(f"collector: {exc}", file=sys.stderr)
+        return 2
+    for table, n in sorted(report.tables.items()):
+        print(f"{table:<22} {n:>10}")
+    print(f"copied and checked: every table's row count and the roll-ups ({report.rollup_total} ratings)")
+    return 0
+
+
+def _backup(args: argparse.Namespace, settings: CollectorSettings) -> int:
+    from pathlib import Path
+
+    from collector import backup
+
+    if args.command == "backup":
+        manifest = backup.backup(settings, Path(args.out))
+        summary = manifest["store"]["summary"]
+        print(
+            f"backup in {args.out}: {manifest['store']['kind']} store ({summary['ratings']} ratings, "
+            f"{summary['quarantine']} in quarantine), {len(manifest['snapshots'])} pictures, "
+            f"{len(manifest['fleet'])} fleet CA files"
+        )
+        return 0
+    got = backup.restore(settings, Path(args.folder))
+    print(f"restored: {got.ratings} ratings, {got.units} units, {got.kiosks} kiosks, {got.users} users")
+    return 0
+
+
 def _fleet(args: argparse.Namespace, store: SqliteStore, settings: CollectorSettings) -> int:
     from pathlib import Path
 
@@ -139,6 +238,17 @@ def _fleet(args: argparse.Namespace, store: SqliteStore, settings: CollectorSett
     from collector.registry import KioskEntry, Registry
 
     ca = fleet.FleetCA(settings.data_dir / "fleet")
+    if args.command == "ca" and args.action == "refresh-crl":
+        from collector.crl import check_crl
+
+        result = check_crl(settings, force=True)
+        if result.outcome == "no_ca":
+            raise fleet.FleetError(f"no fleet CA in {ca.folder}: run `collector ca init` first")
+        if result.outcome == "failed":
+            raise fleet.FleetError(result.detail)
+        told = result.detail or "the broker was not told (no [fleet] broker_reload_command or broker_pid_file)"
+        print(f"CRL renewed until {result.next_update:%Y-%m-%d %H:%M} UTC; {told}")
+        return 0
     if args.command == "ca":
         hosts = tuple(args.broker_host or [settings.mqtt.host, "localhost"])
         ca.init(broker_hosts=tuple(dict.fromkeys(hosts)))
@@ -152,7 +262,7 @@ def _fleet(args: argparse.Namespace, store: SqliteStore, settings: CollectorSett
         acl = out / "acl"
         out.mkdir(parents=True, exist_ok=True)
         acl.write_text(fleet.acl_text(settings.mqtt.topic_prefix))
-        template = Path(__file__).resolve().parent.parent / "config" / "mosquitto" / "production.conf"
+        template = shipped_file(__file__, "mosquitto/production.conf")
         (out / "mosquitto.conf").write_text(
             fleet.mosquitto_conf(
                 ca,
@@ -211,13 +321,59 @@ def _audit_enrolment(store: SqliteStore, target: str, detail: str) -> None:
     Accounts(store).audit("cli", "enrol_kiosk", target, detail)
 
 
-def _add_user(args: argparse.Namespace, store: SqliteStore) -> int:
+def _user(args: argparse.Namespace, store: SqliteStore) -> int:
     from collector.accounts import Accounts
 
-    password = sys.stdin.readline().rstrip("\n")
-    Accounts(store).add_user(args.name, password, role=args.role, unit=args.unit, registry=store.load_registry())
-    Accounts(store).audit("cli", "add_user", f"user:{args.name}", f"{args.role} @ {args.unit}")
-    print(f"user {args.name} added: {args.role} of unit {args.unit} and everything below it")
+    accounts = Accounts(store)
+    if args.action == "list":
+        for u in accounts.users():
+            state = "disabled" if u.disabled_at else "locked" if u.locked_until else "active"
+            print(f"{u.username:<20} {u.role:<10} {u.unit:<16} {state}")
+        return 0
+    if args.action == "add":
+        password = sys.stdin.readline().rstrip("\n")
+        accounts.add_user(args.name, password, role=args.role, unit=args.unit, registry=store.load_registry())
+        accounts.audit("cli", "add_user", f"user:{args.name}", f"{args.role} @ {args.unit}")
+        print(f"user {args.name} added: {args.role} of unit {args.unit} and everything below it")
+        return 0
+    if args.action == "passwd":
+        accounts.set_password(args.name, sys.stdin.readline().rstrip("\n"))
+        print(f"new password set for {args.name}; their sessions ended")
+    elif args.action == "disable":
+        ended = accounts.disable(args.name)
+        print(f"{args.name} disabled; {ended} session(s) ended; Basic auth and tokens refused")
+    elif args.action == "enable":
+        accounts.enable(args.name)
+        print(f"{args.name} enabled")
+    else:
+        accounts.unlock(args.name)
+        print(f"{args.name} unlocked")
+    accounts.audit("cli", f"user_{args.action}", f"user:{args.name}")
+    return 0
+
+
+def _token(args: argparse.Namespace, store: SqliteStore) -> int:
+    from collector.accounts import Accounts
+
+    accounts = Accounts(store)
+    if args.action == "add":
+        token = accounts.add_token(args.name, args.user, by="cli")
+        accounts.audit("cli", "add_token", f"user:{args.user}", args.name)
+        print(token)
+        print(
+            f"token {args.name!r} acts as {args.user}; this is the only time it is shown — keep it secret. "
+            "Use it as: Authorization: Bearer <token>",
+            file=sys.stderr,
+        )
+        return 0
+    if args.action == "list":
+        for t in accounts.tokens():
+            state = f"revoked {t.revoked_at}" if t.revoked_at else f"last used {t.last_used_at or 'never'}"
+            print(f"{t.id:>4}  {t.name:<24} {t.username:<16} made {t.created_at} by {t.created_by}; {state}")
+        return 0
+    accounts.revoke_token(args.id)
+    accounts.audit("cli", "revoke_token", f"token:{args.id}")
+    print(f"token {args.id} revoked")
     return 0
 
 
@@ -239,20 +395,33 @@ def _roster(args: argparse.Namespace, store: SqliteStore, settings: CollectorSet
 
 def _quarantine(action: str, store: SqliteStore, settings: CollectorSettings) -> int:
     if action == "list":
-        entries = store.quarantined()
-        for e in entries:
-            preview = e.payload[:80].decode("utf-8", "replace").replace("\n", " ")
-            print(f"{e.id:>6}  {e.received_at}  {e.reason:<18} {e.topic}  {e.detail}  [{preview}]")
-        print(f"{len(entries)} message(s) in quarantine")
+        shown = after = 0
+        while entries := store.quarantined(after_id=after, limit=1000):
+            for e in entries:
+                preview = e.payload[:80].decode("utf-8", "replace").replace("\n", " ")
+                print(f"{e.id:>6}  {e.received_at}  {e.reason:<18} {e.topic}  {e.detail}  [{preview}]")
+            shown += len(entries)
+            after = entries[-1].id
+        stats = store.quarantine_stats()
+        print(f"{shown} message(s) in quarantine ({stats.payload_bytes / 1e6:.1f} MB of payloads)")
+        for (reason, why), n in sorted(stats.dropped.items()):
+            print(f"removed earlier ({'expired' if why == 'expired' else 'over the size cap'}): {n} {reason}")
         return 0
     from collector.ingest import replay_quarantine
 
     results = replay_quarantine(store=store, settings=settings)
     for entry_id, outcome in results:
         print(f"{entry_id:>6}  {outcome}")
-    stored = sum(1 for _, o in results if o == "stored")
+    stored = sum(1 for _, o in results if o in ("stored", "split"))
     print(f"replayed {len(results)}: {stored} stored, {len(results) - stored} still in quarantine")
     return 0
+
+
+def ensure_registry(store: SqliteStore, settings: CollectorSettings) -> None:
+    """A fresh collector's store has no registry until `serve` starts: admin commands read the
+    configured file then, instead of answering "no unit '10'"."""
+    if settings.registry is not None and settings.registry.exists() and not store.load_registry().units:
+        store.replace_registry(load_registry(settings.registry))
 
 
 def prepare_store(settings: CollectorSettings) -> SqliteStore:
@@ -263,37 +432,97 @@ def prepare_store(settings: CollectorSettings) -> SqliteStore:
     return store
 
 
-def serve_forever(settings: CollectorSettings) -> int:
+def raise_fleet_alert(settings: CollectorSettings, notifier: object, detail: str) -> None:
+    """An alert about the whole fleet (the CRL), for the admins of the top unit."""
+    from datetime import UTC, datetime
+
+    from collector.alerts import AlertBook, AlertNotifier
+
+    store = open_store(settings.resolved_store_url)
+    try:
+        roots = store.load_registry().roots()
+        alert = AlertBook(store, settings).open_alert(
+            "crl_expiry", "fleet", roots[0].id if roots else "", detail, datetime.now(UTC)
+        )
+    finally:
+        store.close()
+    if alert is not None and isinstance(notifier, AlertNotifier):
+        notifier.notify(alert)
+
+
+def serve_forever(settings: CollectorSettings, *, role: str = "all") -> int:
+    """Run the parts of the collector ``role`` names until SIGTERM or Ctrl-C."""
     import uvicorn
 
     from collector.alerts import AlertLoop, AlertNotifier
-    from collector.ingest import Ingestor
+    from collector.crl import CrlKeeper
+    from collector.ingest import Housekeeper, Ingestor
+    from collector.joblock import JobLock, JobRunner
     from collector.mailer import MonthlyMailer
+    from collector.metrics import Metrics
     from collector.web import create_app
 
+    if settings.resolved_store_url.startswith(("postgresql://", "postgres://")) and role != "ingest":
+        raise CollectorError(
+            "on PostgreSQL, `collector serve` runs --role ingest so far: the pages, accounts, alerts and mail "
+            "still need SQLite (see README, Status)"
+        )
     store = prepare_store(settings)
-    ingest_store = open_store(settings.resolved_store_url)
-    ingestor = Ingestor(settings=settings, store=ingest_store)
-    ingestor.start()
-    alerts = AlertLoop(settings=settings, notifier=AlertNotifier(settings, ingestor.publish))
-    alerts.start()
-    mailer = MonthlyMailer(settings)
-    mailer.start()
-    app = create_app(settings, store)
+    closing: list[Any] = []
+    metrics = Metrics()
+    ingestor = None
+    if role in ("all", "ingest"):
+        ingest_store = open_store(settings.resolved_store_url)
+        ingestor = Ingestor(settings=settings, store=ingest_store, housekeeping=False)
+        ingestor.start()
+        metrics.watch_ingest(ingestor)
+        closing += [ingestor.stop, ingest_store.close]
+    if role in ("all", "jobs"):
+        jobs: list[Any] = []
+        publish = ingestor.publish if ingestor is not None else None
+
+        def start_jobs() -> None:
+            jobs_store = open_store(settings.resolved_store_url)
+            notifier = AlertNotifier(settings, publish)
+            started: list[Any] = [
+                AlertLoop(settings=settings, notifier=notifier),
+                MonthlyMailer(settings),
+                CrlKeeper(settings, raise_alert=lambda detail: raise_fleet_alert(settings, notifier, detail)),
+                Housekeeper(settings=settings, store=jobs_store),
+            ]
+            for job in started:
+                job.start()
+            jobs[:] = [*started, jobs_store]
+
+        def stop_jobs() -> None:
+            for job in jobs:
+                (job.close if hasattr(job, "close") else job.stop)()
+            jobs.clear()
+
+        runner = JobRunner(JobLock(settings.resolved_store_url, settings.data_dir), start=start_jobs, stop=stop_jobs)
+        runner.start()
+        closing.insert(0, runner.stop)
+    # An ingest or jobs process answers only /healthz, /readyz and /metrics on its port.
+    app = create_app(
+        settings,
+        store,
+        ingest_health=ingestor.health if ingestor else None,
+        metrics=metrics,
+        pages=role in ("all", "web"),
+    )
     server = uvicorn.Server(uvicorn.Config(app, host=settings.http.host, port=settings.http.port, log_level="warning"))
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
     log.info(
-        "collector serving http://%s:%d/ (API /api/v1, OpenAPI /openapi.json)",
+        "collector (%s) serving http://%s:%d/ (API /api/v1, OpenAPI /openapi.json)",
+        role,
         settings.http.host,
         settings.http.port,
     )
     try:
         server.run()
     finally:
-        mailer.stop()
-        alerts.stop()
-        ingestor.stop()
-        ingest_store.close()
+        for close in closing:
+            close()
         store.close()
     return 0
 

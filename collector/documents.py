@@ -3,6 +3,7 @@ the children table, the three-level form and the PDF report."""
 
 from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from collector import charts, exports, formats, i18n, reports
 from collector.config import CollectorSettings
@@ -64,7 +65,7 @@ def unit_table(
         exports.Column(i18n.text("index", lang), "decimal"),
     ]
     columns += [exports.Column(labels[s], "int") for s in (4, 3, 2, 1)]
-    columns += [exports.Column(i18n.text("previous", lang), "rate")]
+    columns += [exports.Column(i18n.text("previous", lang), "rate"), exports.Column(i18n.text("unsynced", lang), "int")]
     body = [
         [
             r["name"],
@@ -74,6 +75,7 @@ def unit_table(
             r["index"],
             *(r["by_score"][str(s)] for s in (4, 3, 2, 1)),
             r["prev_rate"],
+            r["unsynced"],
         ]
         for r in rows
     ]
@@ -91,7 +93,10 @@ def chart_points(summary: dict[str, Any]) -> list[tuple[str, float | None, int]]
 def three_level_form(
     settings: CollectorSettings, db: SqliteStore, registry: Registry, unit: str, period: Period, today: date
 ) -> exports.Table:
-    """The official three-level form of a unit and everything below it, one row per unit × officer."""
+    """The official three-level form of a unit and everything below it, one row per unit × officer.
+    It says how many ratings have an unverified time, and whether they are counted
+    (``[reports] three_level_exclude_unsynced``)."""
+    exclude = settings.reports.three_level_exclude_unsynced
     rows = reports.three_level_rows(
         Officers(db, settings.tz),
         registry,
@@ -100,8 +105,13 @@ def three_level_form(
         period.end,
         settings.reports.neutral_as,
         i18n.text("nobody", "vi"),
+        exclude_unsynced=exclude,
     )
     heading = exports.form_heading(registry.units[unit].name, period.label_vi(), period.start, period.end, today)
+    unsynced = reports.unsynced_ratings(db, registry.counters_under(unit), period.start, period.end)
+    if unsynced:
+        key = "form_unsynced_left_out" if exclude else "form_unsynced_counted"
+        heading.append(i18n.text(key, "vi").format(n=formats.number(unsynced)))
     return exports.three_level_table(rows, heading)
 
 
@@ -114,7 +124,7 @@ def report_heading(name: str, period: Period, today: date) -> list[str]:
     ]
 
 
-def key_figures(now: dict[str, Any], before: dict[str, Any]) -> list[tuple[str, str]]:
+def key_figures(now: dict[str, Any], before: dict[str, Any], tz: ZoneInfo | None = None) -> list[tuple[str, str]]:
     labels = i18n.SCORE_LABELS["vi"]
     return [
         ("Tổng số lượt đánh giá", formats.number(now["total"])),
@@ -127,19 +137,38 @@ def key_figures(now: dict[str, Any], before: dict[str, Any]) -> list[tuple[str, 
         ("Chỉ số hài lòng (0–100)", formats.decimal(now["index"])),
         *((labels[s], formats.number(now["by_score"][str(s)])) for s in (4, 3, 2, 1)),
         ("Lượt bấm bị từ chối (không tính)", formats.number(now["flagged"])),
+        (i18n.text("unsynced", "vi"), formats.number(now["unsynced"])),
+        *(
+            [(i18n.text("completeness", "vi"), completeness_text(now["completeness"], tz))]
+            if tz and "completeness" in now
+            else []
+        ),
     ]
 
 
+def completeness_text(done: dict[str, Any], tz: ZoneInfo, lang: str = "vi") -> str:
+    """ "Data complete up to …" for a summary's ``completeness``, in words."""
+    kiosks = formats.number(len(done["kiosks"]), lang)
+    pending = formats.number(done["pending_ratings"], lang)
+    if not done["kiosks"]:
+        return i18n.text("complete_all", lang)
+    if done["complete_up_to"]:
+        at = formats.moment(done["complete_up_to"], tz)
+        return i18n.text("complete_up_to", lang).format(at=at, n=pending, k=kiosks)
+    return i18n.text("complete_unknown", lang).format(n=pending, k=kiosks)
+
+
 def unit_report_pdf(
-    db: SqliteStore, registry: Registry, unit: str, period: Period, today: date
+    db: SqliteStore, registry: Registry, unit: str, period: Period, today: date, *, tz: ZoneInfo | None = None
 ) -> tuple[bytes, dict[str, Any]]:
-    """A unit's PDF report for the period, and the summary it was made from."""
-    summary = reports.summarise_unit(db, registry, unit, period.start, period.end)
+    """A unit's PDF report for the period, and the summary it was made from; with ``tz``, the
+    report says up to when its data is complete."""
+    summary = reports.summarise_unit(db, registry, unit, period.start, period.end, tz=tz)
     previous = reports.summarise_unit(db, registry, unit, period.previous().start, period.previous().end)
     table, _ = unit_table(db, registry, unit, period, "vi", now=summary, before=previous)
     pdf = exports.report_pdf(
         heading=report_heading(registry.units[unit].name, period, today),
-        figures=key_figures(summary, previous),
+        figures=key_figures(summary, previous, tz),
         chart_title="Tỷ lệ hài lòng theo kỳ",
         chart=chart_points(summary),
         table=table,

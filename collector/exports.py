@@ -13,6 +13,7 @@ from typing import Any
 
 from fpdf import FPDF
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font
 
 from collector import formats
@@ -46,13 +47,38 @@ class Table:
 # --- CSV and XLSX ------------------------------------------------------------------------
 
 
+# A spreadsheet reads a cell that starts with one of these as a formula: data (a unit's name, a
+# kiosk's fw) must never become one (=HYPERLINK(…), =cmd|…).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def is_formula_like(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(FORMULA_STARTS)
+
+
+def csv_text(value: Any) -> Any:
+    """A CSV cell that no spreadsheet runs: formula-like text gets a leading apostrophe."""
+    return "'" + value if is_formula_like(value) else value
+
+
+def put_cell(sheet: Any, row: int, column: int, value: Any) -> Any:
+    """An XLSX cell; text is always stored as text, so none of it becomes a formula, and control
+    characters XLSX cannot hold (a kiosk may send them) are shown as U+FFFD instead of failing."""
+    if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
+    cell = sheet.cell(row=row, column=column, value=value)
+    if isinstance(value, str):
+        cell.data_type = "s"
+    return cell
+
+
 def to_csv(table: Table) -> bytes:
     """UTF-8 with a byte-order mark (Excel opens Vietnamese text right); rates as percentages."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([c.title + (" (%)" if c.kind == "rate" else "") for c in table.columns])
+    writer.writerow([csv_text(c.title + (" (%)" if c.kind == "rate" else "")) for c in table.columns])
     for row in table.rows:
-        writer.writerow([_plain(value, col) for value, col in zip(row, table.columns, strict=True)])
+        writer.writerow([csv_text(_plain(value, col)) for value, col in zip(row, table.columns, strict=True)])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -72,7 +98,7 @@ def to_xlsx(table: Table) -> bytes:
     sheet.title = table.title[:31] or "Sheet1"
     row_no = 1
     for line in table.heading:
-        sheet.cell(row=row_no, column=1, value=line).font = Font(bold=row_no == 1)
+        put_cell(sheet, row_no, 1, line).font = Font(bold=row_no == 1)
         row_no += 1
     if table.heading:
         row_no += 1
@@ -82,13 +108,13 @@ def to_xlsx(table: Table) -> bytes:
 
 def _write_table(sheet: Any, first_row: int, columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -> None:
     for j, column in enumerate(columns, start=1):
-        cell = sheet.cell(row=first_row, column=j, value=column.title)
+        cell = put_cell(sheet, first_row, j, column.title)
         cell.font = Font(bold=True)
         cell.alignment = Alignment(wrap_text=True, vertical="top")
         sheet.column_dimensions[cell.column_letter].width = max(12, min(40, len(column.title) + 4))
     for i, row in enumerate(rows, start=first_row + 1):
         for j, (value, column) in enumerate(zip(row, columns, strict=True), start=1):
-            cell = sheet.cell(row=i, column=j, value=value)
+            cell = put_cell(sheet, i, j, value)
             if column.kind == "rate" and value is not None:
                 cell.number_format = "0.0%"
             elif column.kind == "decimal" and value is not None:
@@ -159,7 +185,7 @@ def three_level_xlsx(table: Table) -> bytes:
     sheet = book.active
     sheet.title = "Mau 3 muc"
     for i, line in enumerate(table.heading, start=1):
-        cell = sheet.cell(row=i, column=1, value=line)
+        cell = put_cell(sheet, i, 1, line)
         cell.font = Font(bold=i == 1, size=13 if i == 1 else 11)
     first = len(table.heading) + 2
     _write_table(sheet, first, table.columns, table.rows)

@@ -202,9 +202,18 @@ class FleetCA:
         self.write_crl()
         return count
 
-    def write_crl(self) -> None:
+    def crl_next_update(self) -> dt.datetime | None:
+        """When the broker stops trusting the revocation list (and so refuses every client)."""
+        try:
+            crl = x509.load_pem_x509_crl(self.crl.read_bytes())
+        except (OSError, ValueError):
+            return None
+        return crl.next_update_utc
+
+    def write_crl(self, *, now: dt.datetime | None = None) -> None:
+        """Sign a fresh revocation list, valid for CRL_DAYS from ``now``."""
         ca_key, ca_cert = self._load_ca()
-        now = _now()
+        now = now or _now()
         builder = (
             x509.CertificateRevocationListBuilder()
             .issuer_name(ca_cert.subject)
@@ -298,4 +307,6 @@ pattern write {prefix}/k/%u/snapshots/+
 pattern write {prefix}/k/%u/status
 pattern read {prefix}/k/%u/acks
 pattern read {prefix}/k/%u/config
+# Everyone may read (never write) whether a collector is online: kiosks re-send when it returns.
+pattern read {prefix}/collector/status
 """

@@ -8,15 +8,19 @@ middle leaves the messages with the broker, which delivers them again.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import hashlib
 import json
 import logging
 import queue
 import threading
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from dataclasses import replace as copy_of
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,8 +28,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from collector.config import CollectorSettings
+from collector.errors import CollectorError
 from collector.registry import Registry
-from collector.store import RatingStore, now_text
+from collector.store import Assignments, RatingStore, now_text, safe_text
 from kiosk import wire
 from kiosk.files import remove_file, write_atomically
 from kiosk.publisher import make_client, session_properties, set_nodelay
@@ -45,12 +50,21 @@ class Acks:
 
 @dataclass
 class Counts:
+    """What ingest has committed since the process started (rolled back with the transaction)."""
+
     messages: int = 0
     stored: int = 0
     duplicates: int = 0
     quarantined: int = 0
     snapshots: int = 0
     statuses: int = 0
+    by_reason: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    acks: int = 0  # ack messages published to kiosks
+    batches: int = 0
+    outages: int = 0  # times a commit failed because the store was unwell
+
+    def copy(self) -> Counts:
+        return copy_of(self, by_reason=defaultdict(int, self.by_reason))
 
 
 class Rejected(Exception):
@@ -63,40 +77,91 @@ class Rejected(Exception):
         self.ack_ids = ack_ids or []
 
 
-class MessageHandler:
-    """Validates one message and writes its effect into the store (inside a transaction)."""
+class StoreOutage(CollectorError, RuntimeError):
+    """The store cannot take anything now (disk full, database gone): ingest pauses, nothing is acked."""
 
-    def __init__(self, *, store: RatingStore, settings: CollectorSettings, registry: Callable[[], Registry]) -> None:
+
+FUTURE_TOLERANCE = timedelta(minutes=5)  # pressed_at later than receipt + this: time_in_future
+BEFORE_ENROLMENT = timedelta(days=1)  # pressed_at before first enrolment - this: time_implausible
+MAX_SPLIT_BYTES = 4 * 1024 * 1024  # an oversized batch up to this size is split item by item
+
+
+class MessageHandler:
+    """Validates one message and writes its effect into the store (inside a transaction).
+
+    Each message runs in its own savepoint. A message that fails for a reason of its own —
+    a contract check, or a value that makes the code or the store fail — is rolled back alone,
+    quarantined with its bytes and acked; only a store outage (:class:`StoreOutage`) escapes.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: RatingStore,
+        settings: CollectorSettings,
+        registry: Callable[[], Registry],
+        assignments: Callable[[], Assignments] | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.registry = registry
+        self.assignments = assignments or store.assignments
         self.topics = wire.Topics(settings.mqtt.topic_prefix)
         self.tz = settings.tz
         self.counts = Counts()
+        self.item_refusals: list[str] = []  # reasons of the items refused alone in the last message
 
     def handle(
-        self, topic: str, payload: bytes, received_at: str, acks: Acks, *, quarantine: bool = True
+        self,
+        topic: str,
+        payload: bytes,
+        received_at: str,
+        acks: Acks,
+        *,
+        quarantine: bool = True,
+        checked_at: str | None = None,
     ) -> str | None:
-        """Returns None when the message was taken, or the reason it was refused."""
+        """Returns None when the message was taken, or the reason it was refused.
+
+        ``checked_at`` is the receipt time the time checks use (a replay passes the original).
+        """
         self.counts.messages += 1
+        self.item_refusals = []
+        mine = Acks()
+        try:
+            with self.store.savepoint():
+                outcome = self._handle(topic, payload, received_at, checked_at or received_at, mine, quarantine)
+        except Exception as exc:
+            if self.store.is_outage(exc):
+                raise StoreOutage(f"store: {exc}") from exc
+            outcome = self._internal_error(topic, payload, received_at, exc, mine, quarantine)
+        _merge(acks, mine)
+        return outcome
+
+    def _handle(
+        self, topic: str, payload: bytes, received_at: str, checked_at: str, acks: Acks, quarantine: bool
+    ) -> str | None:
         kiosk = None
         try:
             ref = self.topics.parse(topic)
             kiosk = ref.kiosk
             if ref.kind == "ratings":
-                self._ratings(ref.kiosk, topic, payload, received_at, acks)
+                self._ratings(ref.kiosk, topic, payload, received_at, checked_at, acks)
             elif ref.kind == "snapshots":
                 assert ref.rating_id is not None
                 self._snapshot(ref.kiosk, ref.rating_id, payload, received_at, acks)
             elif ref.kind == "status":
                 self._status(ref.kiosk, payload, received_at)
+            else:
+                raise Rejected("bad_topic", f"collectors take no {ref.kind!r} messages")
             return None
         except (Rejected, wire.WireError) as exc:
             reason, detail = exc.reason, getattr(exc, "detail", str(exc))
             if quarantine:
-                self.store.add_quarantine(topic, payload, reason, detail, received_at)
+                self.store.add_quarantine(topic, payload, reason, detail, received_at, kiosk=kiosk)
                 self.counts.quarantined += 1
-                log.warning("quarantined %s: %s (%s)", topic, reason, detail)
+                self.counts.by_reason[reason] += 1
+                log.warning("quarantined %s: %s (%s)", safe_text(topic, 200), reason, safe_text(detail, 300))
             if kiosk is not None:
                 ids = exc.ack_ids if isinstance(exc, Rejected) else _ids_in(payload)
                 if "/snapshots/" in topic:
@@ -105,25 +170,77 @@ class MessageHandler:
                     acks.ratings[kiosk].extend(ids)
             return reason
 
-    def _ratings(self, kiosk: str, topic: str, payload: bytes, received_at: str, acks: Acks) -> None:
-        batch = wire.decode_batch(payload, topic_kiosk=kiosk)
+    def _internal_error(
+        self, topic: str, payload: bytes, received_at: str, exc: Exception, acks: Acks, quarantine: bool
+    ) -> str:
+        """A message that made the code or the store fail by itself: everything it did is rolled
+        back; it is quarantined whole and acked, and the messages beside it go on."""
+        log.error(
+            "message on %s failed ingest (%s); quarantined as internal_error", safe_text(topic, 200), exc, exc_info=exc
+        )
+        acks.ratings.clear()
+        acks.snapshots.clear()
+        kiosk = None
+        with contextlib.suppress(wire.WireError):
+            kiosk = self.topics.parse(topic).kiosk
+        if quarantine:
+            try:
+                with self.store.savepoint():
+                    self.store.add_quarantine(
+                        topic, payload, "internal_error", f"{type(exc).__name__}: {exc}", received_at, kiosk=kiosk
+                    )
+            except Exception as again:
+                # Even the quarantine cannot take it: treat it as the store's trouble, ack nothing.
+                raise StoreOutage(f"store: cannot quarantine ({again})") from again
+            self.counts.quarantined += 1
+            self.counts.by_reason["internal_error"] += 1
+        if kiosk is not None:
+            if "/snapshots/" in topic:
+                rating_id = topic.rsplit("/", 1)[-1]
+                if wire.is_rating_id(rating_id):
+                    acks.snapshots[kiosk].append(rating_id)
+            else:
+                acks.ratings[kiosk].extend(_ids_in(payload))
+        return "internal_error"
+
+    def _ratings(self, kiosk: str, topic: str, payload: bytes, received_at: str, checked_at: str, acks: Acks) -> None:
+        try:
+            batch = wire.decode_batch(payload, topic_kiosk=kiosk)
+        except wire.WireError as exc:
+            if exc.reason == "batch_too_big" and self._split(kiosk, topic, payload, exc.detail, received_at, acks):
+                return
+            raise
         registry = self.registry()
         if kiosk not in registry.kiosks:
             raise Rejected("unknown_kiosk", f"kiosk {kiosk!r} is not in the registry", _ids_in(payload))
+        history = self.assignments()
+        allowed = history.counters.get(kiosk, frozenset()) | {registry.kiosks[kiosk].counter}
+        first = history.first_enrolled.get(kiosk)
+        latest = wire.parse_time(checked_at) + FUTURE_TOLERANCE
+        earliest = None if first is None else wire.parse_time(first) - BEFORE_ENROLMENT
         good = []
         for rating in batch.ratings:
-            if rating.counter in registry.counters:
-                good.append(rating)
-            else:
-                self._quarantine_item(
-                    kiosk,
-                    topic,
-                    rating.to_dict(),
-                    "unknown_counter",
-                    f"counter {rating.counter!r} is not in the registry",
-                    received_at,
+            refusal = None
+            pressed = rating.pressed_at_dt
+            if rating.counter not in registry.counters:
+                refusal = ("unknown_counter", f"counter {rating.counter!r} is not in the registry")
+            elif rating.counter not in allowed:
+                refusal = (
+                    "counter_mismatch",
+                    f"kiosk {kiosk} is not and was never assigned to counter {rating.counter!r}",
                 )
-                acks.ratings[kiosk].append(rating.id)
+            elif pressed > latest:
+                refusal = ("time_in_future", f"pressed_at {rating.pressed_at} is after receipt {checked_at} + 5 min")
+            elif earliest is not None and pressed < earliest:
+                refusal = (
+                    "time_implausible",
+                    f"pressed_at {rating.pressed_at} is before the kiosk's first enrolment {first} - 1 day",
+                )
+            if refusal is None:
+                good.append(rating)
+                continue
+            self._quarantine_item(kiosk, topic, rating.to_dict(), *refusal, received_at)
+            acks.ratings[kiosk].append(rating.id)
         for rejected in batch.rejected:
             self._quarantine_item(kiosk, topic, rejected.item, rejected.reason, rejected.detail, received_at)
             if rejected.rating_id:
@@ -135,12 +252,43 @@ class MessageHandler:
         acks.ratings[kiosk].extend(new)
         acks.ratings[kiosk].extend(duplicates)
 
+    def _split(self, kiosk: str, topic: str, payload: bytes, detail: str, received_at: str, acks: Acks) -> bool:
+        """An oversized batch is quarantined item by item, so that each can be replayed alone."""
+        if len(payload) > MAX_SPLIT_BYTES:
+            return False
+        try:
+            doc = wire.loads(payload)
+        except wire.WireError:
+            return False
+        if not isinstance(doc, dict) or doc.get("v") != wire.VERSION or doc.get("kiosk") != kiosk:
+            return False
+        items = doc.get("ratings")
+        if not isinstance(items, list) or not items:
+            return False
+        for index, item in enumerate(items):
+            self._quarantine_item(
+                kiosk, topic, item, "batch_too_big", f"item {index + 1} of {len(items)}: {detail}", received_at
+            )
+            rating_id = item.get("id") if isinstance(item, dict) else None
+            if wire.is_rating_id(rating_id):
+                acks.ratings[kiosk].append(str(rating_id))
+        return True
+
     def _quarantine_item(self, kiosk: str, topic: str, item: Any, reason: str, detail: str, received_at: str) -> None:
-        # Kept as a one-rating batch so that a replay goes through the same path.
-        payload = json.dumps({"v": wire.VERSION, "kiosk": kiosk, "ratings": [item]}, ensure_ascii=False).encode()
-        self.store.add_quarantine(topic, payload, reason, detail, received_at)
+        # Kept as a one-rating batch so that a replay goes through the same path. ASCII escapes keep
+        # whatever the item holds (a lone surrogate too) as valid bytes.
+        payload = json.dumps({"v": wire.VERSION, "kiosk": kiosk, "ratings": [item]}).encode()
+        install = seq = None
+        if isinstance(item, dict):
+            if isinstance(item.get("install"), str) and wire.INSTALL_ID.match(item["install"]):
+                install = item["install"]
+            if wire.is_seq(item.get("seq")):
+                seq = item["seq"]
+        self.store.add_quarantine(topic, payload, reason, detail, received_at, kiosk=kiosk, install=install, seq=seq)
         self.counts.quarantined += 1
-        log.warning("quarantined a rating from %s: %s (%s)", kiosk, reason, detail)
+        self.counts.by_reason[reason] += 1
+        self.item_refusals.append(reason)
+        log.warning("quarantined a rating from %s: %s (%s)", kiosk, reason, safe_text(detail, 300))
 
     def _snapshot(self, kiosk: str, rating_id: str, payload: bytes, received_at: str, acks: Acks) -> None:
         if len(payload) > wire.MAX_SNAPSHOT_BYTES:
@@ -173,12 +321,18 @@ class MessageHandler:
 class Ingestor:
     """Runs the MQTT client and the ingest thread."""
 
-    def __init__(self, *, settings: CollectorSettings, store: RatingStore) -> None:
+    def __init__(self, *, settings: CollectorSettings, store: RatingStore, housekeeping: bool = True) -> None:
+        """``housekeeping``: also purge old pictures and quarantine entries hourly (off when a jobs
+        process does it, so several ingest processes do not all do it)."""
         self.settings = settings
         self.store = store
+        self.housekeeper = Housekeeper(settings=settings, store=store) if housekeeping else None
         self._registry = store.load_registry()
+        self._assignments = store.assignments()
         self._registry_loaded = time.monotonic()
-        self.handler = MessageHandler(store=store, settings=settings, registry=self.registry)
+        self.handler = MessageHandler(
+            store=store, settings=settings, registry=self.registry, assignments=lambda: self._assignments
+        )
         self.topics = wire.Topics(settings.mqtt.topic_prefix)
         self._messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self._stop = threading.Event()
@@ -187,17 +341,30 @@ class Ingestor:
         self.client = make_client(settings.ingest.client_id, settings.mqtt, manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = lambda client, userdata, message: self._messages.put(message)
+        self.client.on_message = self._on_message
+        # Collector presence: a retained status, a new session on every connection, and a will.
+        self._presence_topic = wire.collector_status_topic(settings.mqtt.topic_prefix)
+        self.session = ""
+        self.client.will_set(self._presence_topic, wire.encode_collector_status("offline"), qos=1, retain=True)
         self.last_error: str | None = None
+        self.outage: str | None = None  # why ingest is paused, while the store is unwell
+        # Commit times of recent batches, for the metrics' histogram (taken and emptied at scrape).
+        self.batch_seconds: collections.deque[float] = collections.deque(maxlen=100_000)
 
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    def health(self) -> dict[str, Any]:
+        """For /readyz: the broker connection and whether ingest is paused by a store outage."""
+        return {"broker": self.connected, "ingest": "paused" if self.outage else "running", "outage": self.outage}
+
     def registry(self) -> Registry:
         # Another process (`collector registry load`) may have changed it: look again now and then.
+        # Called inside the ingest transaction, so what it reads is consistent with what it writes.
         if time.monotonic() - self._registry_loaded > 10.0:
             self._registry = self.store.load_registry()
+            self._assignments = self.store.assignments()
             self._registry_loaded = time.monotonic()
         return self._registry
 
@@ -219,8 +386,33 @@ class Ingestor:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+        if self.connected:
+            info = self.client.publish(
+                self._presence_topic, wire.encode_collector_status("offline"), qos=1, retain=True
+            )
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(timeout=5)
         self.client.disconnect()
         self.client.loop_stop()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.topic == self._presence_topic:
+            self._presence_seen(client, message)
+        else:
+            self._messages.put(message)
+
+    def _presence_seen(self, client: mqtt.Client, message: mqtt.MQTTMessage) -> None:
+        """Another collector's will says "offline" while this one is online: say online again, so
+        kiosks know a collector is there (with several collectors, any one online counts)."""
+        try:
+            state, session = wire.decode_collector_status(bytes(message.payload))
+        except wire.WireError:
+            return
+        if state == "offline" and self.session and self.connected and not self._stop.is_set():
+            self._announce(client)
+
+    def _announce(self, client: mqtt.Client) -> None:
+        client.publish(self._presence_topic, wire.encode_collector_status("online", self.session), qos=1, retain=True)
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
@@ -230,7 +422,10 @@ class Ingestor:
         set_nodelay(client)
         group = self.settings.ingest.share_group
         filters = [f"$share/{group}/{f}" if group else f for f in self.topics.collector_filters()]
-        client.subscribe([(f, 1) for f in filters])
+        client.subscribe([(f, 1) for f in filters] + [(self._presence_topic, 1)])
+        # A new session on every connection: kiosks that reconnected first re-send to it at once.
+        self.session = uuid.uuid4().hex[:16]
+        self._announce(client)
         self._connected.set()
         log.info(
             "collector connected to %s:%d (session present: %s), subscribed to %s",
@@ -248,12 +443,16 @@ class Ingestor:
     def _run(self) -> None:
         last_purge = 0.0
         while not self._stop.is_set():
-            batch = self._take_batch()
-            if batch:
-                self._commit(batch)
-            if time.monotonic() - last_purge > 3600:
-                last_purge = time.monotonic()
-                self._purge_snapshots()
+            try:
+                batch = self._take_batch()
+                if batch:
+                    self._commit(batch)
+                if self.housekeeper is not None and time.monotonic() - last_purge > 3600:
+                    last_purge = time.monotonic()
+                    self.housekeeper.run_once()
+            except Exception:  # the loop must outlive anything; the broker keeps what was not PUBACKed
+                log.exception("ingest loop error; going on")
+                self._stop.wait(1.0)
 
     def _take_batch(self) -> list[mqtt.MQTTMessage]:
         try:
@@ -273,18 +472,39 @@ class Ingestor:
         return batch
 
     def _commit(self, batch: list[mqtt.MQTTMessage]) -> None:
+        """One transaction for the batch, each message in its own savepoint; acks after the commit.
+
+        Only a store outage gets here as an exception: then nothing is acked, ingest pauses and
+        the same messages are tried again with a growing pause (2 s up to 30 s)."""
+        pause_s = 2.0
         while not self._stop.is_set():
             acks = Acks()
             received_at = now_text()
+            counts = self.handler.counts.copy()
+            started = time.perf_counter()
             try:
                 with self.store.transaction():
                     for message in batch:
-                        self.handler.handle(message.topic, bytes(message.payload), received_at, acks)
+                        self.handler.handle(_topic_of(message), bytes(message.payload), received_at, acks)
+                self.handler.counts.batches += 1
+                self.batch_seconds.append(time.perf_counter() - started)
+                if self.outage:
+                    log.warning("store answers again; ingest resumes")
+                self.outage = None
                 break
             except Exception as exc:  # the store is unwell: keep the batch, retry, ack nothing
-                self.last_error = f"store: {exc}"
-                log.exception("could not commit %d message(s); retrying in 2 s", len(batch))
-                self._stop.wait(2.0)
+                self.handler.counts = counts
+                self.handler.counts.outages += 1
+                self.outage = self.last_error = safe_text(str(exc), 500) or type(exc).__name__
+                log.error(
+                    "store outage, %d message(s) wait, nothing acked; retrying in %.0f s: %s",
+                    len(batch),
+                    pause_s,
+                    self.outage,
+                    exc_info=not isinstance(exc, StoreOutage),
+                )
+                self._stop.wait(pause_s)
+                pause_s = min(pause_s * 2, 30.0)
         else:
             return  # stopping: nothing acked, the broker keeps the messages
         self._publish_acks(acks)
@@ -296,6 +516,7 @@ class Ingestor:
             ratings = list(dict.fromkeys(acks.ratings.get(kiosk, [])))
             snapshots = list(dict.fromkeys(acks.snapshots.get(kiosk, [])))
             for start in range(0, max(len(ratings), len(snapshots)), ACK_IDS_PER_MESSAGE):
+                self.handler.counts.acks += 1
                 self.client.publish(
                     self.topics.acks(kiosk),
                     wire.encode_ack(
@@ -304,6 +525,55 @@ class Ingestor:
                     ),
                     qos=1,
                 )
+
+
+class Housekeeper:
+    """Hourly upkeep: pictures past their retention, quarantine entries past theirs or over the size
+    cap. Runs in the ingest thread of a lone collector, or as one of the jobs (collector/joblock.py)."""
+
+    def __init__(self, *, settings: CollectorSettings, store: RatingStore) -> None:
+        self.settings = settings
+        self.store = store
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> None:
+        self._purge_snapshots()
+        self._expire_quarantine()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="housekeeping", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("housekeeping failed; trying again in an hour")
+            if self._stop.wait(3600):
+                return
+
+    def _expire_quarantine(self) -> None:
+        keep_s = self.settings.ingest.quarantine_retention_days * 86400
+        cutoff = wire.format_time(datetime.now().astimezone() - timedelta(seconds=keep_s))
+        try:
+            dropped = self.store.expire_quarantine(
+                older_than=cutoff, max_bytes=int(self.settings.ingest.quarantine_max_mb * 1024 * 1024)
+            )
+        except Exception:
+            log.exception("quarantine expiry failed; will try again")
+            return
+        if dropped:
+            log.warning(
+                "quarantine: removed %s (counted in `collector quarantine list`)",
+                ", ".join(f"{n} {reason} ({why})" for (reason, why), n in sorted(dropped.items())),
+            )
 
     def _purge_snapshots(self) -> None:
         keep_s = self.settings.ingest.snapshot_retention_days * 86400
@@ -323,37 +593,76 @@ class Ingestor:
             )
 
 
-def replay_quarantine(*, store: RatingStore, settings: CollectorSettings) -> list[tuple[int, str]]:
+def replay_quarantine(*, store: RatingStore, settings: CollectorSettings, page: int = 500) -> list[tuple[int, str]]:
     """Run quarantined messages through ingest again (after the registry was fixed).
 
-    A message that now passes is stored and marked replayed; one that still fails stays where
-    it is, unchanged. Returns (entry id, outcome) pairs.
+    Pages through every entry in id order, however many still fail. A message that now passes
+    is stored and marked replayed; one that still fails stays where it is, unchanged. A message
+    of several ratings of which some still fail is split: the good ones are stored, the others
+    become entries of their own, and the original is marked replayed. The time checks use the
+    original receipt time. Returns (entry id, outcome) pairs.
     """
     handler = MessageHandler(store=store, settings=settings, registry=store.load_registry)
-    results = []
-    for entry in store.quarantined():
-        outcome: str | None = None
-        try:
-            with store.transaction():
-                outcome = handler.handle(entry.topic, entry.payload, now_text(), Acks(), quarantine=False)
-                if outcome is not None:
-                    raise _StillBad()
-                store.mark_replayed(entry.id, "stored", now_text())
-        except _StillBad:
-            pass
-        results.append((entry.id, f"still {outcome}" if outcome else "stored"))
-    return results
+    results: list[tuple[int, str]] = []
+    after = 0
+    while True:
+        entries = store.quarantined(after_id=after, limit=page)
+        if not entries:
+            return results
+        for entry in entries:
+            after = entry.id
+            outcome: str | None = None
+            try:
+                with store.transaction():
+                    outcome = handler.handle(
+                        entry.topic, entry.payload, now_text(), Acks(), quarantine=False, checked_at=entry.received_at
+                    )
+                    if outcome is None and handler.item_refusals and _single_rating(entry.payload):
+                        outcome = handler.item_refusals[0]
+                    if outcome is not None:
+                        raise _StillBad()
+                    done = "split" if handler.item_refusals else "stored"
+                    store.mark_replayed(entry.id, done, now_text())
+            except _StillBad:
+                results.append((entry.id, f"still {outcome}"))
+            else:
+                results.append((entry.id, done))
 
 
 class _StillBad(Exception):
     pass
 
 
+def _single_rating(payload: bytes) -> bool:
+    try:
+        doc = wire.loads(payload)
+    except wire.WireError:
+        return True
+    items = doc.get("ratings") if isinstance(doc, dict) else None
+    return not isinstance(items, list) or len(items) <= 1
+
+
+def _merge(into: Acks, part: Acks) -> None:
+    for kiosk, ids in part.ratings.items():
+        into.ratings[kiosk].extend(ids)
+    for kiosk, ids in part.snapshots.items():
+        into.snapshots[kiosk].extend(ids)
+
+
+def _topic_of(message: mqtt.MQTTMessage) -> str:
+    # paho decodes the topic as UTF-8 and raises on bytes that are not; the broker should have
+    # refused those, but a raw topic is still kept rather than losing the message.
+    try:
+        return message.topic
+    except UnicodeDecodeError:
+        return message._topic.decode("utf-8", "backslashreplace")
+
+
 def _ids_in(payload: bytes) -> list[str]:
     """Best effort: the rating ids in a refused batch, so its kiosk stops sending it."""
     try:
-        doc = json.loads(payload)
-    except (UnicodeDecodeError, ValueError):
+        doc = wire.loads(payload)
+    except wire.WireError:
         return []
     items = doc.get("ratings") if isinstance(doc, dict) else None
     if not isinstance(items, list):

@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 from collector.errors import CollectorError
+from kiosk.shipped import shipped_file
 
-PROJECT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "mosquitto" / "local.conf"
+PROJECT_CONFIG = shipped_file(__file__, "mosquitto/local.conf")
 
 
 class BrokerError(CollectorError, RuntimeError):

@@ -33,6 +33,11 @@ class OfficeHours:
             raise ValueError("office weekdays are 0 (Monday) to 6 (Sunday)")
         object.__setattr__(self, "_parsed", tuple(_parse_span(s) for s in self.spans))
 
+    @property
+    def span_times(self) -> tuple[tuple[time, time], ...]:
+        """The opening spans as (start, end) local times."""
+        return self._parsed
+
     def intervals(self, day_from: date, day_to: date, tz: ZoneInfo) -> list[Interval]:
         out = []
         day = day_from

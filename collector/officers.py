@@ -69,13 +69,22 @@ class Officers:
 
     # --- officers ------------------------------------------------------------------
 
-    def add_officer(self, officer_id: str, name: str, unit: str, registry: Registry) -> None:
+    def add_officer(
+        self, officer_id: str, name: str, unit: str, registry: Registry, *, within: frozenset[str] | None = None
+    ) -> None:
+        """Add an officer, or rename or move one. ``within``: the units the one asking may touch —
+        an officer of a unit outside them is neither moved nor renamed."""
         if not wire.UNIT_ID.match(officer_id):
             raise RosterError(f"officer id {officer_id!r}: letters, digits, '.', '_', '-' only")
         if not name.strip():
             raise RosterError("an officer needs a name")
         registry.unit(unit)
         with self.store.transaction():
+            existing = self.conn.execute("SELECT unit FROM officers WHERE id=?", (officer_id,)).fetchone()
+            if within is not None and existing is not None and existing[0] not in within:
+                raise RosterError(
+                    f"officer id {officer_id!r} is taken by an officer of another unit; choose another id"
+                )
             self.conn.execute(
                 "INSERT INTO officers VALUES (?,?,?) ON CONFLICT (id) DO UPDATE SET name=excluded.name,"
                 " unit=excluded.unit",
@@ -124,7 +133,10 @@ class Officers:
     def import_csv(self, text: str, registry: Registry) -> int:
         """Rows of ``officer,counter,start,end`` (local times; a header row is allowed).
         All rows go in, or none: the first bad row is reported with its line number."""
-        rows = list(csv.reader(io.StringIO(text)))
+        try:
+            rows = list(csv.reader(io.StringIO(text, newline="")))
+        except csv.Error as exc:  # a NUL byte, a stray carriage return, a field too long
+            raise RosterError(f"not a CSV file this tool can read: {exc}") from None
         if rows and rows[0] and rows[0][0].strip().lower() in ("officer", "can_bo", "cán bộ"):
             rows = rows[1:]
             first_line = 2
@@ -168,15 +180,19 @@ class Officers:
 
     # --- attribution -------------------------------------------------------------------
 
-    def by_officer(self, counters: Iterable[str], day_from: date, day_to: date) -> dict[str, dict[int, int]]:
-        """Accepted ratings per officer (``NOBODY`` for none on duty) and score, at these counters."""
+    def by_officer(
+        self, counters: Iterable[str], day_from: date, day_to: date, *, exclude_unsynced: bool = False
+    ) -> dict[str, dict[int, int]]:
+        """Accepted ratings per officer (``NOBODY`` for none on duty) and score, at these counters;
+        without those pressed while the kiosk's clock was unsynced when ``exclude_unsynced``."""
         start, end = local_bounds(day_from, day_to, self.tz)
+        clock = " AND r.clock != 'unsynced'" if exclude_unsynced else ""
         out: dict[str, dict[int, int]] = defaultdict(lambda: dict.fromkeys((1, 2, 3, 4), 0))
         for counter in counters:
             totals = dict.fromkeys((1, 2, 3, 4), 0)
             for score, n in self.conn.execute(
-                "SELECT score, COUNT(*) FROM ratings WHERE counter=? AND pressed_at >= ? AND pressed_at < ?"
-                " AND flag IS NULL GROUP BY score",
+                "SELECT r.score, COUNT(*) FROM ratings r WHERE r.counter=? AND r.pressed_at >= ? AND r.pressed_at < ?"
+                f" AND r.flag IS NULL{clock} GROUP BY r.score",
                 (counter, start, end),
             ):
                 totals[score] = n
@@ -186,7 +202,7 @@ class Officers:
                 "SELECT d.officer, r.score, COUNT(*) FROM roster d JOIN ratings r ON r.counter = d.counter"
                 " AND r.pressed_at >= d.start_at AND r.pressed_at < d.end_at"
                 " WHERE d.counter=? AND d.start_at < ? AND d.end_at > ? AND r.pressed_at >= ? AND r.pressed_at < ?"
-                " AND r.flag IS NULL GROUP BY d.officer, r.score",
+                f" AND r.flag IS NULL{clock} GROUP BY d.officer, r.score",
                 (counter, end, start, start, end),
             ):
                 out[officer_id][score] += n

@@ -174,6 +174,13 @@ class Registry:
         }
 
 
+def save_registry(registry: Registry, path: str | Path) -> None:
+    """Write the registry file that `collector serve` loads at start, atomically."""
+    from kiosk.files import write_atomically
+
+    write_atomically(Path(path), registry.to_toml().encode("utf-8"))
+
+
 def load_registry(path: str | Path) -> Registry:
     path = Path(path)
     return registry_from_dict(read_toml(path, RegistryError, "registry file"), source=str(path))
@@ -183,6 +190,9 @@ def registry_from_dict(doc: dict[str, Any], *, source: str = "registry") -> Regi
     unknown = set(doc) - {"unit", "counter", "kiosk"}
     if unknown:
         raise RegistryError(f"{source}: unknown table(s) {', '.join(sorted(unknown))}")
+    for kind in ("unit", "counter", "kiosk"):
+        if not isinstance(doc.get(kind, []), list):
+            raise RegistryError(f"{source}: {kind} must be an array of tables ([[{kind}]]), not {doc[kind]!r:.60}")
     units = [_entry(Unit, item, ("id", "name"), ("level", "parent"), source, "unit") for item in doc.get("unit", [])]
     counters = [_entry(Counter, item, ("id", "unit", "name"), (), source, "counter") for item in doc.get("counter", [])]
     kiosks = [_entry(KioskEntry, item, ("id", "counter"), (), source, "kiosk") for item in doc.get("kiosk", [])]
@@ -199,8 +209,10 @@ def _entry(cls: type, item: Any, required: tuple[str, ...], optional: tuple[str,
     extra = set(item) - set(required) - set(optional)
     if extra:
         raise RegistryError(f"{source}: [[{kind}]] {label} has unknown key(s) {', '.join(sorted(extra))}")
-    values = {k: (str(v) if v is not None else None) for k, v in item.items()}
-    return cls(**values)
+    bad = [k for k, v in item.items() if not isinstance(v, str) or not v or len(v) > 200 or "\x00" in v]
+    if bad:
+        raise RegistryError(f"{source}: [[{kind}]] {label!r:.60}: {', '.join(bad)} must be a short, non-empty text")
+    return cls(**item)
 
 
 def _unique(entries: Iterable[Any], kind: str) -> dict[str, Any]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,23 +13,27 @@ from collector.exports import ThreeLevelRow, three_levels
 from collector.office import OfficeHours, uptime_share
 from collector.officers import NOBODY, Officers
 from collector.registry import Registry
-from collector.store import Count, RatingStore, SqliteStore, chunks, now_text
+from collector.store import Count, KioskBacklog, RatingStore, SqliteStore, now_text
 from kiosk.scores import SCORES, average_score, satisfaction_index, satisfaction_rate
-from kiosk.wire import parse_time
+from kiosk.wire import format_time, parse_time
 
 MAX_DAY_SERIES = 93  # a quarter; longer periods get a monthly series
 
 
 def figures(counts: Iterable[Count]) -> dict[str, Any]:
-    """total, by_score, satisfaction_rate, average, index — flagged presses counted apart."""
+    """total, by_score, satisfaction_rate, average, index — flagged presses counted apart; and
+    ``unsynced``: how many of the ratings were pressed while the kiosk's clock was not synchronised
+    (their time, and so their day, is unverified)."""
     by_score = dict.fromkeys(SCORES, 0)
     flagged = 0
+    unsynced = 0
     for c in counts:
         if c.flagged:
             flagged += c.n
         else:
             by_score[c.score] += c.n
-    return {**figures_of(by_score), "flagged": flagged}
+            unsynced += c.unsynced
+    return {**figures_of(by_score), "flagged": flagged, "unsynced": unsynced}
 
 
 def figures_of(by_score: dict[int, int]) -> dict[str, Any]:
@@ -60,9 +65,73 @@ def series(store: RatingStore, counters: list[str], day_from: date, day_to: date
     return {key: [{name: p, **figures(per_period.get(p, []))} for p in periods]}
 
 
+@dataclass(frozen=True)
+class Completeness:
+    """What the kiosks of a subtree still hold: reports are complete up to the press of the oldest
+    rating any of them has not yet delivered (an offline kiosk: as it last reported)."""
+
+    pending: tuple[KioskBacklog, ...]
+
+    @property
+    def ratings(self) -> int:
+        return sum(p.ratings for p in self.pending)
+
+    @property
+    def undated(self) -> bool:
+        """Some kiosk holds ratings without saying since when (firmware older than backlog.oldest_at)."""
+        return any(p.oldest_at is None for p in self.pending)
+
+    @property
+    def complete_up_to(self) -> str | None:
+        """The oldest press still held by a kiosk; None when none is held or a kiosk did not say."""
+        if not self.pending or self.undated:
+            return None
+        return min(p.oldest_at for p in self.pending if p.oldest_at is not None)
+
+    def missing_before(self, end: str) -> list[KioskBacklog]:
+        """Kiosks that may still hold ratings pressed before ``end`` (a UTC contract time)."""
+        return [p for p in self.pending if p.oldest_at is None or p.oldest_at < end]
+
+    def to_dict(self, end: str) -> dict[str, Any]:
+        return {
+            "complete_up_to": self.complete_up_to,
+            "pending_ratings": self.ratings,
+            "period_complete": not self.missing_before(end),
+            "kiosks": [
+                {
+                    "kiosk": p.kiosk,
+                    "state": p.state,
+                    "ratings": p.ratings,
+                    "oldest_at": p.oldest_at,
+                    "reported_at": p.reported_at,
+                }
+                for p in self.pending
+            ],
+        }
+
+
+def completeness(store: RatingStore, registry: Registry, counters: Iterable[str]) -> Completeness:
+    """The backlog the kiosks at these counters last reported."""
+    wanted = set(counters)
+    kiosks = {k.id for k in registry.kiosks.values() if k.counter in wanted}
+    return Completeness(tuple(sorted((b for b in store.backlogs() if b.kiosk in kiosks), key=lambda b: b.kiosk)))
+
+
+def period_end_utc(day_to: date, tz: ZoneInfo) -> str:
+    """The first instant after local day ``day_to``, as a UTC contract time."""
+    return format_time(datetime.combine(day_to + timedelta(days=1), time(0), tz))
+
+
 def summarise_counter(
-    store: RatingStore, registry: Registry, counter_id: str, day_from: date, day_to: date
+    store: RatingStore,
+    registry: Registry,
+    counter_id: str,
+    day_from: date,
+    day_to: date,
+    *,
+    tz: ZoneInfo | None = None,
 ) -> dict[str, Any]:
+    """The counter's figures and series; with ``tz``, also how complete the data is (``completeness``)."""
     counter = registry.counter(counter_id)
     counts = store.counts([counter_id], day_from, day_to, by="counter")
     unit = registry.unit(counter.unit)
@@ -76,12 +145,21 @@ def summarise_counter(
         **figures(counts),
     }
     out.update(series(store, [counter_id], day_from, day_to))
+    if tz is not None:
+        out["completeness"] = completeness(store, registry, [counter_id]).to_dict(period_end_utc(day_to, tz))
     return out
 
 
 def summarise_unit(
-    store: RatingStore, registry: Registry, unit_id: str, day_from: date, day_to: date
+    store: RatingStore,
+    registry: Registry,
+    unit_id: str,
+    day_from: date,
+    day_to: date,
+    *,
+    tz: ZoneInfo | None = None,
 ) -> dict[str, Any]:
+    """The subtree's figures, its children and series; with ``tz``, also ``completeness``."""
     unit = registry.unit(unit_id)
     counters = registry.counters_under(unit_id)
     counts = store.counts(counters, day_from, day_to, by="counter")
@@ -120,6 +198,27 @@ def summarise_unit(
         "children": children,
     }
     out.update(series(store, counters, day_from, day_to))
+    if tz is not None:
+        out["completeness"] = completeness(store, registry, counters).to_dict(period_end_utc(day_to, tz))
+    return out
+
+
+def late_arrivals(store: RatingStore, registry: Registry, unit_id: str) -> list[dict[str, Any]]:
+    """Ratings at the counters under ``unit_id`` that arrived after the monthly report covering
+    them was mailed (the unit's own, or an enclosing unit's), per mailed month."""
+    counters = registry.counters_under(unit_id)
+    out = []
+    for mail in store.mails_sent([u.id for u in registry.path(unit_id)]):
+        by_score = store.late_arrivals(counters, mail.month, mail.sent_at)
+        if by_score:
+            out.append(
+                {
+                    "month": mail.month,
+                    "mailed_unit": mail.unit,
+                    "mailed_at": mail.sent_at,
+                    **figures_of(by_score),
+                }
+            )
     return out
 
 
@@ -157,40 +256,48 @@ def kiosk_health(store: RatingStore, registry: Registry) -> list[dict[str, Any]]
 
 
 def ratings_between(
-    store: SqliteStore, counters: list[str], start: str, end: str, *, limit: int = 5000, only: str = ""
+    store: SqliteStore, counters: list[str], start: str, end: str, *, limit: int, offset: int = 0
 ) -> list[dict[str, Any]]:
-    """Ratings (and flagged presses) at these counters with pressed_at in [start, end), newest first,
-    with whether a snapshot is stored and whether an inspector has reviewed them."""
-    where = {"": "", "flagged": " AND (r.flag IS NOT NULL OR r.clock = 'unsynced')"}[only]
-    out: list[dict[str, Any]] = []
-    for chunk in chunks(counters, 500):
-        marks = ",".join("?" * len(chunk))
-        cur = store.conn.execute(
-            "SELECT r.id, r.kiosk, r.counter, r.seq, r.score, r.flag, r.pressed_at, r.clock,"
-            " r.snapshot_error, s.path IS NOT NULL, v.username, v.comment, v.at"
-            " FROM ratings r LEFT JOIN snapshots s ON s.rating_id = r.id LEFT JOIN reviews v ON v.rating_id = r.id"
-            f" WHERE r.counter IN ({marks}) AND r.pressed_at >= ? AND r.pressed_at < ?{where}"
-            " ORDER BY r.pressed_at DESC LIMIT ?",
-            (*chunk, start, end, limit),
+    """One page of the ratings (and flagged presses) at these counters with pressed_at in
+    [start, end), newest first, with whether a snapshot is stored and whether it was reviewed.
+    How many there are in all comes from the roll-ups (total + flagged), not from a count of rows."""
+    return store.ratings_page(counters, start, end, limit=limit, offset=offset)
+
+
+def review_queue(
+    store: SqliteStore,
+    counters: list[str],
+    start: str,
+    end: str,
+    *,
+    tz: ZoneInfo,
+    office: OfficeHours,
+    pending_only: bool,
+    limit: int,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int, int]:
+    """One page of the presses an inspector should look at (flagged, clock unsynced, outside office
+    hours), each with its ``reasons``; and how many there are in all and not yet reviewed."""
+    days, spans = office.weekdays, office.span_times
+    total, pending = store.review_queue_size(counters, start, end, tz=tz, office_days=days, office_spans=spans)
+    rows = store.review_queue(
+        counters,
+        start,
+        end,
+        tz=tz,
+        office_days=days,
+        office_spans=spans,
+        pending_only=pending_only,
+        limit=limit,
+        offset=offset,
+    )
+    for r in rows:
+        r["reasons"] = (
+            ([f"flag_{r['flag']}"] if r["flag"] else [])
+            + (["flag_unsynced"] if r["clock"] == "unsynced" else [])
+            + (["flag_after_hours"] if r["after_hours"] else [])
         )
-        names = [
-            "id",
-            "kiosk",
-            "counter",
-            "seq",
-            "score",
-            "flag",
-            "pressed_at",
-            "clock",
-            "snapshot_error",
-            "has_snapshot",
-            "reviewed_by",
-            "review_comment",
-            "reviewed_at",
-        ]
-        out.extend(dict(zip(names, row, strict=True)) for row in cur)
-    out.sort(key=lambda r: r["pressed_at"], reverse=True)
-    return out[:limit]
+    return rows, total, pending
 
 
 def rating(store: SqliteStore, rating_id: str) -> dict[str, Any] | None:
@@ -214,13 +321,11 @@ def review(store: SqliteStore, rating_id: str, username: str, comment: str) -> N
         )
 
 
-def heat_grid(ratings: list[dict[str, Any]], tz: ZoneInfo) -> list[list[int]]:
-    """Accepted ratings per weekday (0 = Monday) × local hour."""
+def heat_grid(store: SqliteStore, counters: list[str], start: str, end: str, tz: ZoneInfo) -> list[list[int]]:
+    """Accepted ratings per local weekday (0 = Monday) × local hour, all of them, counted in SQL."""
     grid = [[0] * 24 for _ in range(7)]
-    for r in ratings:
-        if r["flag"] is None:
-            local = parse_time(r["pressed_at"]).astimezone(tz)
-            grid[local.weekday()][local.hour] += 1
+    for weekday, hour, n in store.heat_counts(counters, start, end, tz=tz):
+        grid[weekday][hour] += n
     return grid
 
 
@@ -264,9 +369,18 @@ def kiosk_rows(
 
 
 def three_level_rows(
-    officers: Officers, registry: Registry, unit_id: str, day_from: date, day_to: date, neutral_as: str, nobody: str
+    officers: Officers,
+    registry: Registry,
+    unit_id: str,
+    day_from: date,
+    day_to: date,
+    neutral_as: str,
+    nobody: str,
+    *,
+    exclude_unsynced: bool = False,
 ) -> list[ThreeLevelRow]:
-    """One row per unit × officer (the unit where the service was given), units in tree order."""
+    """One row per unit × officer (the unit where the service was given), units in tree order;
+    without the ratings whose time is unverified when ``exclude_unsynced``."""
     names = {o.id: o.name for o in officers.officers()}
     rows = []
     for unit in registry.subtree_in_order(unit_id):
@@ -274,9 +388,14 @@ def three_level_rows(
         if not counters:
             continue
         for officer_id, by_score in sorted(
-            officers.by_officer(counters, day_from, day_to).items(),
+            officers.by_officer(counters, day_from, day_to, exclude_unsynced=exclude_unsynced).items(),
             key=lambda kv: (kv[0] == NOBODY, names.get(kv[0], kv[0])),
         ):
             name = nobody if officer_id == NOBODY else names.get(officer_id, officer_id)
             rows.append(ThreeLevelRow(registry.units[unit].name, name, three_levels(by_score, neutral_as)))
     return rows
+
+
+def unsynced_ratings(store: RatingStore, counters: list[str], day_from: date, day_to: date) -> int:
+    """Ratings at these counters whose time is unverified (pressed with the clock unsynced)."""
+    return int(figures(store.counts(counters, day_from, day_to, by="counter"))["unsynced"])

@@ -7,13 +7,14 @@ thousand roll-up rows instead of millions of ratings.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -23,7 +24,7 @@ import sqlite_utils
 from collector.errors import ConfigError
 from collector.registry import Counter, KioskEntry, Registry, Unit
 from kiosk import wire
-from kiosk.sqlite import Migration, migrate, open_database, transaction
+from kiosk.sqlite import Migration, migrate, open_database, savepoint, transaction
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Count:
     score: int
     flagged: bool
     n: int
+    unsynced: int = 0  # of the n, pressed while the kiosk's clock was not synchronised: time unverified
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,50 @@ class InstallSeq:
     min_seq: int
     max_seq: int
     last_received_at: str
+    quarantined: int = 0  # seqs below max_seq that are in quarantine, not missing
 
     @property
     def possibly_missing(self) -> int:
-        return (self.max_seq - min(self.min_seq, 1) + 1) - self.count
+        return max(0, (self.max_seq - min(self.min_seq, 1) + 1) - self.count - self.quarantined)
+
+
+@dataclass(frozen=True)
+class Assignments:
+    """Which counters each kiosk is or was assigned to, and when it was first enrolled."""
+
+    counters: dict[str, frozenset[str]]
+    first_enrolled: dict[str, str | None]  # None: enrolled before the history was kept
+
+
+@dataclass(frozen=True)
+class QuarantineStats:
+    entries: int
+    payload_bytes: int
+    dropped: dict[tuple[str, str], int]  # (reason, why: expired | over_quota) -> entries removed
+
+
+# A quarantined payload is kept whole up to this size (the biggest valid message, a picture, with
+# room to spare); beyond it, the head is kept with its length and sha256 in the detail.
+MAX_QUARANTINE_PAYLOAD = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class KioskBacklog:
+    """What a kiosk's latest status says it still holds (an offline kiosk: its last report)."""
+
+    kiosk: str
+    state: str
+    ratings: int
+    oldest_at: str | None  # press time of the oldest unacked rating; None: the kiosk did not say
+    reported_at: str
+
+
+@dataclass(frozen=True)
+class MailSent:
+    unit: str
+    month: str  # YYYY-MM
+    sent_at: str
+    recipients: str
 
 
 class RatingStore(Protocol):
@@ -78,15 +120,37 @@ class RatingStore(Protocol):
         received_at: str,
         tz: ZoneInfo,
     ) -> tuple[list[str], list[str]]: ...
-    def add_quarantine(self, topic: str, payload: bytes, reason: str, detail: str, received_at: str) -> int: ...
+    def add_quarantine(
+        self,
+        topic: str,
+        payload: bytes,
+        reason: str,
+        detail: str,
+        received_at: str,
+        *,
+        kiosk: str | None = None,
+        install: str | None = None,
+        seq: int | None = None,
+    ) -> int: ...
+    def savepoint(self) -> AbstractContextManager[Any]: ...
+    def is_outage(self, exc: BaseException) -> bool: ...
+    def ping(self) -> None: ...
+    def assignments(self) -> Assignments: ...
     def snapshot_expected(self, rating_id: str) -> tuple[str, str | None, int | None] | None: ...
     def has_snapshot(self, rating_id: str) -> bool: ...
     def add_snapshot(self, rating_id: str, sha256: str, path: str, nbytes: int, received_at: str) -> None: ...
     def record_status(self, kiosk: str, doc: dict[str, Any], received_at: str) -> None: ...
     def counts(self, counters: Sequence[str], day_from: date, day_to: date, *, by: str) -> list[Count]: ...
     def kiosk_statuses(self) -> dict[str, dict[str, Any]]: ...
+    def backlogs(self) -> list[KioskBacklog]: ...
+    def mails_sent(self, units: Sequence[str] | None = None) -> list[MailSent]: ...
+    def late_arrivals(self, counters: Sequence[str], month: str, after: str) -> dict[int, int]: ...
     def installs(self) -> list[InstallSeq]: ...
-    def quarantined(self, *, include_replayed: bool = False, limit: int = 1000) -> list[QuarantineEntry]: ...
+    def quarantined(
+        self, *, include_replayed: bool = False, limit: int = 1000, after_id: int = 0
+    ) -> list[QuarantineEntry]: ...
+    def expire_quarantine(self, *, older_than: str, max_bytes: int) -> dict[tuple[str, str], int]: ...
+    def quarantine_stats(self) -> QuarantineStats: ...
     def mark_replayed(self, entry_id: int, outcome: str, at: str) -> None: ...
     def purge_snapshots(self, older_than: str) -> list[str]: ...
     def rating_count(self) -> int: ...
@@ -177,7 +241,79 @@ def _m3_people(db: sqlite_utils.Database) -> None:
         db.execute(sql)
 
 
-MIGRATIONS: list[Migration] = [_m1_initial, _m2_monthly, _m3_people]
+def _m4_trust(db: sqlite_utils.Database) -> None:
+    """Kiosk assignment history (counter and time checks), and a quarantine that knows which
+    kiosk, install and seq an entry holds (seq gaps) and what it has dropped (bounded disk use)."""
+    for sql in (
+        """CREATE TABLE assignments (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, kiosk TEXT NOT NULL, counter TEXT NOT NULL,
+            since TEXT, until TEXT)""",
+        "CREATE INDEX assignments_kiosk ON assignments(kiosk)",
+        # Kiosks enrolled before the history was kept: their first enrolment is unknown (NULL);
+        # counters they have rated at before are kept as earlier (closed) assignments.
+        "INSERT INTO assignments(kiosk, counter, since) SELECT id, counter, NULL FROM kiosks",
+        """INSERT INTO assignments(kiosk, counter, since, until)
+            SELECT DISTINCT r.kiosk, r.counter, NULL, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM ratings r
+            WHERE NOT EXISTS (SELECT 1 FROM assignments a WHERE a.kiosk = r.kiosk AND a.counter = r.counter)""",
+        "ALTER TABLE quarantine ADD COLUMN kiosk TEXT",
+        "ALTER TABLE quarantine ADD COLUMN install TEXT",
+        "ALTER TABLE quarantine ADD COLUMN seq INTEGER",
+        "ALTER TABLE quarantine ADD COLUMN bytes INTEGER",
+        "UPDATE quarantine SET bytes = length(payload)",
+        "CREATE INDEX quarantine_install ON quarantine(kiosk, install, seq) WHERE install IS NOT NULL",
+        "CREATE INDEX quarantine_received ON quarantine(received_at)",
+        """CREATE TABLE quarantine_dropped (
+            reason TEXT NOT NULL, why TEXT NOT NULL, n INTEGER NOT NULL, last_at TEXT NOT NULL,
+            PRIMARY KEY (reason, why))""",
+    ):
+        db.execute(sql)
+
+
+def _m5_report_trust(db: sqlite_utils.Database) -> None:
+    """Roll-ups count the ratings whose time is unverified (clock ``unsynced``); ratings that arrive
+    after their month has ended are noted (late arrivals for a month already mailed); pictures are
+    found by file, so a file that two ratings share is kept while either needs it."""
+    for sql in (
+        "ALTER TABLE daily ADD COLUMN unsynced INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE monthly ADD COLUMN unsynced INTEGER NOT NULL DEFAULT 0",
+        """UPDATE daily SET unsynced = u.n FROM (
+            SELECT counter, local_day AS day, score, flag IS NOT NULL AS flagged, COUNT(*) AS n FROM ratings
+            WHERE clock = 'unsynced' GROUP BY 1, 2, 3, 4) AS u
+            WHERE daily.counter = u.counter AND daily.day = u.day AND daily.score = u.score
+            AND daily.flagged = u.flagged""",
+        """UPDATE monthly SET unsynced = u.n FROM (
+            SELECT counter, substr(local_day, 1, 7) AS month, score, flag IS NOT NULL AS flagged, COUNT(*) AS n
+            FROM ratings WHERE clock = 'unsynced' GROUP BY 1, 2, 3, 4) AS u
+            WHERE monthly.counter = u.counter AND monthly.month = u.month AND monthly.score = u.score
+            AND monthly.flagged = u.flagged""",
+        """CREATE TABLE after_month (
+            rating_id TEXT PRIMARY KEY, counter TEXT NOT NULL, month TEXT NOT NULL, score INTEGER NOT NULL,
+            flagged INTEGER NOT NULL, received_at TEXT NOT NULL)""",
+        "CREATE INDEX after_month_month ON after_month(month, received_at)",
+        # Before this migration the local month of receipt is not known: the UTC month stands in
+        # (a monthly mail goes out after 07:00 local on the 1st, when both months agree in UTC+7).
+        """INSERT INTO after_month SELECT id, counter, substr(local_day, 1, 7), score, flag IS NOT NULL, received_at
+            FROM ratings WHERE substr(local_day, 1, 7) < substr(received_at, 1, 7)""",
+        "CREATE INDEX snapshots_path ON snapshots(path)",
+    ):
+        db.execute(sql)
+
+
+def _m6_access(db: sqlite_utils.Database) -> None:
+    """Disabled users, API tokens for scripts, and failed logins per client address."""
+    for sql in (
+        "ALTER TABLE users ADD COLUMN disabled_at TEXT",
+        """CREATE TABLE api_tokens (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, token_hash TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+            username TEXT NOT NULL, created_at TEXT NOT NULL, created_by TEXT NOT NULL,
+            last_used_at TEXT, revoked_at TEXT)""",
+        """CREATE TABLE login_failures (address TEXT NOT NULL, at TEXT NOT NULL)""",
+        "CREATE INDEX login_failures_address ON login_failures(address, at)",
+    ):
+        db.execute(sql)
+
+
+MIGRATIONS: list[Migration] = [_m1_initial, _m2_monthly, _m3_people, _m4_trust, _m5_report_trust, _m6_access]
 
 
 def _split_range(
@@ -224,10 +360,43 @@ class SqliteStore:
     def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         return transaction(self.conn)
 
+    def savepoint(self) -> AbstractContextManager[sqlite3.Connection]:
+        """Inside transaction(): a part that can fail alone and leave the rest of it standing."""
+        return savepoint(self.conn)
+
+    def is_outage(self, exc: BaseException) -> bool:
+        """Whether an error is the store's (disk full, file gone, locked, I/O), not the data's.
+
+        Values the store cannot hold (OverflowError, UnicodeEncodeError, IntegrityError) are the
+        data's fault and are quarantined; an outage pauses ingest and nothing is acked.
+        """
+        return isinstance(exc, sqlite3.OperationalError | OSError) or (
+            isinstance(exc, sqlite3.DatabaseError)
+            and not isinstance(exc, sqlite3.IntegrityError | sqlite3.DataError | sqlite3.ProgrammingError)
+        )
+
+    def ping(self) -> None:
+        self.conn.execute("SELECT 1 FROM ratings LIMIT 1").fetchall()
+
     # --- registry --------------------------------------------------------------
 
-    def replace_registry(self, registry: Registry) -> None:
+    def replace_registry(self, registry: Registry, *, at: str | None = None) -> None:
+        """Make ``registry`` the registry; a kiosk new or moved to another counter gets a new
+        assignment (and the old one an end), so ratings from its earlier counter still count."""
+        at = at or now_text()
         with self.transaction():
+            current = {
+                kiosk: counter
+                for kiosk, counter in self.conn.execute("SELECT kiosk, counter FROM assignments WHERE until IS NULL")
+            }
+            for kiosk, counter in current.items():
+                entry = registry.kiosks.get(kiosk)
+                if entry is None or entry.counter != counter:
+                    self.conn.execute("UPDATE assignments SET until=? WHERE kiosk=? AND until IS NULL", (at, kiosk))
+            self.conn.executemany(
+                "INSERT INTO assignments(kiosk, counter, since) VALUES (?,?,?)",
+                [(k.id, k.counter, at) for k in registry.kiosks.values() if current.get(k.id) != k.counter],
+            )
             for table in ("units", "counters", "kiosks"):
                 self.conn.execute(f"DELETE FROM {table}")
             self.conn.executemany(
@@ -248,6 +417,20 @@ class SqliteStore:
             [Counter(*row) for row in self.conn.execute("SELECT id, unit, name FROM counters")],
             [KioskEntry(*row) for row in self.conn.execute("SELECT id, counter FROM kiosks")],
         )
+
+    def assignments(self) -> Assignments:
+        counters: dict[str, set[str]] = defaultdict(set)
+        first: dict[str, str | None] = {}
+        unknown: set[str] = set()
+        for kiosk, counter, since in self.conn.execute("SELECT kiosk, counter, since FROM assignments"):
+            counters[kiosk].add(counter)
+            if since is None:
+                unknown.add(kiosk)
+            elif kiosk not in first or since < (first[kiosk] or since):
+                first[kiosk] = since
+        for kiosk in unknown:
+            first[kiosk] = None  # enrolled before the history was kept: no lower bound on time
+        return Assignments({k: frozenset(v) for k, v in counters.items()}, first)
 
     # --- ingest (call inside transaction()) ----------------------------------------
 
@@ -273,8 +456,10 @@ class SqliteStore:
             else:
                 fresh[r.id] = r
         rows = []
-        rollup: dict[tuple[str, str, int, int], int] = defaultdict(int)
+        rollup: dict[tuple[str, str, int, int], list[int]] = defaultdict(lambda: [0, 0])  # [n, unsynced]
         installs: dict[str, list[int]] = {}
+        late = []
+        received_month = wire.parse_time(received_at).astimezone(tz).date().isoformat()[:7]
         for r in fresh.values():
             day = local_day(r.pressed_at, tz)
             snap = r.snapshot
@@ -298,22 +483,33 @@ class SqliteStore:
                     received_at,
                 )
             )
-            rollup[(r.counter, day, r.score, 1 if r.flag else 0)] += 1
+            counted = rollup[(r.counter, day, r.score, 1 if r.flag else 0)]
+            counted[0] += 1
+            counted[1] += r.clock == "unsynced"
+            if day[:7] < received_month:
+                late.append((r.id, r.counter, day[:7], r.score, 1 if r.flag else 0, received_at))
             seen = installs.setdefault(r.install, [0, r.seq, r.seq])
             seen[0] += 1
             seen[1] = min(seen[1], r.seq)
             seen[2] = max(seen[2], r.seq)
         self.conn.executemany("INSERT INTO ratings VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
         self.conn.executemany(
-            "INSERT INTO daily VALUES (?,?,?,?,?) ON CONFLICT (counter, day, score, flagged)"
-            " DO UPDATE SET n = n + excluded.n",
-            [(*key, n) for key, n in rollup.items()],
+            "INSERT INTO daily(counter, day, score, flagged, n, unsynced) VALUES (?,?,?,?,?,?)"
+            " ON CONFLICT (counter, day, score, flagged) DO UPDATE SET n = n + excluded.n,"
+            " unsynced = unsynced + excluded.unsynced",
+            [(*key, n, unsynced) for key, (n, unsynced) in rollup.items()],
         )
         self.conn.executemany(
-            "INSERT INTO monthly VALUES (?,?,?,?,?) ON CONFLICT (counter, month, score, flagged)"
-            " DO UPDATE SET n = n + excluded.n",
-            [(counter, day[:7], score, flagged, n) for (counter, day, score, flagged), n in rollup.items()],
+            "INSERT INTO monthly(counter, month, score, flagged, n, unsynced) VALUES (?,?,?,?,?,?)"
+            " ON CONFLICT (counter, month, score, flagged) DO UPDATE SET n = n + excluded.n,"
+            " unsynced = unsynced + excluded.unsynced",
+            [
+                (counter, day[:7], score, flagged, n, unsynced)
+                for (counter, day, score, flagged), (n, unsynced) in rollup.items()
+            ],
         )
+        # Rare (a kiosk that was offline over a month's end): ratings that came after their month closed.
+        self.conn.executemany("INSERT INTO after_month VALUES (?,?,?,?,?,?)", late)
         self.conn.executemany(
             "INSERT INTO installs VALUES (?,?,?,?,?,?) ON CONFLICT (kiosk, install) DO UPDATE SET"
             " count = count + excluded.count, min_seq = MIN(min_seq, excluded.min_seq),"
@@ -322,10 +518,33 @@ class SqliteStore:
         )
         return list(fresh), duplicates
 
-    def add_quarantine(self, topic: str, payload: bytes, reason: str, detail: str, received_at: str) -> int:
+    def add_quarantine(
+        self,
+        topic: str,
+        payload: bytes,
+        reason: str,
+        detail: str,
+        received_at: str,
+        *,
+        kiosk: str | None = None,
+        install: str | None = None,
+        seq: int | None = None,
+    ) -> int:
+        payload, detail = bounded_quarantine(bytes(payload), detail)
         cur = self.conn.execute(
-            "INSERT INTO quarantine(topic, payload, received_at, reason, detail) VALUES (?,?,?,?,?)",
-            (topic, payload, received_at, reason, detail[:1000]),
+            "INSERT INTO quarantine(topic, payload, received_at, reason, detail, kiosk, install, seq, bytes)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                safe_text(topic, 1024),
+                payload,
+                received_at,
+                safe_text(reason, 64),
+                detail,
+                kiosk,
+                install,
+                seq,
+                len(payload),
+            ),
         )
         return int(cur.lastrowid or 0)
 
@@ -393,19 +612,21 @@ class SqliteStore:
                 if edge is not None:
                     parts.append(("daily", day_expr, *edge))
         key = "''" if by != "counter" else "counter"
-        summed: dict[tuple[str, str, int, bool], int] = defaultdict(int)
+        summed: dict[tuple[str, str, int, bool], list[int]] = defaultdict(lambda: [0, 0])
         for table, period, low, high in parts:
             column = "day" if table == "daily" else "month"
             for chunk in chunks(list(counters), 500):
                 marks = ",".join("?" * len(chunk))
-                for c, p, s, f, n in self.conn.execute(
-                    f"SELECT {key}, {period}, score, flagged, SUM(n) FROM {table}"
+                for c, p, s, f, n, unsynced in self.conn.execute(
+                    f"SELECT {key}, {period}, score, flagged, SUM(n), SUM(unsynced) FROM {table}"
                     f" WHERE counter IN ({marks}) AND {column} BETWEEN ? AND ?"
                     f" GROUP BY 1, 2, score, flagged",
                     (*chunk, low, high),
                 ):
-                    summed[(c, p, s, bool(f))] += n
-        return [Count(c, p, s, f, n) for (c, p, s, f), n in summed.items()]
+                    total = summed[(c, p, s, bool(f))]
+                    total[0] += n
+                    total[1] += unsynced
+        return [Count(c, p, s, f, n, unsynced) for (c, p, s, f), (n, unsynced) in summed.items()]
 
     def kiosk_statuses(self) -> dict[str, dict[str, Any]]:
         out = {}
@@ -413,6 +634,23 @@ class SqliteStore:
             "SELECT kiosk, state, doc, received_at FROM kiosk_status"
         ):
             out[kiosk] = {**json.loads(doc), "state": state, "received_at": received_at}
+        return out
+
+    def backlogs(self) -> list[KioskBacklog]:
+        """Kiosks whose latest status reports ratings not yet acked, with the oldest one's press."""
+        out = []
+        # Only the statuses with a backlog are read whole; a document SQLite's JSON cannot read
+        # (Python's json writes Infinity) is read by Python instead of failing the page.
+        for kiosk, state, doc, received_at in self.conn.execute(
+            "SELECT kiosk, state, doc, received_at FROM kiosk_status"
+            " WHERE CASE WHEN json_valid(doc) THEN json_extract(doc, '$.backlog.ratings') > 0 ELSE 1 END"
+        ):
+            backlog = json.loads(doc).get("backlog")
+            ratings = backlog.get("ratings") if isinstance(backlog, dict) else None
+            if not isinstance(ratings, int) or isinstance(ratings, bool) or ratings <= 0:
+                continue  # no backlog, or not a count (the wire check refuses such a status)
+            oldest = backlog.get("oldest_at") if isinstance(backlog, dict) else None
+            out.append(KioskBacklog(kiosk, state, ratings, oldest if _is_time(oldest) else None, received_at))
         return out
 
     def transitions(self, kiosk: str) -> list[tuple[str, str]]:
@@ -425,43 +663,318 @@ class SqliteStore:
         return [
             InstallSeq(*row)
             for row in self.conn.execute(
-                "SELECT kiosk, install, count, min_seq, max_seq, last_received_at FROM installs ORDER BY kiosk"
+                "SELECT i.kiosk, i.install, i.count, i.min_seq, i.max_seq, i.last_received_at,"
+                " (SELECT COUNT(DISTINCT q.seq) FROM quarantine q WHERE q.kiosk = i.kiosk AND q.install = i.install"
+                "   AND q.install IS NOT NULL AND q.replayed_at IS NULL AND q.seq BETWEEN 1 AND i.max_seq)"
+                " FROM installs i ORDER BY i.kiosk"
             )
         ]
 
-    def quarantined(self, *, include_replayed: bool = False, limit: int = 1000) -> list[QuarantineEntry]:
-        where = "" if include_replayed else "WHERE replayed_at IS NULL"
+    def quarantined(
+        self, *, include_replayed: bool = False, limit: int = 1000, after_id: int = 0
+    ) -> list[QuarantineEntry]:
+        """A page of entries in id order; pass the last id seen as ``after_id`` for the next."""
+        where = "id > ?" if include_replayed else "id > ? AND replayed_at IS NULL"
         return [
             QuarantineEntry(*row)
             for row in self.conn.execute(
                 f"SELECT id, topic, payload, received_at, reason, detail, replayed_at, replay_outcome"
-                f" FROM quarantine {where} ORDER BY id LIMIT ?",
-                (limit,),
+                f" FROM quarantine WHERE {where} ORDER BY id LIMIT ?",
+                (after_id, limit),
             )
         ]
+
+    def expire_quarantine(self, *, older_than: str, max_bytes: int) -> dict[tuple[str, str], int]:
+        """Remove entries received before ``older_than``, then the oldest until the payloads fit in
+        ``max_bytes``; what is removed is counted per reason, never forgotten."""
+        dropped: dict[tuple[str, str], int] = defaultdict(int)
+        with self.transaction():
+            for reason, n in self.conn.execute(
+                "SELECT reason, COUNT(*) FROM quarantine WHERE received_at < ? GROUP BY reason", (older_than,)
+            ).fetchall():
+                dropped[(reason, "expired")] += n
+            self.conn.execute("DELETE FROM quarantine WHERE received_at < ?", (older_than,))
+            total = int(self.conn.execute("SELECT COALESCE(SUM(bytes), 0) FROM quarantine").fetchone()[0])
+            if total > max_bytes:
+                excess = total - max_bytes
+                doomed: list[tuple[int, str]] = []
+                for entry_id, reason, nbytes in self.conn.execute(
+                    "SELECT id, reason, bytes FROM quarantine ORDER BY id"
+                ):
+                    if excess <= 0:
+                        break
+                    doomed.append((entry_id, reason))
+                    excess -= nbytes or 0
+                for _, reason in doomed:
+                    dropped[(reason, "over_quota")] += 1
+                self.conn.executemany("DELETE FROM quarantine WHERE id=?", [(i,) for i, _ in doomed])
+            at = now_text()
+            self.conn.executemany(
+                "INSERT INTO quarantine_dropped VALUES (?,?,?,?) ON CONFLICT (reason, why)"
+                " DO UPDATE SET n = n + excluded.n, last_at = excluded.last_at",
+                [(reason, why, n, at) for (reason, why), n in dropped.items()],
+            )
+        return dict(dropped)
+
+    def quarantine_stats(self) -> QuarantineStats:
+        entries, nbytes = self.conn.execute("SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM quarantine").fetchone()
+        dropped = {(r, w): n for r, w, n in self.conn.execute("SELECT reason, why, n FROM quarantine_dropped")}
+        return QuarantineStats(int(entries), int(nbytes), dropped)
 
     def mark_replayed(self, entry_id: int, outcome: str, at: str) -> None:
         self.conn.execute("UPDATE quarantine SET replayed_at=?, replay_outcome=? WHERE id=?", (at, outcome, entry_id))
 
     def purge_snapshots(self, older_than: str) -> list[str]:
+        """Forget the pictures received before ``older_than``; returns the files no rating needs any
+        more. Files are content-addressed: one shared by a newer rating (the same bytes) stays."""
         with self.transaction():
             rows = self.conn.execute(
                 "SELECT rating_id, path FROM snapshots WHERE received_at < ?", (older_than,)
             ).fetchall()
             self.conn.executemany("DELETE FROM snapshots WHERE rating_id=?", [(r[0],) for r in rows])
-        return [r[1] for r in rows]
+            paths = sorted({r[1] for r in rows})
+            still_needed = {
+                row[0]
+                for chunk in chunks(paths, 500)
+                for row in self.conn.execute(
+                    f"SELECT DISTINCT path FROM snapshots WHERE path IN ({','.join('?' * len(chunk))})", chunk
+                )
+            }
+        return [p for p in paths if p not in still_needed]
 
     def rating_count(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM ratings").fetchone()[0])
 
+    # --- monthly mail: what was sent, and what came in after it --------------------------------
+
+    def mails_sent(self, units: Sequence[str] | None = None) -> list[MailSent]:
+        """Monthly reports sent (to these units), oldest month first."""
+        rows = self.conn.execute("SELECT unit, month, sent_at, recipients FROM mail_log ORDER BY month, unit")
+        wanted = None if units is None else set(units)
+        return [MailSent(*row) for row in rows if wanted is None or row[0] in wanted]
+
+    def record_mail(self, unit: str, month: str, sent_at: str, recipients: str) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO mail_log VALUES (?,?,?,?) ON CONFLICT (unit, month) DO UPDATE SET"
+                " sent_at=excluded.sent_at, recipients=excluded.recipients",
+                (unit, month, sent_at, recipients),
+            )
+
+    def late_arrivals(self, counters: Sequence[str], month: str, after: str) -> dict[int, int]:
+        """Ratings (not flagged presses) of local month ``month`` at these counters that arrived
+        after ``after`` (when the month's report was sent), per score."""
+        return {
+            score: n
+            for score, n in self.conn.execute(
+                "SELECT score, COUNT(*) FROM after_month WHERE month = ? AND received_at > ? AND flagged = 0"
+                " AND counter IN (SELECT value FROM json_each(?)) GROUP BY score",
+                (month, after, json.dumps(list(counters))),
+            )
+        }
+
+    # --- rows and figures the inspectors' pages read ------------------------------------------
+    # Figures are counted in SQL over the whole period; only the rows a page shows are fetched.
+
+    def ratings_page(
+        self, counters: Sequence[str], start: str, end: str, *, limit: int, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """Ratings and flagged presses at these counters with pressed_at in [start, end), newest
+        first, one page of them, with whether a snapshot is stored and who reviewed them."""
+        rows = self.conn.execute(
+            f"SELECT {_PAGE_COLUMNS}, NULL FROM ratings r {_PAGE_JOINS}"
+            " WHERE r.counter IN (SELECT value FROM json_each(?)) AND r.pressed_at >= ? AND r.pressed_at < ?"
+            " ORDER BY r.pressed_at DESC, r.id LIMIT ? OFFSET ?",
+            (json.dumps(list(counters)), start, end, limit, offset),
+        )
+        return [_page_row(row) for row in rows]
+
+    def heat_counts(self, counters: Sequence[str], start: str, end: str, *, tz: ZoneInfo) -> list[tuple[int, int, int]]:
+        """Accepted ratings at these counters pressed in [start, end) as (local weekday with
+        0 = Monday, local hour, count)."""
+        shift, shift_args = _local_shift(start, end, tz)
+        out = []
+        for weekday, hour, n in self.conn.execute(
+            f"SELECT CAST(strftime('%w', r.pressed_at, {shift}) AS INTEGER),"
+            f" CAST(strftime('%H', r.pressed_at, {shift}) AS INTEGER), COUNT(*) FROM ratings r"
+            " WHERE r.counter IN (SELECT value FROM json_each(?)) AND r.pressed_at >= ? AND r.pressed_at < ?"
+            " AND r.flag IS NULL GROUP BY 1, 2",
+            (*shift_args, *shift_args, json.dumps(list(counters)), start, end),
+        ):
+            out.append(((weekday + 6) % 7, hour, n))
+        return out
+
+    def review_queue(
+        self,
+        counters: Sequence[str],
+        start: str,
+        end: str,
+        *,
+        tz: ZoneInfo,
+        office_days: Sequence[int],
+        office_spans: Sequence[tuple[time, time]],
+        pending_only: bool,
+        limit: int,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Presses an inspector should look at (flagged, clock unsynced, or outside office hours),
+        newest first, one page of them; ``after_hours`` says which were outside office hours."""
+        sql, args = _review_sql(counters, start, end, tz, office_days, office_spans, pending_only)
+        return [
+            _page_row(row)
+            for row in self.conn.execute(f"{sql} ORDER BY pressed_at DESC, id LIMIT ? OFFSET ?", (*args, limit, offset))
+        ]
+
+    def review_queue_size(
+        self,
+        counters: Sequence[str],
+        start: str,
+        end: str,
+        *,
+        tz: ZoneInfo,
+        office_days: Sequence[int],
+        office_spans: Sequence[tuple[time, time]],
+    ) -> tuple[int, int]:
+        """(presses in the review queue, of which not yet reviewed), counted in full."""
+        sql, args = _review_sql(counters, start, end, tz, office_days, office_spans, False)
+        total, pending = self.conn.execute(
+            f"SELECT COUNT(*), COUNT(*) - COUNT(reviewed_by) FROM ({sql})", args
+        ).fetchone()
+        return int(total), int(pending)
+
+
+_PAGE_COLUMNS = (
+    "r.id, r.kiosk, r.counter, r.seq, r.score, r.flag, r.pressed_at, r.clock, r.snapshot_error,"
+    " s.path IS NOT NULL AS has_snapshot, v.username AS reviewed_by, v.comment AS review_comment,"
+    " v.at AS reviewed_at"
+)
+_PAGE_JOINS = "LEFT JOIN snapshots s ON s.rating_id = r.id LEFT JOIN reviews v ON v.rating_id = r.id"
+_PAGE_NAMES = (
+    "id",
+    "kiosk",
+    "counter",
+    "seq",
+    "score",
+    "flag",
+    "pressed_at",
+    "clock",
+    "snapshot_error",
+    "has_snapshot",
+    "reviewed_by",
+    "review_comment",
+    "reviewed_at",
+    "after_hours",
+)
+
+
+def _page_row(row: Sequence[Any]) -> dict[str, Any]:
+    out = dict(zip(_PAGE_NAMES, row, strict=True))
+    out["has_snapshot"] = bool(out["has_snapshot"])
+    out["after_hours"] = None if out["after_hours"] is None else bool(out["after_hours"])
+    return out
+
+
+def _is_time(value: Any) -> bool:
+    try:
+        wire.parse_time(value)
+    except (wire.WireError, ValueError, TypeError):
+        return False
+    return True
+
+
+def utc_offsets(start: str, end: str, tz: ZoneInfo) -> list[tuple[str, int]]:
+    """The UTC offsets of ``tz`` (minutes) in force over [start, end): (from, minutes) pairs, the
+    first from ``start``. A change is placed on the first whole UTC hour at or after it."""
+
+    def minutes(moment: datetime) -> int:
+        offset = moment.astimezone(tz).utcoffset()
+        return int(offset.total_seconds() // 60) if offset is not None else 0
+
+    t, until = wire.parse_time(start), wire.parse_time(end)
+    out = [(start, minutes(t))]
+    while t < until:
+        step = min(t + timedelta(days=1), until)
+        if minutes(step) != out[-1][1]:
+            hour = t.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+            while minutes(hour) == out[-1][1]:
+                hour += timedelta(hours=1)
+            out.append((wire.format_time(hour), minutes(hour)))
+        t = step
+    return out
+
+
+def _local_shift(start: str, end: str, tz: ZoneInfo) -> tuple[str, list[str]]:
+    """An SQL date-function modifier (and its arguments) that turns ``r.pressed_at`` into local time."""
+    offsets = utc_offsets(start, end, tz)
+    if len(offsets) == 1:
+        return "?", [f"{offsets[0][1]:+d} minutes"]
+    sql, args = "(CASE", []
+    for since, minutes in reversed(offsets[1:]):
+        sql += " WHEN r.pressed_at >= ? THEN ?"
+        args += [since, f"{minutes:+d} minutes"]
+    return sql + " ELSE ? END)", [*args, f"{offsets[0][1]:+d} minutes"]
+
+
+def _review_sql(
+    counters: Sequence[str],
+    start: str,
+    end: str,
+    tz: ZoneInfo,
+    office_days: Sequence[int],
+    office_spans: Sequence[tuple[time, time]],
+    pending_only: bool,
+) -> tuple[str, list[Any]]:
+    shift, shift_args = _local_shift(start, end, tz)
+    # Local weekday (SQLite: 0 = Sunday) and time of day, as one text: "1" + "07:45:10.250".
+    days = ",".join("?" * len(office_days)) or "NULL"
+    spans = " OR ".join("(substr(lt, 2) >= ? AND substr(lt, 2) < ?)" for _ in office_spans) or "0"
+    span_args = [f"{t:%H:%M:%S}.000" for pair in office_spans for t in pair]
+    sql = (
+        f"SELECT * FROM (SELECT {_PAGE_COLUMNS}, NOT (substr(lt, 1, 1) IN ({days}) AND ({spans})) AS after_hours"
+        f" FROM (SELECT r.*, strftime('%w%H:%M:%f', r.pressed_at, {shift}) AS lt FROM ratings r"
+        "  WHERE r.counter IN (SELECT value FROM json_each(?)) AND r.pressed_at >= ? AND r.pressed_at < ?) r"
+        f" {_PAGE_JOINS}) WHERE (flag IS NOT NULL OR clock = 'unsynced' OR after_hours)"
+        + (" AND reviewed_by IS NULL" if pending_only else "")
+    )
+    args = [*[str((d + 1) % 7) for d in office_days], *span_args, *shift_args, json.dumps(list(counters)), start, end]
+    return sql, args
+
+
+class StoreUnreachable(ConfigError):
+    """The configured store does not answer (a wrong address, a database that does not exist)."""
+
 
 def open_store(url: str) -> SqliteStore:
+    """The store of a URL. PostgreSQL (``postgresql://``) answers every method of ``RatingStore``
+    — ingest, roll-ups, quarantine, kiosk health, the report figures; the pages, accounts, roster,
+    alerts and mail still speak SQLite's SQL, so `serve` runs only `--role ingest` on it for now."""
     if url.startswith("sqlite:///"):
         return SqliteStore.from_url(url)
-    raise ConfigError(
-        f"[store] url: {url.split(':', 1)[0]} stores are not implemented yet; use sqlite:///path.db "
-        "(PostgreSQL is planned)"
-    )
+    if url.startswith(("postgresql://", "postgres://")):
+        import psycopg
+
+        from collector.pgstore import PostgresStore
+
+        try:
+            return PostgresStore(url)  # type: ignore[return-value]
+        except psycopg.OperationalError as exc:
+            where = url.split("@")[-1]
+            raise StoreUnreachable(f"cannot reach the PostgreSQL store at {where}: {str(exc).strip()[:300]}") from None
+    raise ConfigError(f"[store] url must be sqlite:///path.db or postgresql://…, not {url.split(':', 1)[0]}")
+
+
+def safe_text(text: str, longest: int) -> str:
+    """Text any store can hold: lone surrogates escaped, length bounded."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")[:longest]
+
+
+def bounded_quarantine(payload: bytes, detail: str) -> tuple[bytes, str]:
+    detail = safe_text(detail, 1000)
+    if len(payload) <= MAX_QUARANTINE_PAYLOAD:
+        return payload, detail
+    digest = hashlib.sha256(payload).hexdigest()
+    note = f" [payload cut to {MAX_QUARANTINE_PAYLOAD} of {len(payload)} bytes, sha256 {digest}]"
+    return payload[:MAX_QUARANTINE_PAYLOAD], detail[: 1000 - len(note)] + note
 
 
 def chunks(items: list[str], size: int) -> Iterator[list[str]]:

@@ -169,7 +169,8 @@ def _status(args: argparse.Namespace) -> int:
     outbox = SqliteOutbox(settings.outbox_path)
     backlog = outbox.backlog()
     print(f"kiosk       {settings.kiosk_id} (counter {settings.counter}, install {outbox.install_id})")
-    print(f"backlog     {backlog.ratings} rating(s), {backlog.snapshots} snapshot(s) not yet acked")
+    oldest = f" (oldest pressed {backlog.oldest_at})" if backlog.oldest_at else ""
+    print(f"backlog     {backlog.ratings} rating(s), {backlog.snapshots} snapshot(s) not yet acked{oldest}")
     print(f"suppressed  {outbox.suppressed_presses} press(es) counted but not stored")
     state_path = Path(settings.state_path)
     if state_path.exists():

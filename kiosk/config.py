@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -10,23 +10,27 @@ from kiosk import wire
 from kiosk.errors import ConfigError
 from kiosk.press import PressRules
 from kiosk.publisher import MqttSettings
+from kiosk.sections import build_section, limits
 from kiosk.tomlfile import check_keys, read_toml
 
 DEFAULT_PINS = (17, 27, 22, 23)
 
 
+BCM = limits(0, 27)  # the GPIO numbers of a Raspberry Pi's 40-pin header
+
+
 @dataclass(frozen=True)
 class PanelSettings:
-    kind: str = "gpio"  # gpio | serial
-    pins: tuple[int, ...] = DEFAULT_PINS
-    lamp_pins: tuple[int, ...] = ()
-    buzzer_pin: int | None = None
+    kind: str = field(default="gpio", metadata=limits(choices=("gpio", "serial")))
+    pins: tuple[int, ...] = field(default=DEFAULT_PINS, metadata=BCM)
+    lamp_pins: tuple[int, ...] = field(default=(), metadata=BCM)
+    buzzer_pin: int | None = field(default=None, metadata=BCM)
     serial_port: str | None = None
-    scores: tuple[int, ...] = (4, 3, 2, 1)
-    lockout_s: float = 5.0
-    max_per_minute: int = 4
-    flagged_per_minute: int = 3
-    debounce_s: float = 0.25
+    scores: tuple[int, ...] = field(default=(4, 3, 2, 1), metadata=limits(1, 4, length=4))
+    lockout_s: float = field(default=5.0, metadata=limits(0, 3600))
+    max_per_minute: int = field(default=4, metadata=limits(1, 1_000_000))  # high only in tests and benchmarks
+    flagged_per_minute: int = field(default=3, metadata=limits(0, 600))
+    debounce_s: float = field(default=0.25, metadata=limits(0, 5))
 
     def rules(self) -> PressRules:
         return PressRules(
@@ -40,23 +44,25 @@ class PanelSettings:
 @dataclass(frozen=True)
 class CameraSettings:
     source: str = ""  # "" = no camera; index, /dev/videoN, rtsp://…, a file, or "picamera2"
-    timeout_s: float = 3.0
-    width: int = 640
-    jpeg_quality: int = 80
-    max_storage_mb: int = 500
+    timeout_s: float = field(default=3.0, metadata=limits(above=0, high=60))
+    width: int = field(default=640, metadata=limits(16, 4096))
+    jpeg_quality: int = field(default=80, metadata=limits(1, 100))
+    max_storage_mb: int = field(default=500, metadata=limits(1, 1_000_000))
 
 
 @dataclass(frozen=True)
 class ClockSettings:
     assume_synced: bool = False
-    unsynced_hold_s: float = 900.0
+    unsynced_hold_s: float = field(default=900.0, metadata=limits(0, 86400))
 
 
 @dataclass(frozen=True)
 class OutboxSettings:
-    retention_days: float = 7.0
-    ack_timeout_s: float = 30.0
-    status_interval_s: float = 60.0
+    retention_days: float = field(default=7.0, metadata=limits(0, 3650))
+    # first wait for an ack; doubles after each unanswered re-send …
+    ack_timeout_s: float = field(default=30.0, metadata=limits(0.1, 3600))
+    ack_timeout_max_s: float = field(default=600.0, metadata=limits(0.1, 86400))  # … up to this
+    status_interval_s: float = field(default=60.0, metadata=limits(1, 3600))
 
 
 @dataclass(frozen=True)
@@ -107,11 +113,16 @@ def settings_from_dict(doc: dict[str, Any], *, base_dir: Path) -> KioskSettings:
     for key in ("kiosk_id", "counter", "data_dir"):
         if key not in doc:
             raise ConfigError(f"kiosk.toml: {key} is required")
+    for key in ("kiosk_id", "counter", "data_dir"):
+        if not isinstance(doc[key], str):
+            raise ConfigError(f"kiosk.toml {key} = {doc[key]!r}: expected a text")
     kiosk_id, counter = str(doc["kiosk_id"]), str(doc["counter"])
     if not wire.KIOSK_ID.match(kiosk_id):
         raise ConfigError(f"kiosk_id {kiosk_id!r}: lowercase letters, digits and '-', 2..63 characters")
     if not wire.COUNTER_ID.match(counter):
         raise ConfigError(f"counter {counter!r} is not a valid counter id")
+    if "\x00" in doc["data_dir"]:
+        raise ConfigError("kiosk.toml data_dir: a path cannot hold a NUL character")
     data_dir = Path(str(doc["data_dir"]))
     if not data_dir.is_absolute():
         data_dir = base_dir / data_dir
@@ -135,35 +146,7 @@ def settings_from_dict(doc: dict[str, Any], *, base_dir: Path) -> KioskSettings:
 
 
 def _section(cls: type, values: Any, name: str) -> Any:
-    if not isinstance(values, dict):
-        raise ConfigError(f"[{name}] must be a table")
-    known = {f.name: f for f in fields(cls)}
-    _no_unknown(values, set(known), f"[{name}]")
-    converted: dict[str, Any] = {}
-    for key, value in values.items():
-        default = getattr(cls(), key) if _has_default(cls) else None
-        if isinstance(default, tuple) or key in ("pins", "lamp_pins", "scores"):
-            if not isinstance(value, list):
-                raise ConfigError(f"[{name}] {key} must be a list")
-            value = tuple(value)
-        elif isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise ConfigError(f"[{name}] {key} must be true or false")
-        elif isinstance(default, float) and isinstance(value, int):
-            value = float(value)
-        converted[key] = value
-    try:
-        return cls(**converted)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"[{name}]: {exc}") from None
-
-
-def _has_default(cls: type) -> bool:
-    try:
-        cls()
-    except TypeError:
-        return False
-    return True
+    return build_section(cls, values, where=f"kiosk.toml [{name}]", error=ConfigError)
 
 
 def _check_panel(panel: PanelSettings) -> None:

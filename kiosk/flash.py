@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from kiosk.errors import KioskError
+from kiosk.shipped import shipped_file
 
 SECTOR = 512
 CHUNK = 4 * 1024 * 1024
@@ -38,7 +39,7 @@ DATA_LABEL = "KIOSKDATA"
 CMDLINE_RUN = (
     " systemd.run=/boot/firmware/firstrun.sh systemd.run_success_action=reboot systemd.unit=kernel-command-line.target"
 )
-UNIT_FILE = Path(__file__).resolve().parent.parent / "config" / "systemd" / "kiosk.service"
+UNIT_FILE = shipped_file(__file__, "systemd/kiosk.service")
 
 
 class FlashError(KioskError, RuntimeError):

@@ -41,6 +41,12 @@ class PendingSnapshot:
 class Backlog:
     ratings: int
     snapshots: int
+    oldest_epoch: float | None = None  # press time of the oldest rating not yet acked
+
+    @property
+    def oldest_at(self) -> str | None:
+        """The oldest unacked press as a contract time: the collector's data is complete up to it."""
+        return None if self.oldest_epoch is None else format_epoch(self.oldest_epoch)
 
 
 # --- migrations: numbered, each in its own transaction ---------------------
@@ -286,9 +292,11 @@ class SqliteOutbox:
         return done
 
     def backlog(self) -> Backlog:
-        ratings = self._conn.execute("SELECT COUNT(*) FROM ratings WHERE acked_epoch IS NULL").fetchone()[0]
+        ratings, oldest = self._conn.execute(
+            "SELECT COUNT(*), MIN(pressed_epoch) FROM ratings WHERE acked_epoch IS NULL"
+        ).fetchone()
         snaps = self._conn.execute("SELECT COUNT(*) FROM snapshots WHERE acked_epoch IS NULL").fetchone()[0]
-        return Backlog(ratings, snaps)
+        return Backlog(ratings, snaps, oldest)
 
     def prune(self, *, older_than_epoch: float) -> int:
         """Forget what the collector acked before ``older_than_epoch``."""

@@ -2,7 +2,9 @@
 
 The outbox is the only durable queue: paho keeps nothing on disk, and a broker's PUBACK is
 not an ack. A rating leaves the outbox only when the collector's ack names it; until then it
-is published again after ``ack_timeout_s`` and after every reconnect.
+is published again after the ack timeout — ``ack_timeout_s``, doubling after each unanswered
+re-send up to ``ack_timeout_max_s`` (kiosk/resend.py) — and after every reconnect. Each publish
+carries an MQTT message expiry, so the broker drops a copy once the next one is due.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import random
 import socket
 import ssl
 import threading
@@ -26,6 +29,9 @@ from paho.mqtt.properties import Properties
 from kiosk import wire
 from kiosk.files import remove_file
 from kiosk.outbox import OutboxRow, SqliteOutbox
+from kiosk.presence import CollectorPresence
+from kiosk.resend import MAX_TIMEOUT_S, ResendBackoff
+from kiosk.sections import limits
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +42,13 @@ STATUS_CHECK_S = 1.0
 @dataclass(frozen=True)
 class MqttSettings:
     host: str = "localhost"
-    port: int = 1883
+    port: int = field(default=1883, metadata=limits(1, 65535))
     tls_ca: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
     username: str | None = None
     password: str | None = None
-    keepalive_s: int = 30
+    keepalive_s: int = field(default=30, metadata=limits(5, 3600))
     topic_prefix: str = wire.DEFAULT_PREFIX
 
 
@@ -63,7 +69,14 @@ def make_client(client_id: str, settings: MqttSettings, *, manual_ack: bool = Fa
         )
     if settings.username:
         client.username_pw_set(settings.username, settings.password)
-    client.reconnect_delay_set(min_delay=1, max_delay=60)
+    # Back within a few seconds of the broker's return, however long it was away (paho doubles the
+    # delay up to the maximum), and with jitter: thousands of kiosks that lost the broker at the
+    # same instant must not all knock at the same second when it is back.
+    # (paho types these as int; it only adds and compares them, so fractions of a second work.)
+    client.reconnect_delay_set(
+        min_delay=random.uniform(0.5, 1.5),  # type: ignore[arg-type]
+        max_delay=random.uniform(4.0, 8.0),  # type: ignore[arg-type]
+    )
     client.max_queued_messages_set(0)
     return client
 
@@ -105,6 +118,7 @@ class MqttPublisher:
         is_ready: ReadyCheck = lambda row: True,
         batch_size: int = wire.MAX_BATCH_RATINGS,
         ack_timeout_s: float = 30.0,
+        ack_timeout_max_s: float = MAX_TIMEOUT_S,
         max_inflight: int = 5000,
         snapshot_inflight: int = 4,
         status_interval_s: float = 60.0,
@@ -118,6 +132,7 @@ class MqttPublisher:
         self.is_ready = is_ready
         self.batch_size = batch_size
         self.ack_timeout_s = ack_timeout_s
+        self.backoff = ResendBackoff(base_s=ack_timeout_s, max_s=max(ack_timeout_max_s, ack_timeout_s))
         self.max_inflight = max_inflight
         self.snapshot_inflight = snapshot_inflight
         self.status_interval_s = status_interval_s
@@ -125,6 +140,10 @@ class MqttPublisher:
         self.last_error: str | None = None
         self.published_batches = 0
         self._acks: queue.Queue[bytes] = queue.Queue()
+        self._presence_updates: queue.Queue[tuple[bytes, bool]] = queue.Queue()
+        self.presence = CollectorPresence()
+        self.presence_resends = 0
+        self._presence_topic = wire.collector_status_topic(settings.topic_prefix)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._connected = threading.Event()
@@ -178,7 +197,7 @@ class MqttPublisher:
             log.warning("%s — check the kiosk's certificate and the broker ACL", self.last_error)
             return
         set_nodelay(client)
-        client.subscribe(self.topics.acks(self.kiosk_id), qos=1)
+        client.subscribe([(self.topics.acks(self.kiosk_id), 1), (self._presence_topic, 1)])
         self._generation += 1
         self._connected.set()
         self.last_error = None
@@ -192,7 +211,10 @@ class MqttPublisher:
         self._connected.clear()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        self._acks.put(bytes(message.payload))
+        if message.topic == self._presence_topic:
+            self._presence_updates.put((bytes(message.payload), bool(message.retain)))
+        else:
+            self._acks.put(bytes(message.payload))
         self._wake.set()
 
     # --- the publisher's own thread -----------------------------------------
@@ -213,6 +235,7 @@ class MqttPublisher:
 
     def _step(self, outbox: SqliteOutbox, state: _DrainState) -> None:
         self._apply_acks(outbox, state)
+        self._apply_presence(state)
         if not self.connected:
             return
         now = time.monotonic()
@@ -221,12 +244,37 @@ class MqttPublisher:
             state.reset(self._generation)
             state.status_sent_at = 0.0
             state.status_checked_at = float("-inf")
-        if any(now - f.sent_at > self.ack_timeout_s for f in state.batches):
-            log.info("no ack within %.0f s; publishing unacked ratings again", self.ack_timeout_s)
+        if any(self.backoff.due(f.sent_at, now) for f in state.batches):
+            log.info(
+                "no ack within %.0f s; publishing unacked ratings again (next wait %.0f s)",
+                self.backoff.timeout_s,
+                min(self.backoff.timeout_s * 2, self.backoff.max_s),
+            )
+            self.backoff.resent()
             state.reset(state.generation)
         self._publish_ratings(outbox, state, now)
         self._publish_snapshots(outbox, state, now)
         self._publish_status(outbox, state, now)
+
+    def _apply_presence(self, state: _DrainState) -> None:
+        """The collector came back (or is a new connection): publish every unacked rating and
+        picture again now, and wait for acks with the short timeout again."""
+        while True:
+            try:
+                payload, retained = self._presence_updates.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                collector_state, session = wire.decode_collector_status(payload)
+            except wire.WireError as exc:
+                if payload:  # an empty payload only clears the retained status
+                    log.warning("ignoring malformed collector status (%s)", exc)
+                continue
+            if self.presence.observe(collector_state, session, retained=retained):
+                log.info("collector online (session %s): publishing unacked ratings again now", session or "?")
+                self.presence_resends += 1
+                self.backoff.answered()
+                state.reset(state.generation)
 
     def _apply_acks(self, outbox: SqliteOutbox, state: _DrainState) -> None:
         rating_ids: list[str] = []
@@ -243,6 +291,8 @@ class MqttPublisher:
                 continue
             rating_ids.extend(ack.ratings)
             snapshot_ids.extend(ack.snapshots)
+        if rating_ids or snapshot_ids:
+            self.backoff.answered()
         if rating_ids:
             outbox.mark_acked(rating_ids, self._wall())
             state.acked(rating_ids)
@@ -271,7 +321,9 @@ class MqttPublisher:
                 batch.append(rating)
             if not batch:
                 return
-            info = self.client.publish(topic, wire.encode_batch(self.kiosk_id, batch), qos=1)
+            info = self.client.publish(
+                topic, wire.encode_batch(self.kiosk_id, batch), qos=1, properties=self._expiring()
+            )
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 self.last_error = f"publish failed: {mqtt.error_string(info.rc)}"
                 return
@@ -283,7 +335,7 @@ class MqttPublisher:
 
     def _publish_snapshots(self, outbox: SqliteOutbox, state: _DrainState, now: float) -> None:
         for rid, sent_at in list(state.snapshots.items()):
-            if now - sent_at > self.ack_timeout_s:
+            if self.backoff.due(sent_at, now):
                 del state.snapshots[rid]
         room = self.snapshot_inflight - len(state.snapshots)
         if room <= 0:
@@ -295,10 +347,18 @@ class MqttPublisher:
                 log.warning("snapshot %s is gone (%s); the rating stays, the picture is lost", pending.rating_id, exc)
                 outbox.mark_snapshots_acked([pending.rating_id], self._wall())
                 continue
-            info = self.client.publish(self.topics.snapshot(self.kiosk_id, pending.rating_id), data, qos=1)
+            info = self.client.publish(
+                self.topics.snapshot(self.kiosk_id, pending.rating_id), data, qos=1, properties=self._expiring()
+            )
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 return
             state.snapshots[pending.rating_id] = now
+
+    def _expiring(self) -> Properties:
+        """An MQTT v5 message expiry: a copy the broker still queues when the next one goes out lapses."""
+        props = Properties(PacketTypes.PUBLISH)
+        props.MessageExpiryInterval = self.backoff.expiry_s()
+        return props
 
     def _publish_status(self, outbox: SqliteOutbox, state: _DrainState, now: float) -> None:
         # Building the status counts the backlog: not on every step of a drain, once a second is enough.
@@ -312,7 +372,13 @@ class MqttPublisher:
         changed = key != state.status_key or (backlog != state.status_backlog and now - state.status_sent_at >= 5.0)
         if not (due or changed):
             return
-        info = self.client.publish(self.topics.status(self.kiosk_id), wire.encode_status(status), qos=1, retain=True)
+        try:
+            payload = wire.encode_status(status)
+        except wire.WireError as exc:
+            # A part the contract refuses (an old self-test file, say) must not silence the status.
+            log.warning("status field refused (%s); sending the status without the self-test", exc)
+            payload = wire.encode_status({k: v for k, v in status.items() if k != "selftest"})
+        info = self.client.publish(self.topics.status(self.kiosk_id), payload, qos=1, retain=True)
         if info.rc == mqtt.MQTT_ERR_SUCCESS:
             state.status_sent_at = now
             state.status_key = key

@@ -84,7 +84,8 @@ class SelfTest:
             "at": wire.format_epoch(self.clock.wall()),
             "ok": self.ok,
             "fw": __version__,
-            "checks": [asdict(c) for c in self.checks],
+            # bounded so the report always fits the status message (the wire refuses long texts)
+            "checks": [{**asdict(c), "detail": c.detail[:300]} for c in self.checks[:16]],
         }
 
     # --- the steps --------------------------------------------------------------------------

@@ -70,6 +70,7 @@ class Kiosk:
             status_source=self.status,
             is_ready=self.is_ready,
             ack_timeout_s=settings.outbox.ack_timeout_s,
+            ack_timeout_max_s=settings.outbox.ack_timeout_max_s,
             status_interval_s=settings.outbox.status_interval_s,
             wall=clock.wall,
         )
@@ -232,7 +233,7 @@ class Kiosk:
             "boot": self.clock.boot_id,
             "uptime_s": int(self.clock.since_boot() - self._started_at),
             "counter": self.settings.counter,
-            "backlog": {"ratings": backlog.ratings, "snapshots": backlog.snapshots},
+            "backlog": {"ratings": backlog.ratings, "snapshots": backlog.snapshots, "oldest_at": backlog.oldest_at},
             "camera": self.snapshots.state,
             "clock": "synced" if self.clock.is_synced() else "unsynced",
             "disk_free_mb": _disk_free_mb(self.settings.data_dir),

@@ -28,6 +28,9 @@ def press_pin(factory: MockFactory, pin: int, hold_s: float = 0.05) -> None:
     mock.drive_low()
     time.sleep(hold_s)
     mock.drive_high()
+    # A mock pin records every change for tests' assertions; a simulated kiosk pressed for days
+    # would keep them all (about 200 bytes a press).
+    mock.clear_states()
 
 
 class KeyboardPresser:

@@ -8,6 +8,7 @@ Migrations are numbered functions, each run in its own transaction, tracked in
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
@@ -37,9 +38,37 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        # SQLite rolls back by itself after some errors (SQLITE_FULL, SQLITE_IOERR, …).
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
+    try:
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+_savepoints = itertools.count(1)
+
+
+@contextmanager
+def savepoint(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Inside :func:`transaction`: a part that can fail alone. On an error only this part is rolled
+    back and the error goes on; the enclosing transaction stays open for the rest. If SQLite has
+    already rolled the whole transaction back (disk full, I/O error), there is nothing to undo
+    here and the enclosing ``transaction`` sees the error."""
+    name = f"sp{next(_savepoints)}"
+    conn.execute(f"SAVEPOINT {name}")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute(f"ROLLBACK TO {name}")
+            conn.execute(f"RELEASE {name}")
+        raise
+    conn.execute(f"RELEASE {name}")
 
 
 def migrate(db: sqlite_utils.Database, migrations: Sequence[Migration], *, name: str) -> None:

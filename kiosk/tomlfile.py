@@ -12,6 +12,10 @@ def read_toml(path: Path, error: type[Exception], what: str = "config file") -> 
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise error(f"{what} {path} not found") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise error(f"{what} {path} cannot be read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise error(f"{path}: not valid TOML: {exc}") from None
 

@@ -20,6 +20,12 @@ DEFAULT_PREFIX = "sat/v1"
 MAX_BATCH_RATINGS = 500
 MAX_BATCH_BYTES = 256 * 1024
 MAX_SNAPSHOT_BYTES = 1024 * 1024
+MAX_STATUS_BYTES = 16 * 1024
+MAX_ACK_BYTES = 64 * 1024
+# Bounds that keep every value inside what the stores hold and what a page can show.
+MAX_INT = 2**63 - 1  # a signed 64-bit column (SQLite INTEGER, PostgreSQL bigint)
+MAX_DEPTH = 8  # JSON nesting: a batch needs 4 (batch, list, rating, snapshot), a status 4
+MAX_TEXT = 1024  # characters in any JSON string, key or value, unless a field says less
 
 KIOSK_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 UNIT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -36,8 +42,9 @@ STATUS_STATES = ("online", "offline")
 class WireError(ValueError):
     """A message that does not follow the contract.
 
-    ``reason`` is a stable code (``not_json``, ``bad_version``, ``missing_field``,
-    ``bad_field``, ``bad_score``, ``kiosk_mismatch``, ``batch_too_big``, ``bad_topic``).
+    ``reason`` is a stable code (``not_json``, ``too_deep``, ``bad_text``, ``bad_version``,
+    ``missing_field``, ``bad_field``, ``bad_score``, ``kiosk_mismatch``, ``batch_too_big``,
+    ``status_too_big``, ``bad_topic``).
     """
 
     def __init__(self, reason: str, detail: str) -> None:
@@ -162,7 +169,7 @@ class Rating:
             "install",
             "8+ lowercase hex characters",
         )
-        _check(_is_int(self.seq) and self.seq >= 1, "seq", "an integer >= 1")
+        _check(_is_int(self.seq) and 1 <= self.seq <= MAX_INT, "seq", "an integer from 1 to 2^63-1")
         _check(isinstance(self.counter, str) and COUNTER_ID.match(self.counter), "counter", "a counter id")
         if not _is_int(self.score) or not 1 <= self.score <= 4:
             raise WireError("bad_score", f"score {self.score!r} is not one of 1, 2, 3, 4")
@@ -171,7 +178,11 @@ class Rating:
         _check(self.flag is None or self.flag in FLAGS, "flag", "null, lockout or burst")
         _check(
             self.snapshot_error is None
-            or (isinstance(self.snapshot_error, str) and 0 < len(self.snapshot_error) <= 64),
+            or (
+                isinstance(self.snapshot_error, str)
+                and 0 < len(self.snapshot_error) <= 64
+                and self.snapshot_error.isprintable()
+            ),
             "snapshot_error",
             "null or a short code",
         )
@@ -187,7 +198,7 @@ class Rating:
             "the reason when snapshot is null",
         )
         _check(self.flag is None or self.snapshot is None, "snapshot", "null for a flagged press")
-        _check(isinstance(self.fw, str) and 0 < len(self.fw) <= 32, "fw", "a version string")
+        _check(isinstance(self.fw, str) and 0 < len(self.fw) <= 32 and self.fw.isprintable(), "fw", "a version string")
 
     @property
     def pressed_at_dt(self) -> datetime:
@@ -237,7 +248,7 @@ class Rating:
         )
 
 
-_RATING_FIELDS = (
+RATING_FIELDS = _RATING_FIELDS = (
     "id",
     "install",
     "seq",
@@ -309,7 +320,9 @@ def decode_batch(payload: bytes, *, topic_kiosk: str | None = None) -> RatingBat
     """
     if len(payload) > MAX_BATCH_BYTES:
         raise WireError("batch_too_big", f"{len(payload)} bytes > {MAX_BATCH_BYTES}")
-    doc = _loads(payload)
+    # Items are checked one by one below; fields of the envelope other than v, kiosk and ratings
+    # are a later version's optional ones, ignored (and kept only in the raw bytes).
+    doc = _loads(payload, check_tree=False)
     _check_envelope(doc)
     kiosk = doc.get("kiosk")
     if not isinstance(kiosk, str) or not KIOSK_ID.match(kiosk):
@@ -325,6 +338,7 @@ def decode_batch(payload: bytes, *, topic_kiosk: str | None = None) -> RatingBat
     bad: list[RejectedRating] = []
     for index, item in enumerate(items):
         try:
+            _check_tree(item)
             good.append(Rating.from_dict(item))
         except WireError as exc:
             bad.append(RejectedRating(index, item, exc.reason, exc.detail))
@@ -345,6 +359,8 @@ def encode_ack(ratings: Iterable[str] = (), snapshots: Iterable[str] = ()) -> by
 
 
 def decode_ack(payload: bytes) -> Ack:
+    if len(payload) > MAX_ACK_BYTES:
+        raise WireError("bad_field", f"ack of {len(payload)} bytes > {MAX_ACK_BYTES}")
     doc = _loads(payload)
     _check_envelope(doc)
     out: dict[str, tuple[str, ...]] = {}
@@ -359,6 +375,9 @@ def decode_ack(payload: bytes) -> Ack:
 # --- status ----------------------------------------------------------------
 
 _STATUS_INTS = ("uptime_s", "disk_free_mb", "suppressed_presses")
+# Short texts a page shows: (field, longest length). Unknown fields pass (v1 peers may add
+# optional ones) but every string anywhere in the status is bounded by MAX_TEXT.
+_STATUS_TEXTS = (("fw", 32), ("boot", 64), ("camera", 32), ("panel", 32), ("clock", 16))
 
 
 def encode_status(status: Mapping[str, Any]) -> bytes:
@@ -372,6 +391,8 @@ def offline_will(kiosk: str) -> bytes:
 
 
 def decode_status(payload: bytes, *, topic_kiosk: str | None = None) -> dict[str, Any]:
+    if len(payload) > MAX_STATUS_BYTES:
+        raise WireError("status_too_big", f"{len(payload)} bytes > {MAX_STATUS_BYTES}")
     doc = _loads(payload)
     validate_status(doc)
     if topic_kiosk is not None and doc["kiosk"] != topic_kiosk:
@@ -380,22 +401,52 @@ def decode_status(payload: bytes, *, topic_kiosk: str | None = None) -> dict[str
 
 
 def validate_status(doc: Any) -> None:
+    """Every field a page shows is checked here: what passes can be stored and rendered."""
     _check_envelope(doc)
+    _check_tree(doc)
     kiosk = doc.get("kiosk")
     if not isinstance(kiosk, str) or not KIOSK_ID.match(kiosk):
         raise WireError("missing_field" if kiosk is None else "bad_field", "status kiosk id")
     if doc.get("state") not in STATUS_STATES:
         raise WireError("bad_field", "status state must be online or offline")
-    if "at" in doc:
-        parse_time(doc["at"])
+    for name in ("at", "last_press_at"):
+        if doc.get(name) is not None:
+            parse_time(doc[name])
     for name in _STATUS_INTS:
-        if name in doc and not (_is_int(doc[name]) and doc[name] >= 0):
-            raise WireError("bad_field", f"status {name} must be a non-negative integer")
+        if name in doc and not _is_count(doc[name]):
+            raise WireError("bad_field", f"status {name} must be an integer from 0 to 2^63-1")
+    for name, longest in _STATUS_TEXTS:
+        value = doc.get(name)
+        if value is not None and not (isinstance(value, str) and len(value) <= longest and value.isprintable()):
+            raise WireError("bad_field", f"status {name} must be printable text of at most {longest} characters")
+    if doc.get("install") is not None:
+        _check(isinstance(doc["install"], str) and INSTALL_ID.match(doc["install"]), "status install", "hex")
+    if doc.get("counter") is not None:
+        _check(isinstance(doc["counter"], str) and COUNTER_ID.match(doc["counter"]), "status counter", "a counter id")
     backlog = doc.get("backlog")
-    if backlog is not None and not (
-        isinstance(backlog, Mapping) and all(_is_int(backlog.get(k, 0)) for k in ("ratings", "snapshots"))
+    if backlog is not None:
+        if not (isinstance(backlog, Mapping) and all(_is_count(backlog.get(k, 0)) for k in ("ratings", "snapshots"))):
+            raise WireError("bad_field", "status backlog must be {ratings, snapshots} counts")
+        if backlog.get("oldest_at") is not None:
+            parse_time(backlog["oldest_at"])
+    selftest = doc.get("selftest")
+    if selftest is not None:
+        _validate_selftest(selftest)
+
+
+def _validate_selftest(report: Any) -> None:
+    """The self-test summary a kiosk keeps in its status: ``{"at", "ok", "failed": [names]}``."""
+    if not isinstance(report, Mapping):
+        raise WireError("bad_field", "status selftest must be an object")
+    if report.get("at") is not None:
+        parse_time(report["at"])
+    if report.get("ok") is not None and not isinstance(report["ok"], bool):
+        raise WireError("bad_field", "status selftest.ok must be true or false")
+    failed = report.get("failed")
+    if failed is not None and not (
+        isinstance(failed, list) and len(failed) <= 16 and all(isinstance(n, str) and len(n) <= 32 for n in failed)
     ):
-        raise WireError("bad_field", "status backlog must be {ratings, snapshots}")
+        raise WireError("bad_field", "status selftest.failed must be a list of up to 16 short names")
 
 
 # --- helpers ---------------------------------------------------------------
@@ -405,11 +456,83 @@ def _dumps(doc: Any) -> bytes:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _loads(payload: bytes) -> Any:
+def _loads(payload: bytes, *, check_tree: bool = True) -> Any:
+    """JSON that every later step can hold: nesting, text and numbers bounded.
+
+    The nesting is measured before parsing, so a payload of 50,000 ``[`` never reaches the
+    parser's recursion; NaN and Infinity (which Python's parser accepts) are refused.
+    """
+    if not isinstance(payload, bytes | bytearray | memoryview):
+        raise WireError("not_json", "payload is not bytes")
+    _check_depth(bytes(payload))
     try:
-        return json.loads(payload)
+        doc = json.loads(payload, parse_constant=_no_constant)
+    except RecursionError:  # pragma: no cover - _check_depth keeps it away; kept as the last guard
+        raise WireError("too_deep", "payload nests too deep") from None
     except (UnicodeDecodeError, ValueError) as exc:
-        raise WireError("not_json", f"payload is not JSON ({exc})") from None
+        raise WireError("not_json", f"payload is not JSON ({str(exc)[:200]})") from None
+    if check_tree:
+        _check_tree(doc)
+    return doc
+
+
+def loads(payload: bytes) -> Any:
+    """Parse JSON within the contract's bounds (nesting, text, numbers) or raise WireError."""
+    return _loads(payload)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+_STRUCTURE = re.compile(rb'\\.|["\[\]{}]', re.DOTALL)  # an escape (skipped whole), a quote, a bracket
+
+
+def _check_depth(payload: bytes) -> None:
+    """Refuse nesting deeper than MAX_DEPTH without parsing: brackets outside strings are counted."""
+    if payload.count(b"[") + payload.count(b"{") <= MAX_DEPTH:
+        return  # the common small case: cannot nest deeper than the brackets it has
+    depth = 0
+    in_string = False
+    for match in _STRUCTURE.finditer(payload):
+        token = match.group()
+        if token == b'"':
+            in_string = not in_string
+        elif in_string or len(token) == 2:
+            continue
+        elif token in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise WireError("too_deep", f"JSON nests deeper than {MAX_DEPTH} levels")
+        else:
+            depth -= 1
+
+
+def _check_tree(doc: Any) -> None:
+    """Every string valid Unicode (no lone surrogates) and at most MAX_TEXT long; every
+    integer within 64 bits. Iterative, so its cost is the size of the document."""
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            _check_text(node)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                _check_text(key)
+                stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, int) and not isinstance(node, bool) and not -MAX_INT - 1 <= node <= MAX_INT:
+            raise WireError("bad_field", "an integer is outside 64 bits")
+
+
+def _check_text(text: str) -> None:
+    if len(text) > MAX_TEXT:
+        raise WireError("bad_text", f"a string of {len(text)} characters (at most {MAX_TEXT})")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise WireError("bad_text", "a string is not valid Unicode (a lone surrogate)") from None
 
 
 def _check_envelope(doc: Any) -> None:
@@ -425,9 +548,17 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_count(value: Any) -> bool:
+    return _is_int(value) and 0 <= value <= MAX_INT
+
+
 def _check(ok: Any, name: str, expected: str) -> None:
     if not ok:
         raise WireError("bad_field", f"{name} must be {expected}")
+
+
+def is_seq(value: Any) -> bool:
+    return _is_int(value) and 1 <= value <= MAX_INT
 
 
 def is_rating_id(value: Any) -> bool:
@@ -448,3 +579,37 @@ def _check_uuid(value: Any, name: str) -> str:
     if str(parsed) != value:
         raise WireError("bad_field", f"{name} {value!r} must be a lowercase hyphenated UUID")
     return value
+
+
+# --- collector presence (contract addition) ---------------------------------------------------
+
+COLLECTOR_STATES = ("online", "offline")
+
+
+def collector_status_topic(prefix: str = DEFAULT_PREFIX) -> str:
+    """Retained: is a collector taking messages, and which connection of it (``session``)."""
+    return f"{prefix}/collector/status"
+
+
+def encode_collector_status(state: str, session: str = "") -> bytes:
+    if state not in COLLECTOR_STATES:
+        raise WireError("bad_field", f"collector state must be online or offline, not {state!r}")
+    doc: dict[str, Any] = {"v": VERSION, "state": state}
+    if session:
+        doc["session"] = session
+    return _dumps(doc)
+
+
+def decode_collector_status(payload: bytes) -> tuple[str, str]:
+    """(state, session) of a collector status; session is "" when it carries none (a will)."""
+    if len(payload) > 1024:
+        raise WireError("status_too_big", f"collector status of {len(payload)} bytes")
+    doc = _loads(payload)
+    _check_envelope(doc)
+    state = doc.get("state")
+    if state not in COLLECTOR_STATES:
+        raise WireError("bad_field", "collector state must be online or offline")
+    session = doc.get("session", "")
+    if not isinstance(session, str) or len(session) > 64:
+        raise WireError("bad_field", "collector session must be a short string")
+    return state, session

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,3 +39,27 @@ def cheap_argon2(monkeypatch):
     import collector.accounts
 
     monkeypatch.setattr(collector.accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[object]:
+    """A real PostgreSQL (the local one, or a private cluster); skipped with the reason when
+    none can be had — but under CI its absence fails the run."""
+    import os
+
+    from tests.pg import PostgresUnavailable, TestPostgres
+
+    try:
+        server = TestPostgres()
+    except (PostgresUnavailable, OSError, subprocess.CalledProcessError) as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required under CI: {exc}")
+        pytest.skip(f"no PostgreSQL: {exc}")
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def pg_url(postgres) -> str:
+    """A fresh, empty database on the test PostgreSQL."""
+    return postgres.fresh_database()  # type: ignore[attr-defined, no-any-return]

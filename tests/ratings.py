@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo
 from kiosk import wire
 from kiosk.ids import uuid7
 
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
 
 def make_rating(
     *,

@@ -1,35 +1,112 @@
 """The collector's web side: JSON API and inspectors' pages, built by :func:`create_app`."""
 
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from collector.config import CollectorSettings
+from collector.metrics import Metrics
 from collector.store import SqliteStore
-from collector.web import api, pages
+from collector.web import api
+from collector.web import pages as pages_module
 from collector.web.context import LoginRequired, WebContext, base_vars, lang_of
 from kiosk import __version__
 
 STATIC = Path(__file__).resolve().parent / "static"
 
 
-def create_app(settings: CollectorSettings, store: SqliteStore) -> FastAPI:
-    """The app for one store; each request opens its own connection to the store's file."""
+def _url_of(store: SqliteStore) -> str:
+    path = getattr(store, "path", None)
+    return f"sqlite:///{path}" if path is not None else str(getattr(store, "url", ""))
+
+
+def create_app(
+    settings: CollectorSettings,
+    store: SqliteStore,
+    *,
+    ingest_health: Callable[[], dict[str, Any]] | None = None,
+    metrics: Metrics | None = None,
+    pages: bool = True,
+) -> FastAPI:
+    """The app for one store; each request opens its own connection to the store's file.
+
+    ``ingest_health`` (the ingestor's, when this process ingests) feeds ``/readyz``; ``metrics``
+    (with the ingestor's figures, when it ingests) is served at ``/metrics``. Without ``pages``
+    (an ingest-only process) only /healthz, /readyz and /metrics answer."""
     app = FastAPI(
         title="Satisfaction collector",
         version=__version__,
         description="Ratings from the one-stop counters' kiosks: summaries per counter and unit.",
     )
-    app.state.web = WebContext(settings, store.path)
-    app.include_router(api.router)
-    app.include_router(pages.router)
-    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    app.state.web = WebContext(settings, _url_of(store))
+    if pages:
+        app.include_router(api.router)
+        app.include_router(pages_module.router)
+        app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, object]:
+        """Liveness: the process answers."""
         return {"ok": True, "version": __version__}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> Response:
+        """Readiness: the store answers and, when this process ingests, the broker is connected
+        and ingest is not paused by a store outage. 503 says why not."""
+        problems: list[str] = []
+        try:
+            db = app.state.web.open_store()
+            try:
+                db.ping()
+            finally:
+                db.close()
+        except Exception as exc:
+            problems.append(f"store: {exc}")
+        detail: dict[str, Any] = {}
+        if ingest_health is not None:
+            detail = ingest_health()
+            if not detail.get("broker"):
+                problems.append("broker: not connected")
+            if detail.get("outage"):
+                problems.append(f"ingest paused, store outage: {detail['outage']}")
+        body = {"ready": not problems, "problems": problems, **detail}
+        return JSONResponse(body, status_code=200 if not problems else 503)
+
+    metrics = metrics or Metrics()
+
+    def statuses() -> dict[str, dict[str, Any]]:
+        db = app.state.web.open_store()
+        try:
+            return db.kiosk_statuses()
+        finally:
+            db.close()
+
+    metrics.watch_kiosks(statuses)
+    app.state.metrics = metrics
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        """Prometheus text format; open like /healthz (figures only, no personal data)."""
+        return Response(metrics.text(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        status = 500
+        try:
+            response: Response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            # The route's template (/counters/{counter}), never the raw path: bounded label values.
+            route = getattr(request.scope.get("route"), "path", None) or "unmatched"
+            metrics.observe_request(request.method, route, status, started)
 
     @app.exception_handler(LoginRequired)
     def to_login(request: Request, exc: LoginRequired) -> Response:
@@ -58,11 +135,14 @@ def create_app(settings: CollectorSettings, store: SqliteStore) -> FastAPI:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if settings.http.secure_cookies:  # served over HTTPS: browsers must never fall back to HTTP
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         if not request.url.path.startswith(("/docs", "/redoc")):
+            # No inline scripts or styles anywhere: an injected <script> or on…= attribute never runs.
             response.headers.setdefault(
                 "Content-Security-Policy",
-                "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-                "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
             )
         return response
 

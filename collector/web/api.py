@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 from collector import reports
 from collector.alerts import AlertBook
 from collector.officers import NOBODY, Officers
+from collector.store import QuarantineEntry
 from collector.web.context import (
     ApiUser,
     Ctx,
@@ -16,6 +17,7 @@ from collector.web.context import (
     Reg,
     need,
     officer_figures,
+    sees_quarantine_entry,
     visible_counter,
     visible_officer,
     visible_unit,
@@ -45,7 +47,7 @@ def counter_summary(
     counter: str, me: ApiUser, ctx: Ctx, db: Db, registry: Reg, from_: From = None, to: To = None
 ) -> dict[str, Any]:
     visible_counter(me, registry, counter)
-    return reports.summarise_counter(db, registry, counter, *_days(ctx, from_, to))
+    return reports.summarise_counter(db, registry, counter, *_days(ctx, from_, to), tz=ctx.settings.tz)
 
 
 @router.get("/units/{unit}/summary")
@@ -53,7 +55,7 @@ def unit_summary(
     unit: str, me: ApiUser, ctx: Ctx, db: Db, registry: Reg, from_: From = None, to: To = None
 ) -> dict[str, Any]:
     visible_unit(me, registry, unit)
-    return reports.summarise_unit(db, registry, unit, *_days(ctx, from_, to))
+    return reports.summarise_unit(db, registry, unit, *_days(ctx, from_, to), tz=ctx.settings.tz)
 
 
 @router.get("/units")
@@ -126,9 +128,26 @@ def alerts(me: ApiUser, ctx: Ctx, db: Db, open_only: bool = False) -> dict[str, 
 
 
 @router.get("/quarantine")
-def quarantine(me: ApiUser, db: Db, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    need(me, "admin")  # quarantined payloads may name any kiosk
+def quarantine(
+    me: ApiUser,
+    db: Db,
+    registry: Reg,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after_id: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Quarantined messages of the admin's units (by the kiosk in the topic), a page at a time:
+    pass the last id seen as ``after_id`` for the next page."""
+    need(me, "admin")
+    entries: list[QuarantineEntry] = []
+    while len(entries) < limit:
+        page = db.quarantined(after_id=after_id, limit=1000)
+        if not page:
+            break
+        after_id = page[-1].id
+        entries += [e for e in page if sees_quarantine_entry(me, registry, e.topic)]
+    entries = entries[:limit]
     return {
+        "next_after_id": entries[-1].id if len(entries) == limit else None,
         "entries": [
             {
                 "id": e.id,
@@ -139,6 +158,6 @@ def quarantine(me: ApiUser, db: Db, limit: Annotated[int, Query(ge=1, le=1000)] 
                 "bytes": len(e.payload),
                 "preview": e.payload[:200].decode("utf-8", "replace"),
             }
-            for e in db.quarantined(limit=limit)
-        ]
+            for e in entries
+        ],
     }

@@ -15,14 +15,14 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.templating import Jinja2Templates
 
 from collector import formats, i18n
-from collector.accounts import Accounts, AuthError, Principal
+from collector.accounts import Accounts, AuthError, Principal, TooMany
 from collector.config import CollectorSettings
 from collector.errors import NotFound
 from collector.officers import Officer, Officers
 from collector.periods import Period, parse_period
 from collector.registry import Registry
 from collector.reports import figures_of
-from collector.store import SqliteStore
+from collector.store import SqliteStore, open_store
 
 SESSION_COOKIE = "sat_session"
 LANG_COOKIE = "lang"
@@ -37,9 +37,9 @@ class LoginRequired(Exception):
 
 
 class WebContext:
-    def __init__(self, settings: CollectorSettings, store_path: Path, *, registry_ttl_s: float = 5.0) -> None:
+    def __init__(self, settings: CollectorSettings, store_url: str, *, registry_ttl_s: float = 5.0) -> None:
         self.settings = settings
-        self.store_path = store_path
+        self.store_url = store_url
         self.templates = Jinja2Templates(directory=str(TEMPLATES))
         self.templates.env.globals.update(
             fmt=formats, t=i18n.text, SCORE_LABELS=i18n.SCORE_LABELS, WEEKDAYS=i18n.WEEKDAYS
@@ -50,7 +50,7 @@ class WebContext:
         self._lock = threading.Lock()
 
     def open_store(self) -> SqliteStore:
-        return SqliteStore(self.store_path)
+        return open_store(self.store_url)
 
     def registry(self, store: SqliteStore) -> Registry:
         with self._lock:
@@ -103,28 +103,78 @@ def _from_session(request: Request, db: SqliteStore, registry: Registry) -> Prin
     return accounts.principal(found[0], registry, csrf=found[1])
 
 
+def client_address(request: Request) -> str:
+    """The address failed logins are counted against (the peer; a proxy in front is one address)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _from_header(request: Request, db: SqliteStore, registry: Registry) -> Principal | None:
+    """HTTP Basic credentials or an API token (``Authorization: Bearer sat_…``); None without either."""
+    header = request.headers.get("authorization", "")
+    challenge = {"WWW-Authenticate": 'Basic realm="collector"'}
+    accounts = Accounts(db)
+    if header[:7].lower() == "bearer ":
+        username = accounts.token_user(header[7:].strip())
+        found = accounts.principal(username, registry) if username else None
+        if found is None:
+            raise HTTPException(401, "unknown or revoked API token", headers={"WWW-Authenticate": "Bearer"})
+        return found
+    if header[:6].lower() == "basic ":
+        try:
+            username, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise HTTPException(401, "malformed Basic credentials", headers=challenge) from None
+        try:
+            accounts.verify(username, password, address=client_address(request))
+        except TooMany as exc:
+            raise HTTPException(429, str(exc), headers={"Retry-After": "60"}) from None
+        except AuthError as exc:
+            raise HTTPException(401, str(exc), headers=challenge) from None
+        found = accounts.principal(username, registry)
+        if found is None:
+            raise HTTPException(401, "this account cannot use the API", headers=challenge)
+        return found
+    return None
+
+
 def api_user(request: Request, db: Db, registry: Reg) -> Principal:
-    """The session's user, or HTTP Basic credentials (for scripts and the province's warehouse)."""
-    principal = _from_session(request, db, registry)
+    """The session's user, HTTP Basic credentials or an API token (for scripts and warehouses)."""
+    principal = _from_session(request, db, registry) or _from_header(request, db, registry)
     if principal is not None:
         return principal
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("basic "):
-        try:
-            username, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            username, password = "", ""
-        accounts = Accounts(db)
-        try:
-            accounts.verify(username, password)
-        except AuthError as exc:
-            raise HTTPException(401, str(exc), headers={"WWW-Authenticate": 'Basic realm="collector"'}) from None
-        found = accounts.principal(username, registry)
-        if found is not None:
-            return found
     raise HTTPException(
-        401, "log in, or send HTTP Basic credentials", headers={"WWW-Authenticate": 'Basic realm="collector"'}
+        401,
+        "log in, or send HTTP Basic credentials or an API token",
+        headers={"WWW-Authenticate": 'Basic realm="collector"'},
     )
+
+
+def export_user(request: Request, db: Db, registry: Reg) -> Principal:
+    """Exports (CSV, XLSX, PDF): a session, Basic or a token; a browser without any goes to log in."""
+    principal = _from_session(request, db, registry) or _from_header(request, db, registry)
+    if principal is not None:
+        return principal
+    raise LoginRequired(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
+
+
+def visible_audit(me: Principal, registry: Registry, accounts: Accounts) -> list[tuple[str, str, str, str, str]]:
+    """The audit log as an admin may see it: everything for an admin of a top unit; otherwise
+    what the users of their units did."""
+    entries = accounts.audit_log()
+    if me.unit in {u.id for u in registry.roots()}:
+        return entries
+    mine = {u.username for u in accounts.users() if u.unit in me.units}
+    return [e for e in entries if e[1] in mine]
+
+
+def sees_quarantine_entry(me: Principal, registry: Registry, topic: str) -> bool:
+    """A quarantined message belongs to the unit of the kiosk in its topic; one whose kiosk is not
+    registered (or no kiosk at all) only to an admin of a top unit."""
+    parts = topic.split("/")
+    kiosk = parts[parts.index("k") + 1] if "k" in parts[:-1] else None
+    if kiosk is not None and kiosk in registry.kiosks:
+        return me.sees_kiosk(registry, kiosk)
+    return me.unit in {u.id for u in registry.roots()}
 
 
 def page_user(request: Request, db: Db, registry: Reg) -> Principal:
@@ -135,6 +185,7 @@ def page_user(request: Request, db: Db, registry: Reg) -> Principal:
 
 
 ApiUser = Annotated[Principal, Depends(api_user)]
+ExportUser = Annotated[Principal, Depends(export_user)]
 PageUser = Annotated[Principal, Depends(page_user)]
 
 

@@ -4,6 +4,7 @@ Every table a page shows is built once by a ``*_table`` function and used for th
 its CSV/XLSX export, so the files carry the same numbers as the screen.
 """
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -12,7 +13,7 @@ from fastapi import APIRouter, Form, HTTPException, Request, Response, UploadFil
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from collector import charts, documents, exports, formats, i18n, reports
-from collector.accounts import ROLES, Accounts, AuthError, Principal
+from collector.accounts import ROLES, Accounts, AuthError, Principal, TooMany
 from collector.alerts import RULE_KEYS, AlertBook, RuleError
 from collector.errors import CollectorError, NotFound, RegistryError
 from collector.office import OfficeHours
@@ -25,23 +26,27 @@ from collector.web.context import (
     SESSION_COOKIE,
     Ctx,
     Db,
+    ExportUser,
     PageUser,
     Reg,
     WebContext,
     base_vars,
     check_csrf,
+    client_address,
     lang_of,
     need,
     officer_figures,
     period_from,
+    visible_audit,
     visible_counter,
     visible_officer,
     visible_unit,
 )
-from kiosk import wire
 
 router = APIRouter()
 SORT_KEYS = ("name", "total", "rate", "index", "s4", "s3", "s2", "s1", "change")
+RECENT_PER_PAGE = 50
+FLAGGED_PER_PAGE = 200
 
 
 def render(
@@ -74,6 +79,27 @@ def period_vars(request: Request, period: Period) -> dict[str, Any]:
         "prev_query": urlencode(prev_q),
         "query": request.url.query,
     }
+
+
+def page_vars(request: Request, page: int, per_page: int, total: int) -> dict[str, Any]:
+    """A page of a list that is longer than one screen: which rows it shows, of how many, and the
+    links to the pages before and after (every row can be reached, none is silently cut)."""
+    base = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "page"])
+    return {
+        "page": page,
+        "first": (page - 1) * per_page + 1 if total else 0,
+        "last": min(page * per_page, total),
+        "of": total,
+        "newer": f"?{base}&page={page - 1}" if page > 1 else None,
+        "older": f"?{base}&page={page + 1}" if page * per_page < total else None,
+    }
+
+
+def _page_number(request: Request) -> int:
+    text = request.query_params.get("page", "1")
+    if not re.fullmatch(r"[0-9]{1,7}", text) or not 1 <= int(text) <= 1_000_000:
+        raise HTTPException(422, f"page {text!r}: a whole number from 1")
+    return int(text)
 
 
 def _download(data: bytes, name: str, kind: str) -> Response:
@@ -116,11 +142,12 @@ def login(
 ) -> Response:
     accounts = Accounts(db)
     try:
-        accounts.verify(username.strip(), password)
+        accounts.verify(username.strip(), password, address=client_address(request))
     except AuthError as exc:
         lang = lang_of(request)
         message = i18n.text("wrong_login", lang) if "wrong" in str(exc) else str(exc)
-        return render(ctx, request, "login.html", None, None, status=401, next=_safe_next(next), error=message)
+        status = 429 if isinstance(exc, TooMany) else 401
+        return render(ctx, request, "login.html", None, None, status=status, next=_safe_next(next), error=message)
     token = accounts.open_session(username.strip())
     accounts.audit(username.strip(), "login", "", request.client.host if request.client else "")
     response = RedirectResponse(_safe_next(next), status_code=303)
@@ -184,11 +211,12 @@ def _unit_page(
     sort = request.query_params.get("sort", "name")
     sort = sort if sort in SORT_KEYS else "name"
     desc = request.query_params.get("dir") == "desc"
-    summary = reports.summarise_unit(db, registry, unit, period.start, period.end)
+    summary = reports.summarise_unit(db, registry, unit, period.start, period.end, tz=ctx.settings.tz)
     previous = reports.summarise_unit(db, registry, unit, period.previous().start, period.previous().end)
     _, rows = documents.unit_table(db, registry, unit, period, lang, sort, desc, now=summary, before=previous)
     points = documents.chart_points(summary)
     book = AlertBook(db, ctx.settings)
+    open_alerts = book.alerts(frozenset(registry.subtree(unit)), open_only=True)
     kiosk_rows = [
         k
         for k in reports.kiosk_health(db, registry)
@@ -210,15 +238,19 @@ def _unit_page(
         path=[u for u in registry.path(unit) if me.sees_unit(u.id)],
         chart=charts.rate_bars(points, title=i18n.text("by_day" if "days" in summary else "by_month", lang), lang=lang),
         score_chart=charts.score_bar(summary["by_score"], i18n.SCORE_LABELS[lang], lang=lang),
-        alerts=[a for a in book.alerts(frozenset(registry.subtree(unit)), open_only=True)][:10],
+        alerts=open_alerts[:10],
+        alerts_total=len(open_alerts),
         offline=[k for k in kiosk_rows if k["state"] == "offline"],
+        late=reports.late_arrivals(db, registry, unit),
+        tz=ctx.settings.tz,
+        units=registry.units,
         **period_vars(request, period),
     )
 
 
 @router.get("/units/{unit}/table.{kind}")
 def unit_table_export(
-    unit: str, kind: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg
+    unit: str, kind: str, request: Request, me: ExportUser, ctx: Ctx, db: Db, registry: Reg
 ) -> Response:
     visible_unit(me, registry, unit)
     table, _ = documents.unit_table(db, registry, unit, period_from(ctx, request), lang_of(request))
@@ -226,7 +258,7 @@ def unit_table_export(
 
 
 @router.get("/units/{unit}/three-level.{kind}")
-def three_level(unit: str, kind: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
+def three_level(unit: str, kind: str, request: Request, me: ExportUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
     visible_unit(me, registry, unit)
     table = documents.three_level_form(ctx.settings, db, registry, unit, period_from(ctx, request), ctx.today())
     Accounts(db).audit(me.username, f"export_three_level_{kind}", f"unit:{unit}", table.heading[2])
@@ -239,11 +271,11 @@ def three_level(unit: str, kind: str, request: Request, me: PageUser, ctx: Ctx, 
 
 
 @router.get("/units/{unit}/report.pdf")
-def unit_report(unit: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
+def unit_report(unit: str, request: Request, me: ExportUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
     visible_unit(me, registry, unit)
     period = period_from(ctx, request)
     Accounts(db).audit(me.username, "export_pdf", f"unit:{unit}", period.label_vi())
-    data, _ = _pdf(lambda: documents.unit_report_pdf(db, registry, unit, period, ctx.today()))
+    data, _ = _pdf(lambda: documents.unit_report_pdf(db, registry, unit, period, ctx.today(), tz=ctx.settings.tz))
     return _download(data, f"bao-cao-{unit}-{_stamp(period)}.pdf", "pdf")
 
 
@@ -271,7 +303,10 @@ def counter_days_table(summary: dict[str, Any], lang: str) -> exports.Table:
         exports.Column(i18n.text("index", lang), "decimal"),
     ]
     columns += [exports.Column(labels[s], "int") for s in (4, 3, 2, 1)]
-    columns += [exports.Column(i18n.text("flagged_count", lang), "int")]
+    columns += [
+        exports.Column(i18n.text("flagged_count", lang), "int"),
+        exports.Column(i18n.text("unsynced", lang), "int"),
+    ]
     body = [
         [
             formats.day(p["day"]) if key == "days" else p["month"],
@@ -280,6 +315,7 @@ def counter_days_table(summary: dict[str, Any], lang: str) -> exports.Table:
             p["index"],
             *(p["by_score"][str(s)] for s in (4, 3, 2, 1)),
             p["flagged"],
+            p["unsynced"],
         ]
         for p in summary[key]
     ]
@@ -319,10 +355,13 @@ def counter_page(counter: str, request: Request, me: PageUser, ctx: Ctx, db: Db,
     visible_counter(me, registry, counter)
     lang = lang_of(request)
     period = period_from(ctx, request)
-    summary = reports.summarise_counter(db, registry, counter, period.start, period.end)
+    summary = reports.summarise_counter(db, registry, counter, period.start, period.end, tz=ctx.settings.tz)
     previous = reports.summarise_counter(db, registry, counter, period.previous().start, period.previous().end)
     start, end = local_bounds(period.start, period.end, ctx.settings.tz)
-    recent = reports.ratings_between(db, [counter], start, end, limit=5000)
+    page = _page_number(request)
+    recent = reports.ratings_between(
+        db, [counter], start, end, limit=RECENT_PER_PAGE, offset=(page - 1) * RECENT_PER_PAGE
+    )
     _, officer_rows = officers_table(ctx, db, [counter], period, lang)
     kiosks = reports.kiosk_rows(
         db,
@@ -348,11 +387,14 @@ def counter_page(counter: str, request: Request, me: PageUser, ctx: Ctx, db: Db,
         chart=charts.rate_bars(documents.chart_points(summary), title=i18n.text("by_day", lang), lang=lang),
         score_chart=charts.score_bar(summary["by_score"], i18n.SCORE_LABELS[lang], lang=lang),
         heat=charts.heatmap(
-            reports.heat_grid(recent, ctx.settings.tz), weekdays=i18n.WEEKDAYS[lang], title=i18n.text("heatmap", lang)
+            reports.heat_grid(db, [counter], start, end, ctx.settings.tz),
+            weekdays=i18n.WEEKDAYS[lang],
+            title=i18n.text("heatmap", lang),
         ),
         officers=officer_rows,
         kiosks=[k for k in kiosks if k["counter"] == counter],
-        recent=recent[:50],
+        recent=recent,
+        pager=page_vars(request, page, RECENT_PER_PAGE, summary["total"] + summary["flagged"]),
         tz=ctx.settings.tz,
         **period_vars(request, period),
     )
@@ -360,7 +402,7 @@ def counter_page(counter: str, request: Request, me: PageUser, ctx: Ctx, db: Db,
 
 @router.get("/counters/{counter}/days.{kind}")
 def counter_export(
-    counter: str, kind: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg
+    counter: str, kind: str, request: Request, me: ExportUser, ctx: Ctx, db: Db, registry: Reg
 ) -> Response:
     visible_counter(me, registry, counter)
     period = period_from(ctx, request)
@@ -371,17 +413,17 @@ def counter_export(
 
 
 @router.get("/counters/{counter}/report.pdf")
-def counter_report(counter: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
+def counter_report(counter: str, request: Request, me: ExportUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
     visible_counter(me, registry, counter)
     period = period_from(ctx, request)
-    summary = reports.summarise_counter(db, registry, counter, period.start, period.end)
+    summary = reports.summarise_counter(db, registry, counter, period.start, period.end, tz=ctx.settings.tz)
     previous = reports.summarise_counter(db, registry, counter, period.previous().start, period.previous().end)
     table, _ = officers_table(ctx, db, [counter], period, "vi")
     Accounts(db).audit(me.username, "export_pdf", f"counter:{counter}", period.label_vi())
     data = _pdf(
         lambda: exports.report_pdf(
             heading=documents.report_heading(f"{summary['name']} — {summary['unit']['name']}", period, ctx.today()),
-            figures=documents.key_figures(summary, previous),
+            figures=documents.key_figures(summary, previous, ctx.settings.tz),
             chart_title="Tỷ lệ hài lòng theo ngày",
             chart=documents.chart_points(summary),
             table=table,
@@ -422,30 +464,32 @@ def flagged(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> 
     period = period_from(ctx, request)
     counters = [c for c in registry.counters if me.sees_counter(registry, c)]
     start, end = local_bounds(period.start, period.end, ctx.settings.tz)
-    office = _office(ctx)
-    queue = []
-    for r in reports.ratings_between(db, counters, start, end, limit=20000):
-        reasons = []
-        if r["flag"]:
-            reasons.append(f"flag_{r['flag']}")
-        if r["clock"] == "unsynced":
-            reasons.append("flag_unsynced")
-        if not office.is_open(wire.parse_time(r["pressed_at"]), ctx.settings.tz):
-            reasons.append("flag_after_hours")
-        if reasons:
-            queue.append({**r, "reasons": reasons, "counter_name": registry.counters[r["counter"]].name})
     show_reviewed = request.query_params.get("reviewed") == "1"
-    pending = [q for q in queue if show_reviewed or not q["reviewed_by"]]
+    page = _page_number(request)
+    rows, total, pending = reports.review_queue(
+        db,
+        counters,
+        start,
+        end,
+        tz=ctx.settings.tz,
+        office=_office(ctx),
+        pending_only=not show_reviewed,
+        limit=FLAGGED_PER_PAGE,
+        offset=(page - 1) * FLAGGED_PER_PAGE,
+    )
+    for r in rows:
+        r["counter_name"] = registry.counters[r["counter"]].name
     return render(
         ctx,
         request,
         "flagged.html",
         me,
         registry,
-        rows=pending[:500],
-        total=len(queue),
-        pending=sum(1 for q in queue if not q["reviewed_by"]),
+        rows=rows,
+        total=total,
+        pending=pending,
         show_reviewed=show_reviewed,
+        pager=page_vars(request, page, FLAGGED_PER_PAGE, total if show_reviewed else pending),
         tz=ctx.settings.tz,
         **period_vars(request, period),
     )
@@ -558,7 +602,7 @@ def kiosks(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> H
 
 
 @router.get("/kiosks.{kind}")
-def kiosks_export(kind: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
+def kiosks_export(kind: str, request: Request, me: ExportUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
     period = period_from(ctx, request)
     table = kiosks_table(_kiosk_rows(ctx, db, registry, me, period), registry, lang_of(request))
     return _export(me, db, table, f"thiet-bi-{_stamp(period)}", kind, "kiosks")
@@ -610,7 +654,7 @@ def ack_alert(
 @router.get("/admin/users", response_class=HTMLResponse)
 def users_page(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg, error: str = "") -> HTMLResponse:
     need(me, "admin")
-    users = [u for u in Accounts(db).users() if me.sees_unit(u[2])]
+    users = [u for u in Accounts(db).users() if me.sees_unit(u.unit)]
     return render(
         ctx,
         request,
@@ -648,10 +692,52 @@ def add_user(
     return RedirectResponse("/admin/users", status_code=303)
 
 
+@router.post("/admin/users/{username}/{action}")
+def user_action(
+    username: str,
+    action: str,
+    request: Request,
+    me: PageUser,
+    ctx: Ctx,
+    db: Db,
+    registry: Reg,
+    password: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """Disable (ends their sessions), enable, unlock, or set a new password for a user in scope."""
+    need(me, "admin")
+    check_csrf(me, csrf)
+    accounts = Accounts(db)
+    try:
+        user = accounts.user(username)
+    except AuthError:
+        raise HTTPException(404, f"no user {username!r}") from None
+    if not me.sees_unit(user.unit):
+        raise HTTPException(404, f"no user {username!r}")
+    if user.username == me.username and action == "disable":
+        return users_page(request, me, ctx, db, registry, error=i18n.text("no_self_disable", lang_of(request)))
+    try:
+        if action == "disable":
+            accounts.disable(username)
+        elif action == "enable":
+            accounts.enable(username)
+        elif action == "unlock":
+            accounts.unlock(username)
+        elif action == "passwd":
+            accounts.set_password(username, password)
+        else:
+            raise HTTPException(404, f"no action {action!r}")
+    except AuthError as exc:
+        return users_page(request, me, ctx, db, registry, error=str(exc))
+    accounts.audit(me.username, f"user_{action}", f"user:{username}")
+    return RedirectResponse("/admin/users", status_code=303)
+
+
 @router.get("/admin/audit", response_class=HTMLResponse)
 def audit_page(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> HTMLResponse:
     need(me, "admin")
-    return render(ctx, request, "audit.html", me, registry, entries=Accounts(db).audit_log(), tz=ctx.settings.tz)
+    entries = visible_audit(me, registry, Accounts(db))
+    return render(ctx, request, "audit.html", me, registry, entries=entries, tz=ctx.settings.tz)
 
 
 @router.get("/admin/roster", response_class=HTMLResponse)
@@ -694,7 +780,7 @@ def add_officer(
     check_csrf(me, csrf)
     visible_unit(me, registry, unit)
     try:
-        Officers(db, ctx.settings.tz).add_officer(officer_id.strip(), name, unit, registry)
+        Officers(db, ctx.settings.tz).add_officer(officer_id.strip(), name, unit, registry, within=me.units)
     except (RosterError, NotFound) as exc:
         return roster_page(request, me, ctx, db, registry, error=str(exc))
     Accounts(db).audit(me.username, "add_officer", f"officer:{officer_id.strip()}", name)
@@ -807,7 +893,7 @@ async def registry_upload(
     check_csrf(me, csrf)
     import tomllib
 
-    from collector.registry import registry_from_dict
+    from collector.registry import registry_from_dict, save_registry
 
     try:
         new = registry_from_dict(tomllib.loads((await file.read()).decode("utf-8-sig")), source=file.filename or "")
@@ -817,9 +903,7 @@ async def registry_upload(
         return registry_page(request, me, ctx, registry, error=str(exc))
     if ctx.settings.registry is not None:
         # `collector serve` loads this file when it starts: it must say the same as the store.
-        tmp = ctx.settings.registry.with_suffix(".tmp")
-        tmp.write_text(new.to_toml(), encoding="utf-8")
-        tmp.replace(ctx.settings.registry)
+        save_registry(new, ctx.settings.registry)
     db.replace_registry(new)
     ctx.forget_registry()
     Accounts(db).audit(

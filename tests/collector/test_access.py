@@ -66,6 +66,8 @@ def world(store, settings, users, tmp_path):
         "officer": "o-vb-1",
         "rating_id": VB_RATING,
         "alert_id": str(alert.id),
+        "username": "vanban",
+        "action": "disable",
     }
 
 
@@ -103,6 +105,7 @@ ROUTES = {
     ("POST", "/alerts/{alert_id}/ack"): "hidden",
     ("GET", "/admin/users"): "role",
     ("POST", "/admin/users"): "role",
+    ("POST", "/admin/users/{username}/{action}"): "role",
     ("GET", "/admin/audit"): "role",
     ("GET", "/admin/roster"): "role",
     ("POST", "/admin/officers"): "role",
@@ -114,6 +117,8 @@ ROUTES = {
     ("GET", "/admin/registry.toml"): "role",
     ("POST", "/admin/registry"): "role",
     ("GET", "/healthz"): "public",
+    ("GET", "/readyz"): "public",
+    ("GET", "/metrics"): "public",
 }
 
 

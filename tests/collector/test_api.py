@@ -31,7 +31,10 @@ def test_counter_summary_has_contract_fields(api, store, settings):
     assert body["days"] == [
         {
             "day": "2026-11-22",
-            **{k: body[k] for k in ("total", "by_score", "satisfaction_rate", "average", "index", "flagged")},
+            **{
+                k: body[k]
+                for k in ("total", "by_score", "satisfaction_rate", "average", "index", "flagged", "unsynced")
+            },
         }
     ]
 

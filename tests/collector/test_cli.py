@@ -77,3 +77,50 @@ def test_old_snapshots_are_purged(tmp_path):
         )
     assert store.purge_snapshots("2026-06-01T00:00:00.000Z") == [str(picture)]
     assert store.snapshot_path("01936f0e-7c1a-7d4e-9a3b-1f2e3d4c5b6b") == "new.jpg"
+
+
+def test_a_loaded_registry_lasts_past_the_next_serve(tmp_path):
+    from collector.cli import prepare_store
+    from collector.config import load_settings
+
+    configured = tmp_path / "registry.toml"
+    configured.write_text(REGISTRY.read_text().split("[[kiosk]]")[0])  # the old file: no kiosks
+    conf = tmp_path / "collector.toml"
+    conf.write_text(f'data_dir = "{tmp_path / "data"}"\nregistry = "{configured}"\n')
+    result = collector("registry", "load", str(REGISTRY), "--config", str(conf), cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert f"written to {configured}" in result.stdout
+    store = prepare_store(load_settings(conf))  # what `serve` does at start
+    assert len(store.load_registry().kiosks) == 12
+    store.close()
+
+
+def test_admin_commands_on_a_fresh_collector_read_the_configured_registry(tmp_path):
+    configured = tmp_path / "registry.toml"
+    configured.write_text(REGISTRY.read_text())
+    conf = tmp_path / "collector.toml"
+    conf.write_text(f'data_dir = "{tmp_path / "data"}"\nregistry = "{configured}"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "collector.cli", "user", "add", "boss", "--role", "admin", "--unit", "10"]
+        + ["--password-stdin", "--config", str(conf)],
+        input="a long enough password\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "user boss added" in result.stdout
+    result = collector(
+        "roster", "add-officer", "o-1", "--name", "Chị Lan", "--unit", "10.085", "--config", str(conf), cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_registry_table_of_the_wrong_shape_is_a_clear_error(tmp_path):
+    broken = tmp_path / "broken.toml"
+    broken.write_text("unit = 5\n")
+    result = collector("registry", "load", str(broken), "--config", str(config(tmp_path)), cwd=ROOT)
+    assert result.returncode == 2
+    assert "unit must be an array of tables" in result.stderr
+    assert "Traceback" not in result.stderr

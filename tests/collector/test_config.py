@@ -34,12 +34,12 @@ def test_bad_collector_config_is_a_clear_error(doc, message, tmp_path):
         settings_from_dict(doc, base_dir=tmp_path)
 
 
-def test_a_postgresql_store_is_refused_clearly_for_now(tmp_path):
+def test_an_unreachable_postgresql_store_is_a_clear_error(tmp_path):
     import subprocess
     import sys
 
     conf = tmp_path / "collector.toml"
-    conf.write_text(f'data_dir = "{tmp_path}"\n[store]\nurl = "postgresql://127.0.0.1/sat"\n')
+    conf.write_text(f'data_dir = "{tmp_path}"\n[store]\nurl = "postgresql://postgres@127.0.0.1:1/nowhere"\n')
     result = subprocess.run(
         [sys.executable, "-m", "collector.cli", "quarantine", "list", "--config", str(conf)],
         capture_output=True,
@@ -47,4 +47,22 @@ def test_a_postgresql_store_is_refused_clearly_for_now(tmp_path):
         cwd=EXAMPLE.parents[1],
         timeout=60,
     )
-    assert result.returncode == 2 and "not implemented yet" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "cannot reach the PostgreSQL store" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serving_pages_on_postgresql_is_refused_clearly_for_now(tmp_path, pg_url):
+    import subprocess
+    import sys
+
+    conf = tmp_path / "collector.toml"
+    conf.write_text(f'data_dir = "{tmp_path}"\n[store]\nurl = "{pg_url}"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "collector.cli", "serve", "--config", str(conf)],
+        capture_output=True,
+        text=True,
+        cwd=EXAMPLE.parents[1],
+        timeout=60,
+    )
+    assert result.returncode == 2 and "runs --role ingest so far" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -58,7 +58,7 @@ def test_unit_table_csv_and_xlsx_match_the_api(admin, october):
     assert float(khanh[3]) == round(by_name["Xã Khánh Yên Hạ"]["satisfaction_rate"] * 100, 1) == 60.0
     sheet = load_workbook(io.BytesIO(admin.get(f"/units/10.085/table.xlsx?{MONTH}").content)).active
     values = list(sheet.iter_rows(values_only=True))
-    assert values[0] == ("Huyện Văn Bàn", None, None, None, None, None, None, None, None, None)
+    assert values[0] == ("Huyện Văn Bàn", *[None] * 10)
     row = next(r for r in values if r[0] == "Quầy 1 — Đất đai (Văn Bàn)")
     assert row[2] == 4 and row[3] == pytest.approx(0.75)
     row_no = next(i for i, r in enumerate(values, start=1) if r[0] == "Quầy 1 — Đất đai (Văn Bàn)")
@@ -116,3 +116,37 @@ def test_exports_period_labels(admin, october):
         exports.form_heading("X", "Quý 4/2026", date(2026, 10, 1), date(2026, 12, 31), date(2027, 1, 2))[3]
         == "Ngày lập: 02/01/2027"
     )
+
+
+# --- no formulas from data ------------------------------------------------------------------
+
+
+def test_a_kiosk_fw_that_looks_like_a_formula_stays_text_in_xlsx_and_csv(admin, store):
+    lure = '=HYPERLINK("http://e.vn","x")'
+    with store.transaction():
+        store.record_status(
+            "k-vb-q1", {"v": 1, "kiosk": "k-vb-q1", "state": "online", "fw": lure}, "2026-11-22T00:00:00.000Z"
+        )
+    sheet = load_workbook(io.BytesIO(admin.get("/kiosks.xlsx").content)).active
+    cells = [c for row in sheet.iter_rows() for c in row if c.value == lure]
+    assert cells and all(c.data_type == "s" for c in cells)
+    rows = list(csv.reader(io.StringIO(admin.get("/kiosks.csv").content.decode("utf-8-sig"))))
+    cells = [cell for row in rows for cell in row if "HYPERLINK" in cell]
+    assert cells == ["'" + lure]
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(value=st.one_of(st.text(max_size=30), st.sampled_from(["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\x1f=1"])))
+def test_no_text_cell_is_ever_a_formula(value):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    cell = exports.put_cell(book.active, 1, 1, value)
+    assert cell.data_type == "s" and len(cell.value) == len(value)
+    out = exports.csv_text(value)
+    assert not exports.is_formula_like(out)
+    assert out.endswith(value)

@@ -1,109 +1,22 @@
 """Per-kiosk identity enforced by a real Mosquitto running the project's production config:
 TLS only, client certificates from the fleet CA, CN = username, the contract's ACL."""
 
-import ssl
-import threading
+import time
 from dataclasses import replace
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from collector.cli import main as collector_main
 from collector.fleet import COLLECTOR_IDENTITY, FleetCA, FleetError
 from collector.ingest import Ingestor
-from collector.localbroker import LocalBroker, free_port
 from collector.store import SqliteStore
 from kiosk import wire
+from kiosk.clock import FakeClock
 from kiosk.config import load_settings as load_kiosk_settings
 from kiosk.ids import uuid7
-from kiosk.publisher import MqttSettings
-from tests.collector.conftest import REGISTRY
+from tests.collector.conftest import collector_tls_settings, mqtt_client_for
 from tests.conftest import wait_for
 from tests.kiosk.conftest import KioskRig
-
-
-@pytest.fixture
-def fleet(tmp_path):
-    """A collector config, its CA, two enrolled kiosks and the production broker on a free port."""
-    registry = tmp_path / "registry.toml"
-    registry.write_text(REGISTRY.read_text().split("[[kiosk]]")[0])  # no kiosks yet: enrolment adds them
-    port = free_port()
-    conf = tmp_path / "collector.toml"
-    conf.write_text(
-        f'data_dir = "{tmp_path / "data"}"\nregistry = "{registry}"\n[mqtt]\nhost = "127.0.0.1"\nport = {port}\n'
-    )
-
-    def cli(*args):
-        assert collector_main([*args, "--config", str(conf)]) == 0, args
-
-    cli("registry", "load", str(registry))
-    cli("ca", "init", "--broker-host", "127.0.0.1", "--broker-host", "localhost")
-    for kiosk, counter in (("k-vb-q1", "vb-q1"), ("k-sp-q1", "sp-q1")):
-        cli("kiosk", "enrol", kiosk, "--counter", counter, "--out", str(tmp_path / kiosk), "--broker-port", str(port))
-    cli(
-        "broker",
-        "config",
-        "--out",
-        str(tmp_path / "broker"),
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--persistence",
-        str(tmp_path / "broker") + "/",
-    )
-    broker = LocalBroker(
-        tmp_path / "broker", port=port, config=tmp_path / "broker" / "mosquitto.conf", own_listener=True
-    ).start()
-    yield {
-        "tmp": tmp_path,
-        "port": port,
-        "conf": conf,
-        "cli": cli,
-        "broker": broker,
-        "ca": FleetCA(tmp_path / "data" / "fleet"),
-    }
-    broker.stop()
-
-
-def client_for(port, ca, cert=None, key=None, *, tls=True, name="probe"):
-    """Connect and report whether the broker accepted; the client stays running for more checks."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name, protocol=mqtt.MQTTv5)
-    if tls:
-        client.tls_set(
-            ca_certs=str(ca), certfile=cert and str(cert), keyfile=key and str(key), cert_reqs=ssl.CERT_REQUIRED
-        )
-    accepted = threading.Event()
-    client.on_connect = lambda c, u, f, reason, p: accepted.set() if not reason.is_failure else None
-    client.received = []
-    client.on_message = lambda c, u, m: client.received.append(m.topic)
-    try:
-        client.connect("127.0.0.1", port, keepalive=10)
-    except (OSError, ssl.SSLError):
-        return client, False
-    client.loop_start()
-    ok = accepted.wait(3) and client.is_connected()
-    if ok:
-        wait_for(lambda: False, 0.3)  # a revoked or foreign certificate is dropped right after the handshake
-        ok = client.is_connected()
-    return client, ok
-
-
-def collector_tls_settings(fleet):
-    from collector.config import load_settings
-
-    settings = load_settings(fleet["conf"])
-    ca = fleet["ca"]
-    return replace(
-        settings,
-        mqtt=MqttSettings(
-            host="127.0.0.1",
-            port=fleet["port"],
-            tls_ca=str(ca.ca_crt),
-            tls_cert=str(ca.folder / "collector.crt"),
-            tls_key=str(ca.folder / "collector.key"),
-        ),
-    )
 
 
 def test_enrolment_writes_a_bundle_and_registers_the_kiosk(fleet):
@@ -141,7 +54,7 @@ def test_kiosk_delivers_its_own_ratings_through_tls_to_the_collector(fleet):
     kiosk_settings = replace(
         kiosk_settings, data_dir=fleet["tmp"] / "kiosk-data", panel=replace(kiosk_settings.panel, debounce_s=0.0)
     )
-    rig = KioskRig(kiosk_settings)
+    rig = KioskRig(kiosk_settings, clock=FakeClock(time.time()))  # enrolled just now: presses after that
     try:
         assert wait_for(lambda: ingestor.connected and rig.kiosk.publisher.connected, 10)
         rig.press(1)
@@ -157,13 +70,13 @@ def test_kiosk_delivers_its_own_ratings_through_tls_to_the_collector(fleet):
 
 def test_a_kiosk_cannot_write_or_read_another_kiosks_topics(fleet):
     ca = fleet["ca"]
-    spy, ok = client_for(
+    spy, ok = mqtt_client_for(
         fleet["port"], ca.ca_crt, ca.folder / "collector.crt", ca.folder / "collector.key", name=COLLECTOR_IDENTITY
     )
     assert ok
     spy.subscribe("sat/v1/#", qos=1)
     vb = fleet["tmp"] / "k-vb-q1"
-    intruder, ok = client_for(fleet["port"], vb / "ca.crt", vb / "kiosk.crt", vb / "kiosk.key", name="k-vb-q1")
+    intruder, ok = mqtt_client_for(fleet["port"], vb / "ca.crt", vb / "kiosk.crt", vb / "kiosk.key", name="k-vb-q1")
     assert ok
     intruder.subscribe("sat/v1/k/k-sp-q1/acks", qos=1)
     intruder.subscribe("sat/v1/k/k-vb-q1/acks", qos=1)
@@ -195,26 +108,47 @@ def test_a_kiosk_cannot_write_or_read_another_kiosks_topics(fleet):
         c.loop_stop()
 
 
+def test_a_kiosk_reads_the_collector_status_but_cannot_write_it(fleet):
+    ca = fleet["ca"]
+    collector, ok = mqtt_client_for(
+        fleet["port"], ca.ca_crt, ca.folder / "collector.crt", ca.folder / "collector.key", name=COLLECTOR_IDENTITY
+    )
+    assert ok
+    collector.subscribe("sat/v1/collector/status", qos=1)
+    vb = fleet["tmp"] / "k-vb-q1"
+    kiosk, ok = mqtt_client_for(fleet["port"], vb / "ca.crt", vb / "kiosk.crt", vb / "kiosk.key", name="k-vb-q1")
+    assert ok
+    kiosk.subscribe("sat/v1/collector/status", qos=1)
+    wait_for(lambda: False, 0.5)
+    kiosk.publish("sat/v1/collector/status", wire.encode_collector_status("offline"), qos=1, retain=True)
+    wait_for(lambda: False, 1.0)
+    assert "sat/v1/collector/status" not in collector.received  # the kiosk's lie did not get through
+    collector.publish("sat/v1/collector/status", wire.encode_collector_status("online", "s1"), qos=1, retain=True)
+    assert wait_for(lambda: "sat/v1/collector/status" in kiosk.received, 5)
+    for c in (collector, kiosk):
+        c.loop_stop()
+
+
 def test_no_certificate_another_ca_and_plain_tcp_are_refused(fleet, tmp_path):
     ca = fleet["ca"]
-    assert not client_for(fleet["port"], ca.ca_crt)[1]  # TLS, but no client certificate
+    assert not mqtt_client_for(fleet["port"], ca.ca_crt)[1]  # TLS, but no client certificate
     other = FleetCA(tmp_path / "other")
     other.init(broker_hosts=("127.0.0.1",))
     key, cert = other.issue_client("k-vb-q1")
     (tmp_path / "o.key").write_bytes(key)
     (tmp_path / "o.crt").write_bytes(cert)
-    assert not client_for(fleet["port"], ca.ca_crt, tmp_path / "o.crt", tmp_path / "o.key", name="k-vb-q1")[1]
-    assert not client_for(fleet["port"], ca.ca_crt, tls=False)[1]
+    assert not mqtt_client_for(fleet["port"], ca.ca_crt, tmp_path / "o.crt", tmp_path / "o.key", name="k-vb-q1")[1]
+    assert not mqtt_client_for(fleet["port"], ca.ca_crt, tls=False)[1]
 
 
 def test_a_revoked_kiosk_is_refused_after_the_broker_rereads_the_list(fleet):
     sp = fleet["tmp"] / "k-sp-q1"
     vb = fleet["tmp"] / "k-vb-q1"
-    assert client_for(fleet["port"], sp / "ca.crt", sp / "kiosk.crt", sp / "kiosk.key", name="k-sp-q1")[1]
+    assert mqtt_client_for(fleet["port"], sp / "ca.crt", sp / "kiosk.crt", sp / "kiosk.key", name="k-sp-q1")[1]
     fleet["cli"]("kiosk", "revoke", "k-sp-q1")
     fleet["broker"].restart()
-    assert not client_for(fleet["port"], sp / "ca.crt", sp / "kiosk.crt", sp / "kiosk.key", name="k-sp-q1b")[1]
-    assert client_for(fleet["port"], vb / "ca.crt", vb / "kiosk.crt", vb / "kiosk.key", name="k-vb-q1")[1]
+    assert not mqtt_client_for(fleet["port"], sp / "ca.crt", sp / "kiosk.crt", sp / "kiosk.key", name="k-sp-q1b")[1]
+    assert mqtt_client_for(fleet["port"], vb / "ca.crt", vb / "kiosk.crt", vb / "kiosk.key", name="k-vb-q1")[1]
 
 
 def test_the_ca_is_never_overwritten(fleet):

@@ -7,17 +7,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from collector.registry import load_registry
-from collector.store import SqliteStore, _split_range
+from collector.store import _split_range
 from kiosk import wire
-from tests.collector.conftest import REGISTRY
+from tests.collector.conftest import REGISTRY, open_test_store
 from tests.ratings import make_rating
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
-@pytest.fixture
-def filled(tmp_path):
-    store = SqliteStore(tmp_path / "c.db")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def filled(tmp_path, request):
+    store = open_test_store(request.param, request, tmp_path / "c.db")
     registry = load_registry(REGISTRY)
     store.replace_registry(registry)
     rng = random.Random(3)

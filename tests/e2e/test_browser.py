@@ -119,6 +119,10 @@ def test_inspector_finds_worst_counter_and_its_snapshot_exports_and_acks(browser
     collector, auth = site
     context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
     page = context.new_page()
+    # The pages run under a Content-Security-Policy without 'unsafe-inline': anything it blocks
+    # (an inline script, style or handler) shows up as a console error here.
+    blocked: list[str] = []
+    page.on("console", lambda m: blocked.append(m.text) if m.type == "error" else None)
     started = time.monotonic()
 
     page.goto(f"{collector.url}/")
@@ -185,4 +189,5 @@ def test_inspector_finds_worst_counter_and_its_snapshot_exports_and_acks(browser
     acked = {a["id"]: a for a in _get(collector.url, "/api/v1/alerts", auth)["alerts"]}
     assert acked[int(alert_id)]["ack_comment"] == "Đã làm việc với cán bộ quầy"
     assert acked[int(alert_id)]["acked_by"] == "thanhtra"
+    assert [m for m in blocked if "Content Security Policy" in m or "Refused" in m] == []
     context.close()

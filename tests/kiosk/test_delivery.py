@@ -43,6 +43,22 @@ def test_rating_stays_in_outbox_until_collector_acks(rig_factory, collector):
     assert len(collector.ratings) == sent  # acked → never published again
 
 
+def test_status_says_when_the_oldest_unacked_rating_was_pressed(rig_factory, collector):
+    collector.acking = False
+    rig = rig_factory()
+    rig.press(2)
+    assert rig.pump(lambda: collector.ratings)
+    pressed_at = collector.ratings[0].pressed_at
+
+    def reported() -> bool:
+        return bool(collector.statuses) and collector.statuses[-1]["backlog"]["ratings"] == 1
+
+    assert rig.pump(reported, timeout_s=15)
+    assert collector.statuses[-1]["backlog"]["oldest_at"] == pressed_at
+    collector.acking = True
+    assert rig.pump(lambda: collector.statuses[-1]["backlog"] == {"ratings": 0, "snapshots": 0, "oldest_at": None}, 15)
+
+
 def test_acked_ratings_are_pruned_after_retention(rig_factory, collector, tmp_path):
     rig = rig_factory(sections={"outbox": {"retention_days": 0}})
     rig.press(1)
@@ -86,7 +102,7 @@ def test_status_is_retained_and_will_says_offline(rig_factory, collector, broker
     assert rig.pump(lambda: collector.statuses)
     status = collector.statuses[-1]
     assert status["state"] == "online" and status["kiosk"] == "k-vb-q1"
-    assert status["counter"] == "vb-q1" and status["backlog"] == {"ratings": 0, "snapshots": 0}
+    assert status["counter"] == "vb-q1" and status["backlog"] == {"ratings": 0, "snapshots": 0, "oldest_at": None}
     for key in (
         "at",
         "fw",

@@ -50,6 +50,16 @@ def test_unacked_rows_come_in_seq_order_after_a_cursor(tmp_path):
     assert outbox.backlog().ratings == 4
 
 
+def test_backlog_knows_when_its_oldest_unacked_rating_was_pressed(tmp_path):
+    outbox = SqliteOutbox(tmp_path / "o.db")
+    assert outbox.backlog().oldest_at is None
+    first = record(outbox, pressed_epoch=1_795_000_000.25)
+    record(outbox, pressed_epoch=1_795_000_060.0)
+    assert outbox.backlog().oldest_at == "2026-11-18T11:06:40.250Z"
+    outbox.mark_acked([first.id], now_epoch=1.0)
+    assert outbox.backlog().oldest_at == "2026-11-18T11:07:40.000Z"
+
+
 def test_unsynced_presses_of_this_boot_are_corrected(tmp_path):
     outbox = SqliteOutbox(tmp_path / "o.db")
     this_boot = record(outbox, clock="unsynced", pressed_epoch=0.0, since_boot_s=50.0)

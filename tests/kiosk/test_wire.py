@@ -171,3 +171,76 @@ def test_uuid7_ids_are_version_7_and_ordered():
     assert ids == sorted(ids)
     assert len(set(ids)) == 50
     assert all(i[14] == "7" for i in ids)
+
+
+# --- bounds: what a store can hold and a page can show ------------------------------------
+
+
+def test_seq_must_fit_a_signed_64_bit_column():
+    from tests.ratings import make_rating
+
+    assert make_rating(seq=2**63 - 1).seq == 2**63 - 1
+    with pytest.raises(wire.WireError):
+        make_rating(seq=2**63)
+
+
+def test_deep_nesting_is_refused_before_parsing():
+    with pytest.raises(wire.WireError) as err:
+        wire.decode_batch(b"[" * 50_000)
+    assert err.value.reason == "too_deep"
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    doc = {"v": 1, "kiosk": "k-vb-q1", "state": "online", "fw": "[[[[{{{{[[[[", "boot": '\\"[[[[[[[[[['}
+    assert wire.decode_status(json.dumps(doc).encode())["fw"] == "[[[[{{{{[[[["
+
+
+@pytest.mark.parametrize("text", ["\ud800", "a\udfffb"])
+def test_lone_surrogates_are_refused(text):
+    payload = json.dumps({"v": 1, "kiosk": "k-vb-q1", "state": "online", "fw": text}).encode()
+    with pytest.raises(wire.WireError) as err:
+        wire.decode_status(payload)
+    assert err.value.reason == "bad_text"
+
+
+def test_nan_and_infinity_are_not_json_numbers():
+    with pytest.raises(wire.WireError):
+        wire.decode_status(b'{"v":1,"kiosk":"k-vb-q1","state":"online","uptime_s":NaN}')
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"fw": "x" * 33},
+        {"camera": 5},
+        {"uptime_s": 2**63},
+        {"selftest": {"at": "yesterday", "ok": True}},
+        {"selftest": {"ok": "yes"}},
+        {"selftest": {"failed": ["x" * 40]}},
+        {"selftest": [1, 2]},
+        {"backlog": {"ratings": 1, "snapshots": 0, "oldest_at": "soon"}},
+        {"last_press_at": "2026-11-22"},
+        {"counter": "no spaces allowed"},
+    ],
+)
+def test_status_fields_a_page_shows_are_checked(field):
+    doc = {"v": 1, "kiosk": "k-vb-q1", "state": "online", **field}
+    with pytest.raises(wire.WireError):
+        wire.decode_status(json.dumps(doc).encode())
+
+
+def test_a_status_with_every_field_passes():
+    doc = {
+        "v": 1, "kiosk": "k-vb-q1", "state": "online", "at": "2026-11-22T02:16:00.000Z", "fw": "0.1.0",
+        "install": "a1b2c3d4", "boot": "b" * 36, "uptime_s": 5400, "counter": "vb-q1",
+        "backlog": {"ratings": 0, "snapshots": 2, "oldest_at": None}, "camera": "ok", "clock": "synced",
+        "disk_free_mb": 20480, "suppressed_presses": 3, "last_press_at": "2026-11-22T02:15:02.123Z",
+        "panel": "ok", "selftest": {"at": "2026-11-22T01:00:00.000Z", "ok": False, "failed": ["camera"]},
+    }  # fmt: skip
+    assert wire.decode_status(json.dumps(doc).encode()) == doc
+
+
+def test_a_huge_status_is_refused():
+    with pytest.raises(wire.WireError) as err:
+        wire.decode_status(b" " * (wire.MAX_STATUS_BYTES + 1))
+    assert err.value.reason == "status_too_big"

@@ -1,0 +1,615 @@
+"""``PostgresStore``: the ratings store on PostgreSQL, for everything beyond one machine.
+
+The same schema versions as the SQLite store (``MIGRATIONS`` here mirrors ``store.MIGRATIONS``
+number for number), the same meaning of every method. Times are kept as RFC 3339 text, as on
+SQLite, so both compare and group them the same way. One connection per store object, in
+autocommit mode; ``transaction()`` opens a transaction and ``savepoint()`` a savepoint inside it.
+A lost connection is opened again on the next use.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from collector.registry import Counter, KioskEntry, Registry, Unit
+from collector.store import (
+    Assignments,
+    Count,
+    InstallSeq,
+    KioskBacklog,
+    MailSent,
+    QuarantineEntry,
+    QuarantineStats,
+    _is_time,
+    _split_range,
+    bounded_quarantine,
+    local_day,
+    now_text,
+    safe_text,
+)
+from kiosk import wire
+
+PgMigration = Callable[[psycopg.Connection[Any]], None]
+
+
+def _run(*statements: str) -> PgMigration:
+    def step(conn: psycopg.Connection[Any]) -> None:
+        for sql in statements:
+            conn.execute(sql)  # type: ignore[arg-type]
+
+    return step
+
+
+_m1_initial = _run(
+    "CREATE TABLE units (id TEXT PRIMARY KEY, name TEXT NOT NULL, level TEXT NOT NULL, parent TEXT)",
+    "CREATE TABLE counters (id TEXT PRIMARY KEY, unit TEXT NOT NULL, name TEXT NOT NULL)",
+    "CREATE TABLE kiosks (id TEXT PRIMARY KEY, counter TEXT NOT NULL)",
+    """CREATE TABLE ratings (
+        id TEXT PRIMARY KEY, kiosk TEXT NOT NULL, install TEXT NOT NULL, seq BIGINT NOT NULL,
+        counter TEXT NOT NULL, unit TEXT NOT NULL, score SMALLINT NOT NULL, flag TEXT,
+        pressed_at TEXT NOT NULL, local_day TEXT NOT NULL, clock TEXT NOT NULL,
+        snapshot_sha256 TEXT, snapshot_bytes INTEGER, snapshot_error TEXT, fw TEXT NOT NULL,
+        received_at TEXT NOT NULL)""",
+    "CREATE INDEX ratings_counter_day ON ratings(counter, local_day)",
+    "CREATE INDEX ratings_kiosk_seq ON ratings(kiosk, install, seq)",
+    """CREATE TABLE daily (
+        counter TEXT NOT NULL, day TEXT NOT NULL, score SMALLINT NOT NULL, flagged SMALLINT NOT NULL,
+        n BIGINT NOT NULL, PRIMARY KEY (counter, day, score, flagged))""",
+    """CREATE TABLE installs (
+        kiosk TEXT NOT NULL, install TEXT NOT NULL, count BIGINT NOT NULL, min_seq BIGINT NOT NULL,
+        max_seq BIGINT NOT NULL, last_received_at TEXT NOT NULL, PRIMARY KEY (kiosk, install))""",
+    """CREATE TABLE quarantine (
+        id BIGSERIAL PRIMARY KEY, topic TEXT NOT NULL, payload BYTEA NOT NULL,
+        received_at TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL,
+        replayed_at TEXT, replay_outcome TEXT)""",
+    """CREATE TABLE snapshots (
+        rating_id TEXT PRIMARY KEY, sha256 TEXT NOT NULL, path TEXT NOT NULL, bytes INTEGER NOT NULL,
+        received_at TEXT NOT NULL)""",
+    "CREATE INDEX snapshots_received ON snapshots(received_at)",
+    """CREATE TABLE kiosk_status (
+        kiosk TEXT PRIMARY KEY, state TEXT NOT NULL, doc TEXT NOT NULL, received_at TEXT NOT NULL)""",
+    """CREATE TABLE kiosk_transitions (
+        id BIGSERIAL PRIMARY KEY, kiosk TEXT NOT NULL, state TEXT NOT NULL, at TEXT NOT NULL)""",
+    "CREATE INDEX kiosk_transitions_kiosk ON kiosk_transitions(kiosk, at)",
+)
+
+_m2_monthly = _run(
+    """CREATE TABLE monthly (
+        counter TEXT NOT NULL, month TEXT NOT NULL, score SMALLINT NOT NULL, flagged SMALLINT NOT NULL,
+        n BIGINT NOT NULL, PRIMARY KEY (counter, month, score, flagged))""",
+    "INSERT INTO monthly SELECT counter, substr(day, 1, 7), score, flagged, SUM(n) FROM daily"
+    " GROUP BY counter, substr(day, 1, 7), score, flagged",
+)
+
+_m3_people = _run(
+    """CREATE TABLE users (
+        username TEXT PRIMARY KEY, password_hash TEXT NOT NULL, role TEXT NOT NULL, unit TEXT NOT NULL,
+        failed_logins INTEGER NOT NULL DEFAULT 0, locked_until TEXT, created_at TEXT NOT NULL)""",
+    """CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY, username TEXT NOT NULL, csrf TEXT NOT NULL,
+        created_at TEXT NOT NULL, expires_at TEXT NOT NULL)""",
+    """CREATE TABLE audit (
+        id BIGSERIAL PRIMARY KEY, at TEXT NOT NULL, username TEXT NOT NULL,
+        action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '')""",
+    "CREATE TABLE officers (id TEXT PRIMARY KEY, name TEXT NOT NULL, unit TEXT NOT NULL)",
+    """CREATE TABLE roster (
+        id BIGSERIAL PRIMARY KEY, officer TEXT NOT NULL, counter TEXT NOT NULL,
+        start_at TEXT NOT NULL, end_at TEXT NOT NULL)""",
+    "CREATE INDEX roster_counter ON roster(counter, start_at)",
+    "CREATE INDEX ratings_counter_pressed ON ratings(counter, pressed_at)",
+    "CREATE INDEX ratings_flagged ON ratings(counter, pressed_at) WHERE flag IS NOT NULL",
+    """CREATE TABLE reviews (
+        rating_id TEXT PRIMARY KEY, username TEXT NOT NULL, comment TEXT NOT NULL, at TEXT NOT NULL)""",
+    "CREATE TABLE alert_rules (unit TEXT PRIMARY KEY, doc TEXT NOT NULL)",
+    """CREATE TABLE alerts (
+        id BIGSERIAL PRIMARY KEY, kind TEXT NOT NULL, target TEXT NOT NULL,
+        unit TEXT NOT NULL, opened_at TEXT NOT NULL, detail TEXT NOT NULL,
+        acked_by TEXT, acked_at TEXT, ack_comment TEXT)""",
+    "CREATE INDEX alerts_open ON alerts(kind, target) WHERE acked_at IS NULL",
+    """CREATE TABLE mail_log (
+        unit TEXT NOT NULL, month TEXT NOT NULL, sent_at TEXT NOT NULL, recipients TEXT NOT NULL,
+        PRIMARY KEY (unit, month))""",
+)
+
+_m4_trust = _run(
+    """CREATE TABLE assignments (
+        id BIGSERIAL PRIMARY KEY, kiosk TEXT NOT NULL, counter TEXT NOT NULL, since TEXT, until TEXT)""",
+    "CREATE INDEX assignments_kiosk ON assignments(kiosk)",
+    "INSERT INTO assignments(kiosk, counter, since) SELECT id, counter, NULL FROM kiosks",
+    """INSERT INTO assignments(kiosk, counter, since, until)
+        SELECT DISTINCT r.kiosk, r.counter, NULL::text,
+            to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') FROM ratings r
+        WHERE NOT EXISTS (SELECT 1 FROM assignments a WHERE a.kiosk = r.kiosk AND a.counter = r.counter)""",
+    "ALTER TABLE quarantine ADD COLUMN kiosk TEXT",
+    "ALTER TABLE quarantine ADD COLUMN install TEXT",
+    "ALTER TABLE quarantine ADD COLUMN seq BIGINT",
+    "ALTER TABLE quarantine ADD COLUMN bytes INTEGER",
+    "UPDATE quarantine SET bytes = length(payload)",
+    "CREATE INDEX quarantine_install ON quarantine(kiosk, install, seq) WHERE install IS NOT NULL",
+    "CREATE INDEX quarantine_received ON quarantine(received_at)",
+    """CREATE TABLE quarantine_dropped (
+        reason TEXT NOT NULL, why TEXT NOT NULL, n BIGINT NOT NULL, last_at TEXT NOT NULL,
+        PRIMARY KEY (reason, why))""",
+)
+
+_m5_report_trust = _run(
+    "ALTER TABLE daily ADD COLUMN unsynced BIGINT NOT NULL DEFAULT 0",
+    "ALTER TABLE monthly ADD COLUMN unsynced BIGINT NOT NULL DEFAULT 0",
+    """UPDATE daily SET unsynced = u.n FROM (
+        SELECT counter, local_day AS day, score, (flag IS NOT NULL)::int AS flagged, COUNT(*) AS n FROM ratings
+        WHERE clock = 'unsynced' GROUP BY 1, 2, 3, 4) AS u
+        WHERE daily.counter = u.counter AND daily.day = u.day AND daily.score = u.score
+        AND daily.flagged = u.flagged""",
+    """UPDATE monthly SET unsynced = u.n FROM (
+        SELECT counter, substr(local_day, 1, 7) AS month, score, (flag IS NOT NULL)::int AS flagged, COUNT(*) AS n
+        FROM ratings WHERE clock = 'unsynced' GROUP BY 1, 2, 3, 4) AS u
+        WHERE monthly.counter = u.counter AND monthly.month = u.month AND monthly.score = u.score
+        AND monthly.flagged = u.flagged""",
+    """CREATE TABLE after_month (
+        rating_id TEXT PRIMARY KEY, counter TEXT NOT NULL, month TEXT NOT NULL, score SMALLINT NOT NULL,
+        flagged SMALLINT NOT NULL, received_at TEXT NOT NULL)""",
+    "CREATE INDEX after_month_month ON after_month(month, received_at)",
+    """INSERT INTO after_month SELECT id, counter, substr(local_day, 1, 7), score, (flag IS NOT NULL)::int,
+        received_at FROM ratings WHERE substr(local_day, 1, 7) < substr(received_at, 1, 7)""",
+    "CREATE INDEX snapshots_path ON snapshots(path)",
+)
+
+_m6_access = _run(
+    "ALTER TABLE users ADD COLUMN disabled_at TEXT",
+    """CREATE TABLE api_tokens (
+        id BIGSERIAL PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+        username TEXT NOT NULL, created_at TEXT NOT NULL, created_by TEXT NOT NULL,
+        last_used_at TEXT, revoked_at TEXT)""",
+    "CREATE TABLE login_failures (address TEXT NOT NULL, at TEXT NOT NULL)",
+    "CREATE INDEX login_failures_address ON login_failures(address, at)",
+)
+
+MIGRATIONS: list[PgMigration] = [_m1_initial, _m2_monthly, _m3_people, _m4_trust, _m5_report_trust, _m6_access]
+
+
+def migrate_postgres(conn: psycopg.Connection[Any], migrations: Sequence[PgMigration] = MIGRATIONS) -> int:
+    """Apply what is missing, each version in its own transaction; two processes starting at once
+    wait for each other on an advisory lock instead of both migrating."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(7316001)")
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = conn.execute("SELECT version FROM schema_version").fetchone()
+        if row is None:
+            conn.execute("INSERT INTO schema_version VALUES (0)")
+            version = 0
+        else:
+            version = int(row[0])
+        for number, step in enumerate(migrations[version:], start=version + 1):
+            with conn.transaction():
+                step(conn)
+                conn.execute("UPDATE schema_version SET version = %s", (number,))
+            version = number
+    return version
+
+
+class PostgresStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conn: psycopg.Connection[Any] | None = None
+        migrate_postgres(self.conn)
+
+    @classmethod
+    def from_url(cls, url: str) -> PostgresStore:
+        return cls(url)
+
+    @property
+    def conn(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        return self.conn.transaction()
+
+    def savepoint(self) -> AbstractContextManager[Any]:
+        return self.conn.transaction()  # inside a transaction, psycopg makes it a savepoint
+
+    def is_outage(self, exc: BaseException) -> bool:
+        """Connection trouble, the server shutting down, a full disk, or too many connections are
+        the store's; a value it cannot hold (out of range, bad text, a constraint) is the data's."""
+        if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError | OSError):
+            return True
+        sqlstate = getattr(exc, "sqlstate", None) or ""
+        return sqlstate[:2] in ("53", "57", "58", "08", "XX")  # resources, shutdown, system, connection
+
+    def ping(self) -> None:
+        self.conn.execute("SELECT 1").fetchall()
+
+    @contextmanager
+    def _cursor(self) -> Iterator[psycopg.Cursor[Any]]:
+        with self.conn.cursor() as cur:
+            yield cur
+
+    # --- registry --------------------------------------------------------------
+
+    def replace_registry(self, registry: Registry, *, at: str | None = None) -> None:
+        at = at or now_text()
+        with self.transaction(), self._cursor() as cur:
+            cur.execute("LOCK TABLE assignments IN EXCLUSIVE MODE")
+            current = dict(cur.execute("SELECT kiosk, counter FROM assignments WHERE until IS NULL").fetchall())
+            for kiosk, counter in current.items():
+                entry = registry.kiosks.get(kiosk)
+                if entry is None or entry.counter != counter:
+                    cur.execute("UPDATE assignments SET until=%s WHERE kiosk=%s AND until IS NULL", (at, kiosk))
+            cur.executemany(
+                "INSERT INTO assignments(kiosk, counter, since) VALUES (%s,%s,%s)",
+                [(k.id, k.counter, at) for k in registry.kiosks.values() if current.get(k.id) != k.counter],
+            )
+            for table in ("units", "counters", "kiosks"):
+                cur.execute(f"DELETE FROM {table}")  # type: ignore[arg-type]
+            cur.executemany(
+                "INSERT INTO units VALUES (%s,%s,%s,%s)",
+                [(u.id, u.name, u.level, u.parent) for u in registry.units.values()],
+            )
+            cur.executemany(
+                "INSERT INTO counters VALUES (%s,%s,%s)", [(c.id, c.unit, c.name) for c in registry.counters.values()]
+            )
+            cur.executemany("INSERT INTO kiosks VALUES (%s,%s)", [(k.id, k.counter) for k in registry.kiosks.values()])
+
+    def load_registry(self) -> Registry:
+        with self._cursor() as cur:
+            units = [Unit(*row) for row in cur.execute("SELECT id, name, level, parent FROM units").fetchall()]
+            counters = [Counter(*row) for row in cur.execute("SELECT id, unit, name FROM counters").fetchall()]
+            kiosks = [KioskEntry(*row) for row in cur.execute("SELECT id, counter FROM kiosks").fetchall()]
+        return Registry.build(units, counters, kiosks)
+
+    def assignments(self) -> Assignments:
+        counters: dict[str, set[str]] = defaultdict(set)
+        first: dict[str, str | None] = {}
+        unknown: set[str] = set()
+        for kiosk, counter, since in self.conn.execute("SELECT kiosk, counter, since FROM assignments").fetchall():
+            counters[kiosk].add(counter)
+            if since is None:
+                unknown.add(kiosk)
+            elif kiosk not in first or since < (first[kiosk] or since):
+                first[kiosk] = since
+        for kiosk in unknown:
+            first[kiosk] = None
+        return Assignments({k: frozenset(v) for k, v in counters.items()}, first)
+
+    # --- ingest (call inside transaction()) ----------------------------------------
+
+    def add_ratings(
+        self,
+        kiosk: str,
+        ratings: Sequence[wire.Rating],
+        *,
+        unit_of: dict[str, str],
+        received_at: str,
+        tz: ZoneInfo,
+    ) -> tuple[list[str], list[str]]:
+        """Store the ratings not stored yet; returns (new ids, duplicate ids). Roll-ups get one
+        upsert per counter, day, score and flag of the batch."""
+        fresh: dict[str, wire.Rating] = {}
+        duplicates: list[str] = []
+        for r in ratings:
+            if r.id in fresh:
+                duplicates.append(r.id)
+            else:
+                fresh[r.id] = r
+        rows = [
+            (
+                r.id, kiosk, r.install, r.seq, r.counter, unit_of[r.counter], r.score, r.flag, r.pressed_at,
+                local_day(r.pressed_at, tz), r.clock, r.snapshot.sha256 if r.snapshot else None,
+                r.snapshot.bytes if r.snapshot else None, r.snapshot_error, r.fw, received_at,
+            )
+            for r in fresh.values()
+        ]  # fmt: skip
+        with self._cursor() as cur:
+            inserted: set[str] = set()
+            for chunk in chunks_of(rows, 500):
+                marks = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(chunk))
+                flat = [value for row in chunk for value in row]
+                cur.execute(
+                    f"INSERT INTO ratings VALUES {marks} ON CONFLICT (id) DO NOTHING RETURNING id",  # type: ignore[arg-type]
+                    flat,
+                )
+                inserted.update(row[0] for row in cur.fetchall())
+            duplicates.extend(i for i in fresh if i not in inserted)
+            rollup: dict[tuple[str, str, int, int], list[int]] = defaultdict(lambda: [0, 0])  # [n, unsynced]
+            installs: dict[str, list[int]] = {}
+            late = []
+            received_month = wire.parse_time(received_at).astimezone(tz).date().isoformat()[:7]
+            for rating_id in inserted:
+                r = fresh[rating_id]
+                day = local_day(r.pressed_at, tz)
+                counted = rollup[(r.counter, day, r.score, 1 if r.flag else 0)]
+                counted[0] += 1
+                counted[1] += r.clock == "unsynced"
+                if day[:7] < received_month:
+                    late.append((r.id, r.counter, day[:7], r.score, 1 if r.flag else 0, received_at))
+                seen = installs.setdefault(r.install, [0, r.seq, r.seq])
+                seen[0] += 1
+                seen[1] = min(seen[1], r.seq)
+                seen[2] = max(seen[2], r.seq)
+            cur.executemany(
+                "INSERT INTO daily(counter, day, score, flagged, n, unsynced) VALUES (%s,%s,%s,%s,%s,%s)"
+                " ON CONFLICT (counter, day, score, flagged) DO UPDATE SET n = daily.n + excluded.n,"
+                " unsynced = daily.unsynced + excluded.unsynced",
+                # one order for every collector: two transactions never wait on each other in a cycle
+                sorted((*key, n, u) for key, (n, u) in rollup.items()),
+            )
+            monthly: dict[tuple[str, str, int, int], list[int]] = defaultdict(lambda: [0, 0])
+            for (counter, day, score, flagged), (n, u) in rollup.items():
+                total = monthly[(counter, day[:7], score, flagged)]
+                total[0] += n
+                total[1] += u
+            cur.executemany(
+                "INSERT INTO monthly(counter, month, score, flagged, n, unsynced) VALUES (%s,%s,%s,%s,%s,%s)"
+                " ON CONFLICT (counter, month, score, flagged) DO UPDATE SET n = monthly.n + excluded.n,"
+                " unsynced = monthly.unsynced + excluded.unsynced",
+                sorted((*key, n, u) for key, (n, u) in monthly.items()),
+            )
+            cur.executemany("INSERT INTO after_month VALUES (%s,%s,%s,%s,%s,%s)", late)
+            cur.executemany(
+                "INSERT INTO installs VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT (kiosk, install) DO UPDATE SET"
+                " count = installs.count + excluded.count, min_seq = LEAST(installs.min_seq, excluded.min_seq),"
+                " max_seq = GREATEST(installs.max_seq, excluded.max_seq),"
+                " last_received_at = excluded.last_received_at",
+                sorted((kiosk, install, c, lo, hi, received_at) for install, (c, lo, hi) in installs.items()),
+            )
+        new = [i for i in fresh if i in inserted]
+        return new, duplicates
+
+    def add_quarantine(
+        self,
+        topic: str,
+        payload: bytes,
+        reason: str,
+        detail: str,
+        received_at: str,
+        *,
+        kiosk: str | None = None,
+        install: str | None = None,
+        seq: int | None = None,
+    ) -> int:
+        payload, detail = bounded_quarantine(bytes(payload), detail)
+        row = self.conn.execute(
+            "INSERT INTO quarantine(topic, payload, received_at, reason, detail, kiosk, install, seq, bytes)"
+            " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id",
+            (
+                safe_text(topic, 1024).replace("\x00", "\\x00"),
+                payload,
+                received_at,
+                safe_text(reason, 64),
+                detail.replace("\x00", "\\x00"),  # PostgreSQL text holds no NUL
+                kiosk,
+                install,
+                seq,
+                len(payload),
+            ),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def snapshot_expected(self, rating_id: str) -> tuple[str, str | None, int | None] | None:
+        row = self.conn.execute(
+            "SELECT kiosk, snapshot_sha256, snapshot_bytes FROM ratings WHERE id=%s", (rating_id,)
+        ).fetchone()
+        return None if row is None else (row[0], row[1], row[2])
+
+    def has_snapshot(self, rating_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM snapshots WHERE rating_id=%s", (rating_id,)).fetchone() is not None
+
+    def add_snapshot(self, rating_id: str, sha256: str, path: str, nbytes: int, received_at: str) -> None:
+        self.conn.execute(
+            "INSERT INTO snapshots VALUES (%s,%s,%s,%s,%s) ON CONFLICT (rating_id) DO NOTHING",
+            (rating_id, sha256, path, nbytes, received_at),
+        )
+
+    def snapshot_path(self, rating_id: str) -> str | None:
+        row = self.conn.execute("SELECT path FROM snapshots WHERE rating_id=%s", (rating_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def record_status(self, kiosk: str, doc: dict[str, Any], received_at: str) -> None:
+        row = self.conn.execute("SELECT state, doc FROM kiosk_status WHERE kiosk=%s FOR UPDATE", (kiosk,)).fetchone()
+        state = str(doc["state"])
+        if row is None or row[0] != state:
+            self.conn.execute(
+                "INSERT INTO kiosk_transitions(kiosk, state, at) VALUES (%s,%s,%s)",
+                (kiosk, state, doc.get("at") or received_at),
+            )
+        if row is not None:
+            old = json.loads(row[1])
+            if state == "offline":
+                doc = {**old, **doc}
+            elif old.get("selftest") and not doc.get("selftest"):
+                doc = {**doc, "selftest": old["selftest"]}
+        self.conn.execute(
+            "INSERT INTO kiosk_status VALUES (%s,%s,%s,%s) ON CONFLICT (kiosk) DO UPDATE SET"
+            " state=excluded.state, doc=excluded.doc, received_at=excluded.received_at",
+            (kiosk, state, json.dumps(doc, ensure_ascii=True), received_at),
+        )
+
+    # --- reading -----------------------------------------------------------------
+
+    def counts(self, counters: Sequence[str], day_from: date, day_to: date, *, by: str) -> list[Count]:
+        head, months, tail = _split_range(day_from, day_to)
+        parts: list[tuple[str, str, str, str]] = []
+        day_expr = {"counter": "''", "day": "day", "month": "substr(day, 1, 7)"}[by]
+        month_expr = {"counter": "''", "month": "month"}.get(by)
+        if by == "day" or months is None:
+            parts.append(("daily", day_expr, day_from.isoformat(), day_to.isoformat()))
+        else:
+            assert month_expr is not None
+            parts.append(("monthly", month_expr, *months))
+            for edge in (head, tail):
+                if edge is not None:
+                    parts.append(("daily", day_expr, *edge))
+        key = "''" if by != "counter" else "counter"
+        summed: dict[tuple[str, str, int, bool], list[int]] = defaultdict(lambda: [0, 0])
+        for table, period, low, high in parts:
+            column = "day" if table == "daily" else "month"
+            rows = self.conn.execute(
+                f"SELECT {key}, {period}, score, flagged, SUM(n), SUM(unsynced) FROM {table}"  # type: ignore[arg-type]
+                f" WHERE counter = ANY(%s) AND {column} BETWEEN %s AND %s GROUP BY 1, 2, score, flagged",
+                (list(counters), low, high),
+            ).fetchall()
+            for c, p, s, f, n, unsynced in rows:
+                total = summed[(c, p, s, bool(f))]
+                total[0] += int(n)
+                total[1] += int(unsynced)
+        return [Count(c, p, s, f, n, u) for (c, p, s, f), (n, u) in summed.items()]
+
+    def backlogs(self) -> list[KioskBacklog]:
+        """Kiosks whose latest status reports ratings not yet acked, with the oldest one's press."""
+        out = []
+        for kiosk, state, doc, received_at in self.conn.execute(
+            "SELECT kiosk, state, doc, received_at FROM kiosk_status"
+        ).fetchall():
+            backlog = json.loads(doc).get("backlog")  # Python's JSON, Infinity included
+            ratings = backlog.get("ratings") if isinstance(backlog, dict) else None
+            if not isinstance(ratings, int) or isinstance(ratings, bool) or ratings <= 0:
+                continue  # no backlog, or not a count
+            oldest = backlog.get("oldest_at") if isinstance(backlog, dict) else None
+            out.append(KioskBacklog(kiosk, state, ratings, oldest if _is_time(oldest) else None, received_at))
+        return out
+
+    def mails_sent(self, units: Sequence[str] | None = None) -> list[MailSent]:
+        """Monthly reports sent (to these units), oldest month first."""
+        rows = self.conn.execute("SELECT unit, month, sent_at, recipients FROM mail_log ORDER BY month, unit")
+        wanted = None if units is None else set(units)
+        return [MailSent(*row) for row in rows.fetchall() if wanted is None or row[0] in wanted]
+
+    def record_mail(self, unit: str, month: str, sent_at: str, recipients: str) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO mail_log VALUES (%s,%s,%s,%s) ON CONFLICT (unit, month) DO UPDATE SET"
+                " sent_at=excluded.sent_at, recipients=excluded.recipients",
+                (unit, month, sent_at, recipients),
+            )
+
+    def late_arrivals(self, counters: Sequence[str], month: str, after: str) -> dict[int, int]:
+        """Ratings (not flagged presses) of local month ``month`` at these counters that arrived
+        after ``after`` (when the month's report was sent), per score."""
+        return {
+            int(score): int(n)
+            for score, n in self.conn.execute(
+                "SELECT score, COUNT(*) FROM after_month WHERE month = %s AND received_at > %s AND flagged = 0"
+                " AND counter = ANY(%s) GROUP BY score",
+                (month, after, list(counters)),
+            ).fetchall()
+        }
+
+    def kiosk_statuses(self) -> dict[str, dict[str, Any]]:
+        return {
+            kiosk: {**json.loads(doc), "state": state, "received_at": received_at}
+            for kiosk, state, doc, received_at in self.conn.execute(
+                "SELECT kiosk, state, doc, received_at FROM kiosk_status"
+            ).fetchall()
+        }
+
+    def transitions(self, kiosk: str) -> list[tuple[str, str]]:
+        return [
+            (s, a)
+            for s, a in self.conn.execute(
+                "SELECT state, at FROM kiosk_transitions WHERE kiosk=%s ORDER BY id", (kiosk,)
+            ).fetchall()
+        ]
+
+    def installs(self) -> list[InstallSeq]:
+        return [
+            InstallSeq(*row)
+            for row in self.conn.execute(
+                "SELECT i.kiosk, i.install, i.count, i.min_seq, i.max_seq, i.last_received_at,"
+                " (SELECT COUNT(DISTINCT q.seq) FROM quarantine q WHERE q.kiosk = i.kiosk AND q.install = i.install"
+                "   AND q.install IS NOT NULL AND q.replayed_at IS NULL AND q.seq BETWEEN 1 AND i.max_seq)"
+                " FROM installs i ORDER BY i.kiosk"
+            ).fetchall()
+        ]
+
+    def quarantined(
+        self, *, include_replayed: bool = False, limit: int = 1000, after_id: int = 0
+    ) -> list[QuarantineEntry]:
+        where = "id > %s" if include_replayed else "id > %s AND replayed_at IS NULL"
+        return [
+            QuarantineEntry(row[0], row[1], bytes(row[2]), *row[3:])
+            for row in self.conn.execute(
+                "SELECT id, topic, payload, received_at, reason, detail, replayed_at, replay_outcome"  # type: ignore[arg-type]
+                f" FROM quarantine WHERE {where} ORDER BY id LIMIT %s",
+                (after_id, limit),
+            ).fetchall()
+        ]
+
+    def mark_replayed(self, entry_id: int, outcome: str, at: str) -> None:
+        self.conn.execute(
+            "UPDATE quarantine SET replayed_at=%s, replay_outcome=%s WHERE id=%s", (at, outcome, entry_id)
+        )
+
+    def expire_quarantine(self, *, older_than: str, max_bytes: int) -> dict[tuple[str, str], int]:
+        dropped: dict[tuple[str, str], int] = defaultdict(int)
+        with self.transaction(), self._cursor() as cur:
+            cur.execute(
+                "WITH gone AS (DELETE FROM quarantine WHERE received_at < %s RETURNING reason)"
+                " SELECT reason, COUNT(*) FROM gone GROUP BY reason",
+                (older_than,),
+            )
+            for reason, n in cur.fetchall():
+                dropped[(reason, "expired")] += int(n)
+            cur.execute(
+                "WITH sized AS (SELECT id, SUM(bytes) OVER (ORDER BY id DESC) AS newer FROM quarantine),"
+                " gone AS (DELETE FROM quarantine q USING sized s WHERE q.id = s.id AND s.newer > %s"
+                "  RETURNING q.reason) SELECT reason, COUNT(*) FROM gone GROUP BY reason",
+                (max_bytes,),
+            )
+            for reason, n in cur.fetchall():
+                dropped[(reason, "over_quota")] += int(n)
+            at = now_text()
+            cur.executemany(
+                "INSERT INTO quarantine_dropped VALUES (%s,%s,%s,%s) ON CONFLICT (reason, why)"
+                " DO UPDATE SET n = quarantine_dropped.n + excluded.n, last_at = excluded.last_at",
+                [(reason, why, n, at) for (reason, why), n in sorted(dropped.items())],
+            )
+        return dict(dropped)
+
+    def quarantine_stats(self) -> QuarantineStats:
+        row = self.conn.execute("SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM quarantine").fetchone()
+        dropped = {
+            (r, w): int(n) for r, w, n in self.conn.execute("SELECT reason, why, n FROM quarantine_dropped").fetchall()
+        }
+        return QuarantineStats(int(row[0]), int(row[1]), dropped) if row else QuarantineStats(0, 0, dropped)
+
+    def purge_snapshots(self, older_than: str) -> list[str]:
+        """Forget pictures received before ``older_than``; returns the files no rating needs any more
+        (a content-addressed file shared by a newer rating stays)."""
+        with self.transaction():
+            paths = sorted(
+                {
+                    r[0]
+                    for r in self.conn.execute(
+                        "DELETE FROM snapshots WHERE received_at < %s RETURNING path", (older_than,)
+                    ).fetchall()
+                }
+            )
+            still_needed = {
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT DISTINCT path FROM snapshots WHERE path = ANY(%s)", (paths,)
+                ).fetchall()
+            }
+        return [p for p in paths if p not in still_needed]
+
+    def rating_count(self) -> int:
+        row = self.conn.execute("SELECT COUNT(*) FROM ratings").fetchone()
+        return int(row[0]) if row else 0
+
+
+def chunks_of(rows: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]

@@ -1,0 +1,193 @@
+"""Page figures are never silently cut: the heat map and the review queue are counted in SQL over
+the whole period, and lists longer than a page are paged, with every row reachable."""
+
+import re
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from collector.office import OfficeHours
+from collector.store import utc_offsets
+from kiosk import wire
+from tests.collector.conftest import PASSWORD
+from tests.ratings import make_rating, store_ratings
+
+MONTH = "period=month&at=2026-10-15"
+# Thursday 15 October 2026, 09:00 in Hà Nội (02:00Z): inside office hours.
+THURSDAY_9H = datetime(2026, 10, 15, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def inspector(client_for):
+    client = client_for("vanban")
+    client.auth = None
+    client.post("/login", data={"username": "vanban", "password": PASSWORD})
+    return client
+
+
+def _presses(n: int, *, flag: str | None = None, start: datetime = THURSDAY_9H, step_ms: int = 100) -> list:
+    return [
+        make_rating(seq=i + 1, flag=flag, pressed_at=wire.format_time(start + timedelta(milliseconds=step_ms * i)))
+        for i in range(n)
+    ]
+
+
+def test_twenty_thousand_and_one_flagged_presses_are_all_counted(store, settings, inspector):
+    store_ratings(store, _presses(20_001, flag="lockout"), tz=settings.tz)
+    page = inspector.get(f"/flagged?{MONTH}").text
+    assert "<span data-pending>20.001</span> / <span data-total>20.001</span>" in page
+    assert "1–200 / 20.001" in page
+    last = inspector.get(f"/flagged?{MONTH}&page=101").text
+    assert "20.001–20.001 / 20.001" in last and 'rel="next"' not in last and 'rel="prev"' in last
+    assert last.count('action="/flagged/') == 1  # the oldest press, reachable and reviewable
+
+
+def test_review_queue_counts_reviewed_and_pending_in_full(store, settings, inspector):
+    presses = _presses(5, flag="burst")
+    store_ratings(store, presses, tz=settings.tz)
+    me = inspector.get("/flagged").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', me).group(1)
+    inspector.post(f"/flagged/{presses[0].id}/review", data={"comment": "ok", "csrf": csrf})
+    page = inspector.get(f"/flagged?{MONTH}").text
+    assert "<span data-pending>4</span> / <span data-total>5</span>" in page
+    assert page.count('action="/flagged/') == 4
+    everything = inspector.get(f"/flagged?{MONTH}&reviewed=1").text
+    assert "1–5 / 5" in everything and "vanban: ok" in everything
+
+
+def test_heat_map_counts_every_rating_of_the_period(store, settings, inspector):
+    store_ratings(store, _presses(5_001), tz=settings.tz)  # all on Thursday between 9h and 10h local
+    page = inspector.get(f"/counters/vb-q1?{MONTH}").text
+    heat = page[page.index("<h2>Số lượt theo giờ và thứ</h2>") :]
+    assert ">5001</text>" in heat[: heat.index("</svg>")]
+
+
+def test_recent_ratings_are_paged_not_cut(store, settings, inspector):
+    store_ratings(store, _presses(120, step_ms=60_000), tz=settings.tz)
+    first = inspector.get(f"/counters/vb-q1?{MONTH}").text
+    assert "1–50 / 120" in first and first.count("<tr data-score=") == 50
+    third = inspector.get(f"/counters/vb-q1?{MONTH}&page=3").text
+    assert "101–120 / 120" in third and third.count("<tr data-score=") == 20
+    assert inspector.get(f"/counters/vb-q1?{MONTH}&page=zero").status_code == 422
+
+
+def test_presses_outside_office_hours_are_in_the_queue(store, settings, inspector):
+    saturday = datetime(2026, 10, 17, 3, 0, tzinfo=UTC)
+    evening = datetime(2026, 10, 15, 12, 0, tzinfo=UTC)  # 19:00 local
+    ratings = [
+        make_rating(seq=1, pressed_at=wire.format_time(saturday)),
+        make_rating(seq=2, pressed_at=wire.format_time(evening)),
+        make_rating(seq=3, pressed_at=wire.format_time(THURSDAY_9H)),
+        make_rating(seq=4, pressed_at=wire.format_time(THURSDAY_9H), clock="unsynced"),
+    ]
+    store_ratings(store, ratings, tz=settings.tz)
+    page = inspector.get(f"/flagged?{MONTH}").text
+    assert "<span data-total>3</span>" in page
+    assert page.count("Ngoài giờ làm việc") == 2 and page.count("Đồng hồ chưa đồng bộ") == 1
+
+
+ZONES = ["Asia/Ho_Chi_Minh", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"]
+
+
+# The factory gives each example a fresh store, so the function-scoped fixture is safe here.
+@settings(derandomize=True, max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    zone=st.sampled_from(ZONES),
+    moments=st.lists(
+        st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 31), timezones=st.just(UTC)),
+        min_size=1,
+        max_size=20,
+    ),
+)
+def test_sql_local_time_agrees_with_python_for_any_zone(store_factory, zone, moments):
+    """The SQL that finds presses outside office hours and fills the heat map reads local time as
+    Python does, across DST changes and half-hour offsets."""
+    store = store_factory()
+    tz = ZoneInfo(zone)
+    office = OfficeHours((0, 1, 2, 3, 4), ("07:30-11:30", "13:30-17:00"))
+    ratings = [
+        make_rating(seq=i + 1, pressed_at=wire.format_time(m.replace(microsecond=m.microsecond // 1000 * 1000)))
+        for i, m in enumerate(moments)
+    ]
+    store_ratings(store, ratings, tz=tz)
+    start, end = "2025-12-31T00:00:00.000Z", "2027-01-02T00:00:00.000Z"
+    queue = store.review_queue(
+        ["vb-q1"],
+        start,
+        end,
+        tz=tz,
+        office_days=office.weekdays,
+        office_spans=office.span_times,
+        pending_only=False,
+        limit=100,
+    )
+    after_hours = {r["id"] for r in queue if r["after_hours"]}
+    for r in ratings:
+        local = wire.parse_time(r.pressed_at).astimezone(tz)
+        if _near_a_change(wire.parse_time(r.pressed_at), tz):
+            continue  # a change of offset is placed on the hour after it (Lord Howe moves by 30 min)
+        assert (r.id in after_hours) == (not office.is_open(local, tz)), (r.pressed_at, local)
+    cells = {(d, h): n for d, h, n in store.heat_counts(["vb-q1"], start, end, tz=tz)}
+    expected: dict[tuple[int, int], int] = {}
+    for r in ratings:
+        if _near_a_change(wire.parse_time(r.pressed_at), tz):
+            continue
+        local = wire.parse_time(r.pressed_at).astimezone(tz)
+        expected[(local.weekday(), local.hour)] = expected.get((local.weekday(), local.hour), 0) + 1
+    assert all(cells.get(k, 0) >= n for k, n in expected.items())
+    assert sum(cells.values()) == len(ratings)
+
+
+def _near_a_change(moment: datetime, tz: ZoneInfo) -> bool:
+    before, after = (moment + timedelta(hours=h) for h in (-1, 1))
+    return before.astimezone(tz).utcoffset() != after.astimezone(tz).utcoffset()
+
+
+@pytest.fixture
+def store_factory(tmp_path):
+    """A fresh store for each generated example."""
+    from collector.registry import load_registry
+    from collector.store import SqliteStore
+    from tests.collector.conftest import REGISTRY
+
+    opened = []
+
+    def make():
+        s = SqliteStore(tmp_path / f"s{len(opened)}.db")
+        s.replace_registry(load_registry(REGISTRY))
+        opened.append(s)
+        return s
+
+    yield make
+    for s in opened:
+        s.close()
+
+
+def test_utc_offsets_follow_daylight_saving_changes():
+    berlin = ZoneInfo("Europe/Berlin")
+    offsets = utc_offsets("2026-03-01T00:00:00.000Z", "2026-11-01T00:00:00.000Z", berlin)
+    assert offsets == [
+        ("2026-03-01T00:00:00.000Z", 60),
+        ("2026-03-29T01:00:00.000Z", 120),
+        ("2026-10-25T01:00:00.000Z", 60),
+    ]
+    assert utc_offsets("2026-03-01T00:00:00.000Z", "2027-03-01T00:00:00.000Z", ZoneInfo("Asia/Ho_Chi_Minh")) == [
+        ("2026-03-01T00:00:00.000Z", 420)
+    ]
+    assert time(7, 30) in OfficeHours().span_times[0]
+
+
+@settings(derandomize=True, max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(page=st.one_of(st.integers(min_value=-5, max_value=10**12).map(str), st.text(max_size=12)))
+@example(page="²")  # a digit to str.isdigit, not to int()
+@example(page="٣")
+def test_any_page_number_is_a_page_or_a_clear_refusal(inspector, page):
+    for path in ("/flagged", "/counters/vb-q1"):
+        response = inspector.get(path, params={"page": page})
+        if re.fullmatch("[0-9]+", page) and 1 <= int(page) <= 1_000_000:
+            assert response.status_code == 200
+        else:
+            assert response.status_code == 422 and "a whole number from 1" in response.text
