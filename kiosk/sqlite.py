@@ -72,9 +72,14 @@ def savepoint(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 def migrate(db: sqlite_utils.Database, migrations: Sequence[Migration], *, name: str) -> None:
-    version = db.conn.execute("PRAGMA user_version").fetchone()[0]
-    for number, step in enumerate(migrations[version:], start=version + 1):
+    """Run the steps not yet run. The version is read inside each step's write transaction, so two
+    processes opening one new database at once (a web and an ingest collector started together)
+    never run a step twice: the second waits for the first's lock and then sees its version."""
+    while True:
         with transaction(db.conn):
-            step(db)
-            db.conn.execute(f"PRAGMA user_version={number}")
-        log.info("%s migrated to schema %d", name, number)
+            version = db.conn.execute("PRAGMA user_version").fetchone()[0]
+            if version >= len(migrations):
+                return
+            migrations[version](db)
+            db.conn.execute(f"PRAGMA user_version={version + 1}")
+        log.info("%s migrated to schema %d", name, version + 1)
