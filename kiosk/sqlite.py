@@ -74,7 +74,10 @@ def savepoint(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 def migrate(db: sqlite_utils.Database, migrations: Sequence[Migration], *, name: str) -> None:
     """Run the steps not yet run. The version is read inside each step's write transaction, so two
     processes opening one new database at once (a web and an ingest collector started together)
-    never run a step twice: the second waits for the first's lock and then sees its version."""
+    never run a step twice: the second waits for the first's lock and then sees its version. An
+    up-to-date database (every open after the first) takes no write lock."""
+    if db.conn.execute("PRAGMA user_version").fetchone()[0] >= len(migrations):
+        return
     while True:
         with transaction(db.conn):
             version = db.conn.execute("PRAGMA user_version").fetchone()[0]
