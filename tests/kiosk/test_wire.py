@@ -1,6 +1,8 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kiosk import wire
 from kiosk.ids import uuid7
@@ -244,3 +246,34 @@ def test_a_huge_status_is_refused():
     with pytest.raises(wire.WireError) as err:
         wire.decode_status(b" " * (wire.MAX_STATUS_BYTES + 1))
     assert err.value.reason == "status_too_big"
+
+
+def _depth(doc) -> int:
+    if isinstance(doc, list):
+        return 1 + max((_depth(x) for x in doc), default=0)
+    if isinstance(doc, dict):
+        return 1 + max((_depth(x) for x in doc.values()), default=0)
+    return 0
+
+
+_TRICKY_TEXT = st.text(alphabet='[]{}"\\ab\u00e9\n', max_size=12)
+_JSON_DOCS = st.recursive(
+    st.none() | st.booleans() | st.integers(-10, 10) | _TRICKY_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TRICKY_TEXT, inner, max_size=3),
+    max_leaves=40,
+)
+
+
+@settings(derandomize=True, max_examples=400, deadline=None)
+@given(doc=_JSON_DOCS, wrap=st.integers(0, 9), ensure_ascii=st.booleans())
+def test_the_nesting_measured_before_parsing_is_the_parsed_documents_nesting(doc, wrap, ensure_ascii):
+    """Strings full of brackets, quotes and backslashes never change the measure: a document is
+    refused as too deep exactly when it nests deeper than MAX_DEPTH."""
+    for _ in range(wrap):
+        doc = [doc, '"[{\\']
+    payload = json.dumps(doc, ensure_ascii=ensure_ascii).encode()
+    if _depth(doc) > wire.MAX_DEPTH:
+        with pytest.raises(wire.WireError, match="deeper"):
+            wire._check_depth(payload)
+    else:
+        wire._check_depth(payload)
