@@ -33,6 +33,7 @@ class HttpSettings:
     host: str = "127.0.0.1"
     port: int = field(default=8080, metadata=limits(1, 65535))
     secure_cookies: bool = False  # true behind HTTPS: cookies are then never sent over plain HTTP
+    access_log: bool = False  # one key=value line per HTTP request (uvicorn's access log)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from kiosk.camera import Camera, GeneratedCamera
 from kiosk.clock import SystemClock
 from kiosk.config import KioskSettings, load_settings
 from kiosk.errors import ConfigError, KioskError
+from kiosk.logs import setup_logging
 from kiosk.panel import ButtonPanel
 
 log = logging.getLogger("kiosk")
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     status = sub.add_parser("status", help="print the outbox backlog and the last error")
     status.add_argument("--config", required=True, help="kiosk.toml")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.log_level)
     try:
         if args.command == "run":
             return _run(args)
