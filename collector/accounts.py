@@ -24,9 +24,9 @@ from datetime import UTC, datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from collector.anystore import Store
 from collector.errors import CollectorError
 from collector.registry import Registry
-from collector.store import SqliteStore
 from kiosk import wire
 
 ROLES = ("admin", "inspector", "viewer")
@@ -109,9 +109,10 @@ def _text(moment: datetime) -> str:
 
 
 class Accounts:
-    def __init__(self, store: SqliteStore) -> None:
+    """Users, passwords, lock-outs, sessions, API tokens and the audit trail, on either store."""
+
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self.conn = store.conn
 
     # --- users -----------------------------------------------------------------
 
@@ -122,21 +123,11 @@ class Accounts:
             raise AuthError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         registry.unit(unit)  # NotFound for an unknown unit
         _check_password(password)
-        with self.store.transaction():
-            if self.conn.execute("SELECT 1 FROM users WHERE username=?", (username,)).fetchone():
-                raise AuthError(f"user {username!r} exists already")
-            self.conn.execute(
-                "INSERT INTO users(username, password_hash, role, unit, created_at) VALUES (?,?,?,?,?)",
-                (username, _hash(password), role, unit, _text(_now())),
-            )
+        if not self.store.user_insert(username, _hash(password), role, unit, _text(_now())):
+            raise AuthError(f"user {username!r} exists already")
 
     def users(self) -> list[User]:
-        return [
-            User(*row)
-            for row in self.conn.execute(
-                "SELECT username, role, unit, locked_until, disabled_at FROM users ORDER BY username"
-            )
-        ]
+        return [User(*row) for row in self.store.users()]
 
     def user(self, username: str) -> User:
         for user in self.users():
@@ -147,32 +138,20 @@ class Accounts:
     def set_password(self, username: str, password: str) -> None:
         _check_password(password)
         self.user(username)
-        with self.store.transaction():
-            self.conn.execute(
-                "UPDATE users SET password_hash=?, failed_logins=0, locked_until=NULL WHERE username=?",
-                (_hash(password), username),
-            )
-            self.conn.execute("DELETE FROM sessions WHERE username=?", (username,))
+        self.store.user_set_password(username, _hash(password))
 
     def disable(self, username: str) -> int:
         """No more logins, Basic auth or tokens for the user; their sessions end now. Returns how many."""
         self.user(username)
-        with self.store.transaction():
-            self.conn.execute(
-                "UPDATE users SET disabled_at=? WHERE username=? AND disabled_at IS NULL", (_text(_now()), username)
-            )
-            ended = self.conn.execute("DELETE FROM sessions WHERE username=?", (username,)).rowcount
-        return int(ended or 0)
+        return self.store.user_disable(username, _text(_now()))
 
     def enable(self, username: str) -> None:
         self.user(username)
-        with self.store.transaction():
-            self.conn.execute("UPDATE users SET disabled_at=NULL WHERE username=?", (username,))
+        self.store.user_enable(username)
 
     def unlock(self, username: str) -> None:
         self.user(username)
-        with self.store.transaction():
-            self.conn.execute("UPDATE users SET failed_logins=0, locked_until=NULL WHERE username=?", (username,))
+        self.store.user_unlock(username)
 
     # --- checking passwords ----------------------------------------------------------
 
@@ -181,27 +160,9 @@ class Accounts:
         if address and self.failures_from(address) >= ADDRESS_LIMIT:
             raise TooMany("too many failed logins from this address; try again in a few minutes")
         now = _now()
-        with self.store.transaction():
-            # Count the attempt first, atomically: parallel guesses cannot all see the old count.
-            row = self.conn.execute(
-                "UPDATE users SET failed_logins = failed_logins + 1 WHERE username=?"
-                " AND (locked_until IS NULL OR locked_until <= ?)"
-                " RETURNING password_hash, role, unit, failed_logins, disabled_at",
-                (username, _text(now)),
-            ).fetchone()
-            locked = (
-                row is None
-                and self.conn.execute(
-                    "SELECT 1 FROM users WHERE username=? AND locked_until > ?", (username, _text(now))
-                ).fetchone()
-            )
-            if row is not None and row[3] > MAX_FAILED_LOGINS:
-                # Attempts beyond the limit that raced past the lock: lock now, check nothing.
-                self.conn.execute(
-                    "UPDATE users SET locked_until=?, failed_logins=0 WHERE username=?",
-                    (_text(now + LOCKOUT), username),
-                )
-                locked, row = True, None
+        row, locked = self.store.login_attempt(
+            username, _text(now), max_failed=MAX_FAILED_LOGINS, lock_until=_text(now + LOCKOUT)
+        )
         if locked:
             self._failed(address, username)
             raise AuthError("account locked after repeated failures; try again later")
@@ -212,34 +173,23 @@ class Accounts:
         password_hash, role, unit, attempts, disabled_at = row
         if not _verify(password_hash, password):
             if attempts >= MAX_FAILED_LOGINS:
-                with self.store.transaction():
-                    self.conn.execute(
-                        "UPDATE users SET locked_until=?, failed_logins=0 WHERE username=?",
-                        (_text(now + LOCKOUT), username),
-                    )
+                self.store.user_lock(username, _text(now + LOCKOUT))
                 self.audit(username, "account_locked", username, f"{MAX_FAILED_LOGINS} failed logins")
             self._failed(address, username)
             raise AuthError("wrong user name or password")
-        with self.store.transaction():
-            self.conn.execute("UPDATE users SET failed_logins=0, locked_until=NULL WHERE username=?", (username,))
+        self.store.user_unlock(username)
         if disabled_at:
             raise AuthError("this account is disabled; ask an administrator")
         return role, unit
 
     def failures_from(self, address: str) -> int:
-        since = _text(_now() - ADDRESS_WINDOW)
-        row = self.conn.execute(
-            "SELECT COUNT(*) FROM login_failures WHERE address=? AND at > ?", (address, since)
-        ).fetchone()
-        return int(row[0])
+        return self.store.login_failures_since(address, _text(_now() - ADDRESS_WINDOW))
 
     def _failed(self, address: str, username: str) -> None:
         if not address:
             return
         now = _now()
-        with self.store.transaction():
-            self.conn.execute("DELETE FROM login_failures WHERE at < ?", (_text(now - ADDRESS_WINDOW),))
-            self.conn.execute("INSERT INTO login_failures VALUES (?,?)", (address, _text(now)))
+        self.store.login_failure_add(address, _text(now), forget_before=_text(now - ADDRESS_WINDOW))
 
     # --- API tokens --------------------------------------------------------------------
 
@@ -249,79 +199,42 @@ class Accounts:
             raise AuthError("give the token a short name (what uses it)")
         self.user(username)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        with self.store.transaction():
-            self.conn.execute(
-                "INSERT INTO api_tokens(token_hash, name, username, created_at, created_by) VALUES (?,?,?,?,?)",
-                (_digest(token), name.strip(), username, _text(_now()), by),
-            )
+        self.store.token_insert(_digest(token), name.strip(), username, _text(_now()), by)
         return token
 
     def tokens(self) -> list[ApiToken]:
-        return [
-            ApiToken(*row)
-            for row in self.conn.execute(
-                "SELECT id, name, username, created_at, created_by, last_used_at, revoked_at"
-                " FROM api_tokens ORDER BY id"
-            )
-        ]
+        return [ApiToken(*row) for row in self.store.tokens()]
 
     def revoke_token(self, token_id: int) -> None:
-        with self.store.transaction():
-            changed = self.conn.execute(
-                "UPDATE api_tokens SET revoked_at=? WHERE id=? AND revoked_at IS NULL", (_text(_now()), token_id)
-            ).rowcount
-        if not changed:
+        if not self.store.token_revoke(token_id, _text(_now())):
             raise AuthError(f"no active token {token_id}")
 
     def token_user(self, token: str) -> str | None:
         """The user a live token acts as (None: unknown, revoked, or its user disabled)."""
-        row = self.conn.execute(
-            "SELECT t.id, u.username FROM api_tokens t JOIN users u ON u.username = t.username"
-            " WHERE t.token_hash=? AND t.revoked_at IS NULL AND u.disabled_at IS NULL",
-            (_digest(token),),
-        ).fetchone()
-        if row is None:
-            return None
-        with self.store.transaction():
-            self.conn.execute("UPDATE api_tokens SET last_used_at=? WHERE id=?", (_text(_now()), row[0]))
-        return str(row[1])
+        return self.store.token_use(_digest(token), _text(_now()))
 
     # --- sessions ----------------------------------------------------------------
 
     def open_session(self, username: str) -> str:
         token = secrets.token_urlsafe(32)
         now = _now()
-        with self.store.transaction():
-            self.conn.execute("DELETE FROM sessions WHERE expires_at < ?", (_text(now),))
-            self.conn.execute(
-                "INSERT INTO sessions VALUES (?,?,?,?,?)",
-                (
-                    _digest(token),
-                    username,
-                    secrets.token_urlsafe(24),
-                    _text(now),
-                    _text(now + SESSION_LIFETIME),
-                ),
-            )
+        self.store.session_open(
+            _digest(token), username, secrets.token_urlsafe(24), _text(now), _text(now + SESSION_LIFETIME)
+        )
         return token
 
     def session(self, token: str) -> tuple[str, str] | None:
         """(username, csrf token) of a live session."""
-        row = self.conn.execute(
-            "SELECT username, csrf, expires_at FROM sessions WHERE token_hash=?", (_digest(token),)
-        ).fetchone()
+        row = self.store.session_get(_digest(token))
         if row is None or wire.parse_time(row[2]) < _now():
             return None
         return row[0], row[1]
 
     def close_session(self, token: str) -> None:
-        with self.store.transaction():
-            self.conn.execute("DELETE FROM sessions WHERE token_hash=?", (_digest(token),))
+        self.store.session_close(_digest(token))
 
     def principal(self, username: str, registry: Registry, csrf: str = "") -> Principal | None:
-        row = self.conn.execute(
-            "SELECT role, unit FROM users WHERE username=? AND disabled_at IS NULL", (username,)
-        ).fetchone()
+        row = self.store.user_role_unit(username)
         if row is None or row[1] not in registry.units:
             return None
         return Principal(username, row[0], row[1], frozenset(registry.subtree(row[1])), csrf)
@@ -329,18 +242,10 @@ class Accounts:
     # --- audit -------------------------------------------------------------------
 
     def audit(self, username: str, action: str, target: str, detail: str = "") -> None:
-        with self.store.transaction():
-            self.conn.execute(
-                "INSERT INTO audit(at, username, action, target, detail) VALUES (?,?,?,?,?)",
-                (_text(_now()), username, action, target, detail),
-            )
+        self.store.audit_add(_text(_now()), username, action, target, detail)
 
     def audit_log(self, limit: int = 500) -> list[tuple[str, str, str, str, str]]:
-        return list(
-            self.conn.execute(
-                "SELECT at, username, action, target, detail FROM audit ORDER BY id DESC LIMIT ?", (limit,)
-            )
-        )
+        return self.store.audit_rows(limit)
 
 
 def _digest(token: str) -> str:

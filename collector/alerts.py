@@ -17,12 +17,12 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from collector.anystore import Store
 from collector.config import AlertSettings, CollectorSettings
 from collector.errors import CollectorError
 from collector.office import OfficeHours
 from collector.registry import Registry
 from collector.reports import last_rating_at
-from collector.store import SqliteStore
 from kiosk import wire
 
 log = logging.getLogger(__name__)
@@ -72,9 +72,8 @@ def default_rules(settings: AlertSettings) -> Rules:
 class AlertBook:
     """Rules and alerts in the store."""
 
-    def __init__(self, store: SqliteStore, settings: CollectorSettings) -> None:
+    def __init__(self, store: Store, settings: CollectorSettings) -> None:
         self.store = store
-        self.conn = store.conn
         self.settings = settings
 
     def set_rules(self, unit: str, values: dict[str, Any], registry: Registry) -> Rules:
@@ -84,15 +83,11 @@ class AlertBook:
             rules = replace(base, **{k: type(getattr(base, k))(v) for k, v in values.items() if k in RULE_KEYS})
         except (TypeError, ValueError) as exc:
             raise RuleError(str(exc)) from None
-        with self.store.transaction():
-            self.conn.execute(
-                "INSERT INTO alert_rules VALUES (?,?) ON CONFLICT (unit) DO UPDATE SET doc=excluded.doc",
-                (unit, json.dumps(asdict(rules))),
-            )
+        self.store.alert_rules_put(unit, json.dumps(asdict(rules)))
         return rules
 
     def own_rules(self) -> dict[str, Rules]:
-        return {unit: Rules(**json.loads(doc)) for unit, doc in self.conn.execute("SELECT unit, doc FROM alert_rules")}
+        return {unit: Rules(**json.loads(doc)) for unit, doc in self.store.alert_rules_all().items()}
 
     def rules_for(self, unit: str, registry: Registry, own: dict[str, Rules] | None = None) -> Rules:
         own = self.own_rules() if own is None else own
@@ -102,40 +97,22 @@ class AlertBook:
         return default_rules(self.settings.alerts)
 
     def alerts(self, units: frozenset[str] | None = None, *, open_only: bool = False, limit: int = 500) -> list[Alert]:
-        sql = "SELECT id, kind, target, unit, opened_at, detail, acked_by, acked_at, ack_comment FROM alerts"
-        if open_only:
-            sql += " WHERE acked_at IS NULL"
-        rows = [Alert(*r) for r in self.conn.execute(sql + " ORDER BY id DESC LIMIT ?", (limit,))]
+        rows = [Alert(*r) for r in self.store.alert_rows(open_only=open_only, limit=limit)]
         return rows if units is None else [a for a in rows if a.unit in units]
 
     def alert(self, alert_id: int) -> Alert | None:
-        row = self.conn.execute(
-            "SELECT id, kind, target, unit, opened_at, detail, acked_by, acked_at, ack_comment FROM alerts WHERE id=?",
-            (alert_id,),
-        ).fetchone()
+        row = self.store.alert_row(alert_id)
         return None if row is None else Alert(*row)
 
     def acknowledge(self, alert_id: int, username: str, comment: str) -> None:
         if not comment.strip():
             raise RuleError("say what was done about the alert")
-        with self.store.transaction():
-            self.conn.execute(
-                "UPDATE alerts SET acked_by=?, acked_at=?, ack_comment=? WHERE id=? AND acked_at IS NULL",
-                (username, wire.format_time(datetime.now(UTC)), comment.strip(), alert_id),
-            )
+        self.store.alert_ack(alert_id, username, wire.format_time(datetime.now(UTC)), comment.strip())
 
     def open_alert(self, kind: str, target: str, unit: str, detail: str, at: datetime) -> Alert | None:
         """Open an alert unless one of this kind for this target is still open."""
-        with self.store.transaction():
-            if self.conn.execute(
-                "SELECT 1 FROM alerts WHERE kind=? AND target=? AND acked_at IS NULL", (kind, target)
-            ).fetchone():
-                return None
-            cur = self.conn.execute(
-                "INSERT INTO alerts(kind, target, unit, opened_at, detail) VALUES (?,?,?,?,?)",
-                (kind, target, unit, wire.format_time(at), detail),
-            )
-        return self.alert(int(cur.lastrowid or 0))
+        alert_id = self.store.alert_open(kind, target, unit, wire.format_time(at), detail)
+        return None if alert_id is None else self.alert(alert_id)
 
     # --- evaluation ---------------------------------------------------------------------
 
@@ -148,11 +125,7 @@ class AlertBook:
         for counter in registry.counters.values():
             rules = self.rules_for(counter.unit, registry, own)
             since = wire.format_time(now - timedelta(hours=rules.window_h))
-            total, unhappy = self.conn.execute(
-                "SELECT COUNT(*), COALESCE(SUM(score = 1), 0) FROM ratings WHERE counter=? AND pressed_at >= ?"
-                " AND flag IS NULL",
-                (counter.id, since),
-            ).fetchone()
+            total, unhappy = self.store.unhappy_since(counter.id, since)
             if total >= rules.min_ratings and unhappy / total >= rules.dissatisfied_share:
                 detail = (
                     f"{unhappy}/{total} Không hài lòng ({unhappy / total:.0%}) trong {rules.window_h:g} giờ "
@@ -225,7 +198,7 @@ class AlertLoop:
         self._stop.set()
         self._thread.join(timeout=10)
 
-    def run_once(self, store: SqliteStore) -> list[Alert]:
+    def run_once(self, store: Store) -> list[Alert]:
         book = AlertBook(store, self.settings)
         alerts = book.evaluate(store.load_registry(), datetime.now(UTC))
         for alert in alerts:

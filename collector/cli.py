@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from collector.anystore import Store
 from collector.config import CollectorSettings, load_settings
 from collector.errors import CollectorError
 from collector.registry import load_registry, save_registry
-from collector.store import SqliteStore, open_store
+from collector.store import open_store
 from kiosk import __version__
+from kiosk.logs import setup_logging
 from kiosk.shipped import shipped_file
 
 log = logging.getLogger("collector")
@@ -129,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     broker_conf.add_argument("--bind", default="", help="address to listen on (default: all)")
     broker_conf.add_argument("--persistence", default="/var/lib/mosquitto/")
     broker_conf.add_argument("--config", required=True)
+    migrate = sub.add_parser("migrate", help="bring the store to the current schema version (serve does it too)")
+    migrate.add_argument("--config", required=True)
     backup = sub.add_parser("backup", help="a consistent copy of the store, the pictures and the fleet CA")
     backup.add_argument("--out", required=True, help="a new, empty folder")
     backup.add_argument("--config", required=True)
@@ -148,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         p = quar_sub.add_parser(name, help=text)
         p.add_argument("--config", required=True)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.log_level)
     if args.command == "store":
         return _copy_store(args.source, args.target)
     try:
@@ -157,7 +161,12 @@ def main(argv: list[str] | None = None) -> int:
             return serve_forever(settings, role=args.role)
         if args.command in ("backup", "restore"):
             return _backup(args, settings)
-        store = open_store(settings.resolved_store_url)
+        store = open_store(settings.resolved_store_url)  # opening migrates
+        if args.command == "migrate":
+            where = settings.resolved_store_url.split("@")[-1]
+            print(f"store {where}: schema version {store.schema_version()}")
+            store.close()
+            return 0
         try:
             if args.command != "registry":
                 ensure_registry(store, settings)
@@ -209,6 +218,14 @@ def _copy_store(source: str, target: str) -> int:
     for table, n in sorted(report.tables.items()):
         print(f"{table:<22} {n:>10}")
     print(f"copied and checked: every table's row count and the roll-ups ({report.rollup_total} ratings)")
+    if report.pictures_moved or report.pictures_missing:
+        print(f"pictures put into the database: {report.pictures_moved}")
+    if report.pictures_missing:
+        print(
+            f"collector: {report.pictures_missing} picture file(s) not found or not matching their sha256;"
+            " their rows still name the file",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -231,7 +248,7 @@ def _backup(args: argparse.Namespace, settings: CollectorSettings) -> int:
     return 0
 
 
-def _fleet(args: argparse.Namespace, store: SqliteStore, settings: CollectorSettings) -> int:
+def _fleet(args: argparse.Namespace, store: Store, settings: CollectorSettings) -> int:
     from pathlib import Path
 
     from collector import fleet
@@ -315,13 +332,13 @@ def _registry_file_kiosks(path: object) -> set[str]:
     return set(load_registry(str(path)).kiosks)
 
 
-def _audit_enrolment(store: SqliteStore, target: str, detail: str) -> None:
+def _audit_enrolment(store: Store, target: str, detail: str) -> None:
     from collector.accounts import Accounts
 
     Accounts(store).audit("cli", "enrol_kiosk", target, detail)
 
 
-def _user(args: argparse.Namespace, store: SqliteStore) -> int:
+def _user(args: argparse.Namespace, store: Store) -> int:
     from collector.accounts import Accounts
 
     accounts = Accounts(store)
@@ -352,7 +369,7 @@ def _user(args: argparse.Namespace, store: SqliteStore) -> int:
     return 0
 
 
-def _token(args: argparse.Namespace, store: SqliteStore) -> int:
+def _token(args: argparse.Namespace, store: Store) -> int:
     from collector.accounts import Accounts
 
     accounts = Accounts(store)
@@ -377,7 +394,7 @@ def _token(args: argparse.Namespace, store: SqliteStore) -> int:
     return 0
 
 
-def _roster(args: argparse.Namespace, store: SqliteStore, settings: CollectorSettings) -> int:
+def _roster(args: argparse.Namespace, store: Store, settings: CollectorSettings) -> int:
     from pathlib import Path
 
     from collector.officers import Officers
@@ -393,7 +410,7 @@ def _roster(args: argparse.Namespace, store: SqliteStore, settings: CollectorSet
     return 0
 
 
-def _quarantine(action: str, store: SqliteStore, settings: CollectorSettings) -> int:
+def _quarantine(action: str, store: Store, settings: CollectorSettings) -> int:
     if action == "list":
         shown = after = 0
         while entries := store.quarantined(after_id=after, limit=1000):
@@ -417,14 +434,14 @@ def _quarantine(action: str, store: SqliteStore, settings: CollectorSettings) ->
     return 0
 
 
-def ensure_registry(store: SqliteStore, settings: CollectorSettings) -> None:
+def ensure_registry(store: Store, settings: CollectorSettings) -> None:
     """A fresh collector's store has no registry until `serve` starts: admin commands read the
     configured file then, instead of answering "no unit '10'"."""
     if settings.registry is not None and settings.registry.exists() and not store.load_registry().units:
         store.replace_registry(load_registry(settings.registry))
 
 
-def prepare_store(settings: CollectorSettings) -> SqliteStore:
+def prepare_store(settings: CollectorSettings) -> Store:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings.resolved_store_url)
     if settings.registry is not None:
@@ -462,11 +479,6 @@ def serve_forever(settings: CollectorSettings, *, role: str = "all") -> int:
     from collector.metrics import Metrics
     from collector.web import create_app
 
-    if settings.resolved_store_url.startswith(("postgresql://", "postgres://")) and role != "ingest":
-        raise CollectorError(
-            "on PostgreSQL, `collector serve` runs --role ingest so far: the pages, accounts, alerts and mail "
-            "still need SQLite (see README, Status)"
-        )
     store = prepare_store(settings)
     closing: list[Any] = []
     metrics = Metrics()
@@ -510,7 +522,19 @@ def serve_forever(settings: CollectorSettings, *, role: str = "all") -> int:
         metrics=metrics,
         pages=role in ("all", "web"),
     )
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.http.host, port=settings.http.port, log_level="warning"))
+    # log_config=None: uvicorn's loggers go through ours (key=value lines); its access log (one line
+    # per request) only when [http] access_log is on.
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.http.host,
+            port=settings.http.port,
+            log_config=None,
+            access_log=settings.http.access_log,
+        )
+    )
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.access").setLevel(logging.INFO if settings.http.access_log else logging.WARNING)
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
     log.info(
         "collector (%s) serving http://%s:%d/ (API /api/v1, OpenAPI /openapi.json)",

@@ -6,15 +6,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from collector import charts, exports, formats, i18n, reports
+from collector.anystore import Store
 from collector.config import CollectorSettings
 from collector.officers import Officers
 from collector.periods import Period
 from collector.registry import Registry
-from collector.store import SqliteStore
 
 
 def unit_table(
-    db: SqliteStore,
+    db: Store,
     registry: Registry,
     unit: str,
     period: Period,
@@ -91,7 +91,7 @@ def chart_points(summary: dict[str, Any]) -> list[tuple[str, float | None, int]]
 
 
 def three_level_form(
-    settings: CollectorSettings, db: SqliteStore, registry: Registry, unit: str, period: Period, today: date
+    settings: CollectorSettings, db: Store, registry: Registry, unit: str, period: Period, today: date
 ) -> exports.Table:
     """The official three-level form of a unit and everything below it, one row per unit × officer.
     It says how many ratings have an unverified time, and whether they are counted
@@ -159,7 +159,7 @@ def completeness_text(done: dict[str, Any], tz: ZoneInfo, lang: str = "vi") -> s
 
 
 def unit_report_pdf(
-    db: SqliteStore, registry: Registry, unit: str, period: Period, today: date, *, tz: ZoneInfo | None = None
+    db: Store, registry: Registry, unit: str, period: Period, today: date, *, tz: ZoneInfo | None = None
 ) -> tuple[bytes, dict[str, Any]]:
     """A unit's PDF report for the period, and the summary it was made from; with ``tz``, the
     report says up to when its data is complete."""

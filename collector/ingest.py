@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from dataclasses import replace as copy_of
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -32,7 +31,7 @@ from collector.errors import CollectorError
 from collector.registry import Registry
 from collector.store import Assignments, RatingStore, now_text, safe_text
 from kiosk import wire
-from kiosk.files import remove_file, write_atomically
+from kiosk.files import remove_file
 from kiosk.publisher import make_client, session_properties, set_nodelay
 
 log = logging.getLogger(__name__)
@@ -161,7 +160,10 @@ class MessageHandler:
                 self.store.add_quarantine(topic, payload, reason, detail, received_at, kiosk=kiosk)
                 self.counts.quarantined += 1
                 self.counts.by_reason[reason] += 1
-                log.warning("quarantined %s: %s (%s)", safe_text(topic, 200), reason, safe_text(detail, 300))
+                log.warning(
+                    "quarantined a message",
+                    extra={"kv": {"topic": safe_text(topic, 200), "reason": reason, "detail": safe_text(detail, 300)}},
+                )
             if kiosk is not None:
                 ids = exc.ack_ids if isinstance(exc, Rejected) else _ids_in(payload)
                 if "/snapshots/" in topic:
@@ -288,7 +290,10 @@ class MessageHandler:
         self.counts.quarantined += 1
         self.counts.by_reason[reason] += 1
         self.item_refusals.append(reason)
-        log.warning("quarantined a rating from %s: %s (%s)", kiosk, reason, safe_text(detail, 300))
+        log.warning(
+            "quarantined a rating",
+            extra={"kv": {"kiosk": kiosk, "seq": seq, "reason": reason, "detail": safe_text(detail, 300)}},
+        )
 
     def _snapshot(self, kiosk: str, rating_id: str, payload: bytes, received_at: str, acks: Acks) -> None:
         if len(payload) > wire.MAX_SNAPSHOT_BYTES:
@@ -303,8 +308,8 @@ class MessageHandler:
         if digest != sha256:
             raise Rejected("snapshot_mismatch", f"sha256 {digest} != announced {sha256}", [rating_id])
         if not self.store.has_snapshot(rating_id):
-            path = _write_content_addressed(self.settings.snapshot_dir, digest, payload)
-            self.store.add_snapshot(rating_id, digest, str(path), len(payload), received_at)
+            ref = self.store.keep_picture(self.settings.snapshot_dir, digest, payload)
+            self.store.add_snapshot(rating_id, digest, ref, len(payload), received_at)
             self.counts.snapshots += 1
         acks.snapshots[kiosk].append(rating_id)
 
@@ -438,7 +443,7 @@ class Ingestor:
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self._connected.clear()
         if not self._stop.is_set():
-            log.warning("collector disconnected (%s); reconnecting", reason)
+            log.warning("collector disconnected; reconnecting", extra={"kv": {"reason": str(reason)}})
 
     def _run(self) -> None:
         last_purge = 0.0
@@ -669,11 +674,3 @@ def _ids_in(payload: bytes) -> list[str]:
         return []
     ids = (item.get("id") if isinstance(item, dict) else None for item in items)
     return [rid for rid in ids if isinstance(rid, str) and wire.is_rating_id(rid)]
-
-
-def _write_content_addressed(root: Path, digest: str, data: bytes) -> Path:
-    path = root / digest[:2] / digest[2:4] / f"{digest}.jpg"
-    if path.exists():
-        return path
-    write_atomically(path, data)
-    return path

@@ -17,10 +17,11 @@ from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 
 from collector import documents, exports, formats, i18n, reports
+from collector.anystore import Store
 from collector.config import CollectorSettings
 from collector.periods import Period, period_of
 from collector.registry import Registry
-from collector.store import KioskBacklog, SqliteStore, now_text
+from collector.store import KioskBacklog, now_text
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def last_month(today: date) -> Period:
 
 def build_message(
     settings: CollectorSettings,
-    store: SqliteStore,
+    store: Store,
     unit: str,
     recipients: list[str],
     period: Period,
@@ -113,7 +114,7 @@ def send(settings: CollectorSettings, message: EmailMessage) -> None:
 
 
 def send_monthly(
-    settings: CollectorSettings, store: SqliteStore, today: date, *, force: bool = False, period: Period | None = None
+    settings: CollectorSettings, store: Store, today: date, *, force: bool = False, period: Period | None = None
 ) -> list[str]:
     """Send the reports of the month before ``today`` that have not gone out yet and are not
     waiting for kiosks' backlog; returns the units sent. ``force``: send again, and do not wait."""

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from collector.anystore import Store
 from collector.errors import CollectorError, NotFound
 from collector.registry import Registry
-from collector.store import SqliteStore
 from kiosk import wire
 
 NOBODY = ""  # the "officer" of ratings made while nobody was on duty
@@ -62,9 +62,8 @@ def parse_local(text: str, tz: ZoneInfo) -> str:
 
 
 class Officers:
-    def __init__(self, store: SqliteStore, tz: ZoneInfo) -> None:
+    def __init__(self, store: Store, tz: ZoneInfo) -> None:
         self.store = store
-        self.conn = store.conn
         self.tz = tz
 
     # --- officers ------------------------------------------------------------------
@@ -79,26 +78,17 @@ class Officers:
         if not name.strip():
             raise RosterError("an officer needs a name")
         registry.unit(unit)
-        with self.store.transaction():
-            existing = self.conn.execute("SELECT unit FROM officers WHERE id=?", (officer_id,)).fetchone()
-            if within is not None and existing is not None and existing[0] not in within:
-                raise RosterError(
-                    f"officer id {officer_id!r} is taken by an officer of another unit; choose another id"
-                )
-            self.conn.execute(
-                "INSERT INTO officers VALUES (?,?,?) ON CONFLICT (id) DO UPDATE SET name=excluded.name,"
-                " unit=excluded.unit",
-                (officer_id, name.strip(), unit),
-            )
+        if not self.store.officer_put(officer_id, name.strip(), unit, within=within):
+            raise RosterError(f"officer id {officer_id!r} is taken by an officer of another unit; choose another id")
 
     def officer(self, officer_id: str) -> Officer:
-        row = self.conn.execute("SELECT id, name, unit FROM officers WHERE id=?", (officer_id,)).fetchone()
+        row = self.store.officer_get(officer_id)
         if row is None:
             raise NotFound(f"no officer {officer_id!r}")
         return Officer(*row)
 
     def officers(self, units: Iterable[str] | None = None) -> list[Officer]:
-        rows = [Officer(*r) for r in self.conn.execute("SELECT id, name, unit FROM officers ORDER BY name")]
+        rows = [Officer(*r) for r in self.store.officers_all()]
         if units is None:
             return rows
         allowed = set(units)
@@ -115,20 +105,13 @@ class Officers:
             return self._insert_duty(officer_id, counter, start_at, end_at)
 
     def _insert_duty(self, officer_id: str, counter: str, start_at: str, end_at: str) -> int:
-        clash = self.conn.execute(
-            "SELECT officer, start_at, end_at FROM roster WHERE counter=? AND start_at < ? AND end_at > ?",
-            (counter, end_at, start_at),
-        ).fetchone()
+        clash = self.store.duty_clash(counter, start_at, end_at)
         if clash:
             raise RosterError(
                 f"counter {counter} already has {clash[0]} on duty from {self._local(clash[1])} "
                 f"to {self._local(clash[2])}"
             )
-        cur = self.conn.execute(
-            "INSERT INTO roster(officer, counter, start_at, end_at) VALUES (?,?,?,?)",
-            (officer_id, counter, start_at, end_at),
-        )
-        return int(cur.lastrowid or 0)
+        return self.store.duty_insert(officer_id, counter, start_at, end_at)
 
     def import_csv(self, text: str, registry: Registry) -> int:
         """Rows of ``officer,counter,start,end`` (local times; a header row is allowed).
@@ -166,17 +149,7 @@ class Officers:
         return added
 
     def duties(self, *, counter: str | None = None, officer: str | None = None, limit: int = 500) -> list[Duty]:
-        where, args = [], []
-        if counter:
-            where.append("counter=?")
-            args.append(counter)
-        if officer:
-            where.append("officer=?")
-            args.append(officer)
-        sql = "SELECT id, officer, counter, start_at, end_at FROM roster"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        return [Duty(*r) for r in self.conn.execute(sql + " ORDER BY start_at DESC LIMIT ?", (*args, limit))]
+        return [Duty(*r) for r in self.store.duties(counter=counter, officer=officer, limit=limit)]
 
     # --- attribution -------------------------------------------------------------------
 
@@ -186,24 +159,14 @@ class Officers:
         """Accepted ratings per officer (``NOBODY`` for none on duty) and score, at these counters;
         without those pressed while the kiosk's clock was unsynced when ``exclude_unsynced``."""
         start, end = local_bounds(day_from, day_to, self.tz)
-        clock = " AND r.clock != 'unsynced'" if exclude_unsynced else ""
         out: dict[str, dict[int, int]] = defaultdict(lambda: dict.fromkeys((1, 2, 3, 4), 0))
         for counter in counters:
             totals = dict.fromkeys((1, 2, 3, 4), 0)
-            for score, n in self.conn.execute(
-                "SELECT r.score, COUNT(*) FROM ratings r WHERE r.counter=? AND r.pressed_at >= ? AND r.pressed_at < ?"
-                f" AND r.flag IS NULL{clock} GROUP BY r.score",
-                (counter, start, end),
-            ):
-                totals[score] = n
+            totals.update(self.store.scores_between(counter, start, end, exclude_unsynced=exclude_unsynced))
             if not any(totals.values()):
                 continue
-            for officer_id, score, n in self.conn.execute(
-                "SELECT d.officer, r.score, COUNT(*) FROM roster d JOIN ratings r ON r.counter = d.counter"
-                " AND r.pressed_at >= d.start_at AND r.pressed_at < d.end_at"
-                " WHERE d.counter=? AND d.start_at < ? AND d.end_at > ? AND r.pressed_at >= ? AND r.pressed_at < ?"
-                f" AND r.flag IS NULL{clock} GROUP BY d.officer, r.score",
-                (counter, end, start, start, end),
+            for officer_id, score, n in self.store.scores_on_duty(
+                counter, start, end, exclude_unsynced=exclude_unsynced
             ):
                 out[officer_id][score] += n
                 totals[score] -= n
@@ -216,13 +179,7 @@ class Officers:
         """The officer's accepted ratings per counter and score while on duty."""
         start, end = local_bounds(day_from, day_to, self.tz)
         out: dict[str, dict[int, int]] = defaultdict(lambda: dict.fromkeys((1, 2, 3, 4), 0))
-        for counter, score, n in self.conn.execute(
-            "SELECT d.counter, r.score, COUNT(*) FROM roster d JOIN ratings r ON r.counter = d.counter"
-            " AND r.pressed_at >= d.start_at AND r.pressed_at < d.end_at"
-            " WHERE d.officer=? AND r.pressed_at >= ? AND r.pressed_at < ? AND r.flag IS NULL"
-            " GROUP BY d.counter, r.score",
-            (officer_id, start, end),
-        ):
+        for counter, score, n in self.store.officer_scores(officer_id, start, end):
             out[counter][score] += n
         return dict(out)
 

@@ -9,18 +9,24 @@ A lost connection is opened again on the next use.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import date
+from datetime import date, time
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
+from psycopg_pool import ConnectionPool
 
 from collector.registry import Counter, KioskEntry, Registry, Unit
+from collector.sqlshared import PICTURE_IN_DB, SharedSql
 from collector.store import (
+    _PAGE_COLUMNS,
+    _PAGE_JOINS,
     Assignments,
     Count,
     InstallSeq,
@@ -29,6 +35,7 @@ from collector.store import (
     QuarantineEntry,
     QuarantineStats,
     _is_time,
+    _page_row,
     _split_range,
     bounded_quarantine,
     local_day,
@@ -172,7 +179,17 @@ _m6_access = _run(
     "CREATE INDEX login_failures_address ON login_failures(address, at)",
 )
 
-MIGRATIONS: list[PgMigration] = [_m1_initial, _m2_monthly, _m3_people, _m4_trust, _m5_report_trust, _m6_access]
+_m7_pictures = _run("CREATE TABLE pictures (sha256 TEXT PRIMARY KEY, data BYTEA NOT NULL)")
+
+MIGRATIONS: list[PgMigration] = [
+    _m1_initial,
+    _m2_monthly,
+    _m3_people,
+    _m4_trust,
+    _m5_report_trust,
+    _m6_access,
+    _m7_pictures,
+]
 
 
 def migrate_postgres(conn: psycopg.Connection[Any], migrations: Sequence[PgMigration] = MIGRATIONS) -> int:
@@ -195,25 +212,113 @@ def migrate_postgres(conn: psycopg.Connection[Any], migrations: Sequence[PgMigra
     return version
 
 
-class PostgresStore:
-    def __init__(self, url: str) -> None:
+@functools.lru_cache(maxsize=256)
+def _placeholders(sql: str) -> Any:
+    """The shared SQL's ``?`` placeholders in psycopg's style (a literal ``%`` doubled)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+def web_pool(url: str, *, max_size: int = 16) -> ConnectionPool[Any]:
+    """Connections for the web side: each request borrows one (``PostgresStore.borrowed``)
+    instead of opening its own. Migrate the store before (``PostgresStore(url)``)."""
+    pool: ConnectionPool[Any] = ConnectionPool(
+        url,
+        min_size=1,
+        max_size=max_size,
+        kwargs={"autocommit": True, "connect_timeout": 10},
+        check=ConnectionPool.check_connection,
+        name="collector-web",
+        open=True,
+    )
+    return pool
+
+
+# A batch of ratings and everything it moves, in one statement (one round trip): the ratings not
+# stored yet, then — from exactly those (RETURNING) — one upsert per counter, day, score and flag
+# into the daily and monthly roll-ups, the late arrivals, and the install's seq range. The arrays
+# keep the statement's text the same for any batch size (psycopg and the server parse it once).
+# Upserts go in one order for every collector, so two transactions never wait on each other in a
+# cycle.
+_ADD_RATINGS = """
+WITH src AS (
+    SELECT * FROM unnest(
+        %s::text[], %s::text[], %s::text[], %s::bigint[], %s::text[], %s::text[], %s::smallint[], %s::text[],
+        %s::text[], %s::text[], %s::text[], %s::text[], %s::integer[], %s::text[], %s::text[], %s::text[]
+    ) AS s(id, kiosk, install, seq, counter, unit, score, flag, pressed_at, local_day, clock,
+           snapshot_sha256, snapshot_bytes, snapshot_error, fw, received_at)
+),
+ins AS (
+    INSERT INTO ratings (id, kiosk, install, seq, counter, unit, score, flag, pressed_at, local_day, clock,
+                         snapshot_sha256, snapshot_bytes, snapshot_error, fw, received_at)
+    SELECT * FROM src ON CONFLICT (id) DO NOTHING
+    RETURNING id, install, seq, counter, score, (flag IS NOT NULL)::int AS flagged, local_day,
+              (clock = 'unsynced')::int AS unsynced
+),
+d AS (
+    INSERT INTO daily (counter, day, score, flagged, n, unsynced)
+    SELECT counter, local_day, score, flagged, COUNT(*), SUM(unsynced) FROM ins
+    GROUP BY counter, local_day, score, flagged ORDER BY 1, 2, 3, 4
+    ON CONFLICT (counter, day, score, flagged)
+    DO UPDATE SET n = daily.n + excluded.n, unsynced = daily.unsynced + excluded.unsynced
+),
+m AS (
+    INSERT INTO monthly (counter, month, score, flagged, n, unsynced)
+    SELECT counter, substr(local_day, 1, 7), score, flagged, COUNT(*), SUM(unsynced) FROM ins
+    GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (counter, month, score, flagged)
+    DO UPDATE SET n = monthly.n + excluded.n, unsynced = monthly.unsynced + excluded.unsynced
+),
+a AS (
+    INSERT INTO after_month (rating_id, counter, month, score, flagged, received_at)
+    SELECT id, counter, substr(local_day, 1, 7), score, flagged, %s FROM ins
+    WHERE substr(local_day, 1, 7) < %s
+),
+i AS (
+    INSERT INTO installs (kiosk, install, count, min_seq, max_seq, last_received_at)
+    SELECT %s, install, COUNT(*), MIN(seq), MAX(seq), %s FROM ins GROUP BY install ORDER BY install
+    ON CONFLICT (kiosk, install) DO UPDATE SET
+        count = installs.count + excluded.count, min_seq = LEAST(installs.min_seq, excluded.min_seq),
+        max_seq = GREATEST(installs.max_seq, excluded.max_seq), last_received_at = excluded.last_received_at
+)
+SELECT id FROM ins
+"""
+
+
+class PostgresStore(SharedSql):
+    def __init__(self, url: str, *, pool: ConnectionPool[Any] | None = None) -> None:
         self.url = url
         self._conn: psycopg.Connection[Any] | None = None
-        migrate_postgres(self.conn)
+        self._pool = pool
+        if pool is None:
+            migrate_postgres(self.conn)
 
     @classmethod
     def from_url(cls, url: str) -> PostgresStore:
         return cls(url)
 
+    @classmethod
+    def borrowed(cls, url: str, pool: ConnectionPool[Any]) -> PostgresStore:
+        """A store on a connection of ``pool`` (already migrated); ``close()`` gives it back."""
+        return cls(url, pool=pool)
+
     @property
     def conn(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            if self._pool is not None:
+                if self._conn is not None:
+                    self._pool.putconn(self._conn)  # the pool drops a closed one
+                self._conn = self._pool.getconn(timeout=30)
+            else:
+                self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
         return self._conn
 
     def close(self) -> None:
         if self._conn is not None:
-            self._conn.close()
+            if self._pool is not None:
+                self._pool.putconn(self._conn)
+            else:
+                self._conn.close()
+            self._conn = None
 
     def transaction(self) -> AbstractContextManager[Any]:
         return self.conn.transaction()
@@ -231,6 +336,20 @@ class PostgresStore:
 
     def ping(self) -> None:
         self.conn.execute("SELECT 1").fetchall()
+
+    def schema_version(self) -> int:
+        row = self.conn.execute("SELECT version FROM schema_version").fetchone()
+        return int(row[0]) if row else 0
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.conn.cursor() as cur:
+            cur.execute(_placeholders(sql), args)
+            return [tuple(row) for row in cur.fetchall()] if cur.description else []
+
+    def _run(self, sql: str, args: Sequence[Any] = ()) -> int:
+        with self.conn.cursor() as cur:
+            cur.execute(_placeholders(sql), args)
+            return max(cur.rowcount, 0)
 
     @contextmanager
     def _cursor(self) -> Iterator[psycopg.Cursor[Any]]:
@@ -304,67 +423,36 @@ class PostgresStore:
                 duplicates.append(r.id)
             else:
                 fresh[r.id] = r
-        rows = [
-            (
-                r.id, kiosk, r.install, r.seq, r.counter, unit_of[r.counter], r.score, r.flag, r.pressed_at,
-                local_day(r.pressed_at, tz), r.clock, r.snapshot.sha256 if r.snapshot else None,
-                r.snapshot.bytes if r.snapshot else None, r.snapshot_error, r.fw, received_at,
-            )
-            for r in fresh.values()
-        ]  # fmt: skip
+        columns: list[list[Any]] = [[] for _ in range(16)]
+        for r in fresh.values():
+            for column, value in zip(
+                columns,
+                (
+                    r.id,
+                    kiosk,
+                    r.install,
+                    r.seq,
+                    r.counter,
+                    unit_of[r.counter],
+                    r.score,
+                    r.flag,
+                    r.pressed_at,
+                    local_day(r.pressed_at, tz),
+                    r.clock,
+                    r.snapshot.sha256 if r.snapshot else None,
+                    r.snapshot.bytes if r.snapshot else None,
+                    r.snapshot_error,
+                    r.fw,
+                    received_at,
+                ),
+                strict=True,
+            ):
+                column.append(value)
+        received_month = wire.parse_time(received_at).astimezone(tz).date().isoformat()[:7]
         with self._cursor() as cur:
-            inserted: set[str] = set()
-            for chunk in chunks_of(rows, 500):
-                marks = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(chunk))
-                flat = [value for row in chunk for value in row]
-                cur.execute(
-                    f"INSERT INTO ratings VALUES {marks} ON CONFLICT (id) DO NOTHING RETURNING id",  # type: ignore[arg-type]
-                    flat,
-                )
-                inserted.update(row[0] for row in cur.fetchall())
-            duplicates.extend(i for i in fresh if i not in inserted)
-            rollup: dict[tuple[str, str, int, int], list[int]] = defaultdict(lambda: [0, 0])  # [n, unsynced]
-            installs: dict[str, list[int]] = {}
-            late = []
-            received_month = wire.parse_time(received_at).astimezone(tz).date().isoformat()[:7]
-            for rating_id in inserted:
-                r = fresh[rating_id]
-                day = local_day(r.pressed_at, tz)
-                counted = rollup[(r.counter, day, r.score, 1 if r.flag else 0)]
-                counted[0] += 1
-                counted[1] += r.clock == "unsynced"
-                if day[:7] < received_month:
-                    late.append((r.id, r.counter, day[:7], r.score, 1 if r.flag else 0, received_at))
-                seen = installs.setdefault(r.install, [0, r.seq, r.seq])
-                seen[0] += 1
-                seen[1] = min(seen[1], r.seq)
-                seen[2] = max(seen[2], r.seq)
-            cur.executemany(
-                "INSERT INTO daily(counter, day, score, flagged, n, unsynced) VALUES (%s,%s,%s,%s,%s,%s)"
-                " ON CONFLICT (counter, day, score, flagged) DO UPDATE SET n = daily.n + excluded.n,"
-                " unsynced = daily.unsynced + excluded.unsynced",
-                # one order for every collector: two transactions never wait on each other in a cycle
-                sorted((*key, n, u) for key, (n, u) in rollup.items()),
-            )
-            monthly: dict[tuple[str, str, int, int], list[int]] = defaultdict(lambda: [0, 0])
-            for (counter, day, score, flagged), (n, u) in rollup.items():
-                total = monthly[(counter, day[:7], score, flagged)]
-                total[0] += n
-                total[1] += u
-            cur.executemany(
-                "INSERT INTO monthly(counter, month, score, flagged, n, unsynced) VALUES (%s,%s,%s,%s,%s,%s)"
-                " ON CONFLICT (counter, month, score, flagged) DO UPDATE SET n = monthly.n + excluded.n,"
-                " unsynced = monthly.unsynced + excluded.unsynced",
-                sorted((*key, n, u) for key, (n, u) in monthly.items()),
-            )
-            cur.executemany("INSERT INTO after_month VALUES (%s,%s,%s,%s,%s,%s)", late)
-            cur.executemany(
-                "INSERT INTO installs VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT (kiosk, install) DO UPDATE SET"
-                " count = installs.count + excluded.count, min_seq = LEAST(installs.min_seq, excluded.min_seq),"
-                " max_seq = GREATEST(installs.max_seq, excluded.max_seq),"
-                " last_received_at = excluded.last_received_at",
-                sorted((kiosk, install, c, lo, hi, received_at) for install, (c, lo, hi) in installs.items()),
-            )
+            cur.execute(_ADD_RATINGS, (*columns, received_at, received_month, kiosk, received_at))
+            inserted = {row[0] for row in cur.fetchall()}
+        duplicates.extend(i for i in fresh if i not in inserted)
         new = [i for i in fresh if i in inserted]
         return new, duplicates
 
@@ -586,8 +674,8 @@ class PostgresStore:
         return QuarantineStats(int(row[0]), int(row[1]), dropped) if row else QuarantineStats(0, 0, dropped)
 
     def purge_snapshots(self, older_than: str) -> list[str]:
-        """Forget pictures received before ``older_than``; returns the files no rating needs any more
-        (a content-addressed file shared by a newer rating stays)."""
+        """Forget pictures received before ``older_than``: those kept in the database go with
+        them; returns the files no rating needs any more (one shared by a newer rating stays)."""
         with self.transaction():
             paths = sorted(
                 {
@@ -603,11 +691,104 @@ class PostgresStore:
                     "SELECT DISTINCT path FROM snapshots WHERE path = ANY(%s)", (paths,)
                 ).fetchall()
             }
-        return [p for p in paths if p not in still_needed]
+            return self._drop_pictures([p for p in paths if p not in still_needed])
+
+    def keep_picture(self, root: Path, digest: str, data: bytes) -> str:
+        """Keep a checked picture; its reference for ``add_snapshot``. PostgreSQL: a row of
+        ``pictures`` (bytea), where every collector of the province sees it; ``root`` is unused."""
+        self.conn.execute(
+            "INSERT INTO pictures (sha256, data) VALUES (%s, %s) ON CONFLICT (sha256) DO NOTHING", (digest, data)
+        )
+        return PICTURE_IN_DB + digest
 
     def rating_count(self) -> int:
         row = self.conn.execute("SELECT COUNT(*) FROM ratings").fetchone()
         return int(row[0]) if row else 0
+
+    # --- pages: one page of ratings, the heat map, the review queue ------------------------
+    # Local time is PostgreSQL's own: ``pressed_at::timestamptz AT TIME ZONE 'Asia/Ho_Chi_Minh'``
+    # (the server's tz database), so no offset table is needed as on SQLite.
+
+    def ratings_page(
+        self, counters: Sequence[str], start: str, end: str, *, limit: int, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """Ratings and flagged presses at these counters with pressed_at in [start, end), newest
+        first, one page of them, with whether a snapshot is stored and who reviewed them."""
+        rows = self.conn.execute(
+            f"SELECT {_PAGE_COLUMNS}, NULL FROM ratings r {_PAGE_JOINS}"
+            " WHERE r.counter = ANY(%s::text[]) AND r.pressed_at >= %s AND r.pressed_at < %s"
+            " ORDER BY r.pressed_at DESC, r.id LIMIT %s OFFSET %s",
+            (list(counters), start, end, limit, offset),
+        ).fetchall()
+        return [_page_row(row) for row in rows]
+
+    def heat_counts(self, counters: Sequence[str], start: str, end: str, *, tz: ZoneInfo) -> list[tuple[int, int, int]]:
+        """Accepted ratings at these counters pressed in [start, end) as (local weekday with
+        0 = Monday, local hour, count)."""
+        rows = self.conn.execute(
+            "SELECT EXTRACT(ISODOW FROM lt)::int - 1, EXTRACT(HOUR FROM lt)::int, COUNT(*) FROM"
+            " (SELECT r.pressed_at::timestamptz AT TIME ZONE %s AS lt FROM ratings r"
+            "  WHERE r.counter = ANY(%s::text[]) AND r.pressed_at >= %s AND r.pressed_at < %s"
+            "  AND r.flag IS NULL) q GROUP BY 1, 2",
+            (tz.key, list(counters), start, end),
+        ).fetchall()
+        return [(int(d), int(h), int(n)) for d, h, n in rows]
+
+    def _review_sql(
+        self,
+        counters: Sequence[str],
+        start: str,
+        end: str,
+        tz: ZoneInfo,
+        office_days: Sequence[int],
+        office_spans: Sequence[tuple[time, time]],
+        pending_only: bool,
+    ) -> tuple[str, list[Any]]:
+        spans = " OR ".join("(r.lt::time >= %s AND r.lt::time < %s)" for _ in office_spans) or "FALSE"
+        sql = (
+            f"SELECT * FROM (SELECT {_PAGE_COLUMNS},"
+            f" NOT ((EXTRACT(ISODOW FROM r.lt)::int - 1) = ANY(%s::int[]) AND ({spans})) AS after_hours"
+            " FROM (SELECT r.*, r.pressed_at::timestamptz AT TIME ZONE %s AS lt FROM ratings r"
+            "  WHERE r.counter = ANY(%s::text[]) AND r.pressed_at >= %s AND r.pressed_at < %s) r"
+            f" {_PAGE_JOINS}) q WHERE (flag IS NOT NULL OR clock = 'unsynced' OR after_hours)"
+            + (" AND reviewed_by IS NULL" if pending_only else "")
+        )
+        args = [list(office_days), *[t for pair in office_spans for t in pair], tz.key, list(counters), start, end]
+        return sql, args
+
+    def review_queue(
+        self,
+        counters: Sequence[str],
+        start: str,
+        end: str,
+        *,
+        tz: ZoneInfo,
+        office_days: Sequence[int],
+        office_spans: Sequence[tuple[time, time]],
+        pending_only: bool,
+        limit: int,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Presses an inspector should look at (flagged, clock unsynced, or outside office hours),
+        newest first, one page of them; ``after_hours`` says which were outside office hours."""
+        sql, args = self._review_sql(counters, start, end, tz, office_days, office_spans, pending_only)
+        rows = self.conn.execute(f"{sql} ORDER BY pressed_at DESC, id LIMIT %s OFFSET %s", (*args, limit, offset))
+        return [_page_row(row) for row in rows.fetchall()]
+
+    def review_queue_size(
+        self,
+        counters: Sequence[str],
+        start: str,
+        end: str,
+        *,
+        tz: ZoneInfo,
+        office_days: Sequence[int],
+        office_spans: Sequence[tuple[time, time]],
+    ) -> tuple[int, int]:
+        """(presses in the review queue, of which not yet reviewed), counted in full."""
+        sql, args = self._review_sql(counters, start, end, tz, office_days, office_spans, False)
+        row = self.conn.execute(f"SELECT COUNT(*), COUNT(*) - COUNT(reviewed_by) FROM ({sql}) x", args).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
 def chunks_of(rows: list[Any], size: int) -> Iterator[list[Any]]:

@@ -9,11 +9,12 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from collector.anystore import Store
 from collector.exports import ThreeLevelRow, three_levels
 from collector.office import OfficeHours, uptime_share
 from collector.officers import NOBODY, Officers
 from collector.registry import Registry
-from collector.store import Count, KioskBacklog, RatingStore, SqliteStore, now_text
+from collector.store import Count, KioskBacklog, RatingStore, now_text
 from kiosk.scores import SCORES, average_score, satisfaction_index, satisfaction_rate
 from kiosk.wire import format_time, parse_time
 
@@ -256,7 +257,7 @@ def kiosk_health(store: RatingStore, registry: Registry) -> list[dict[str, Any]]
 
 
 def ratings_between(
-    store: SqliteStore, counters: list[str], start: str, end: str, *, limit: int, offset: int = 0
+    store: Store, counters: list[str], start: str, end: str, *, limit: int, offset: int = 0
 ) -> list[dict[str, Any]]:
     """One page of the ratings (and flagged presses) at these counters with pressed_at in
     [start, end), newest first, with whether a snapshot is stored and whether it was reviewed.
@@ -265,7 +266,7 @@ def ratings_between(
 
 
 def review_queue(
-    store: SqliteStore,
+    store: Store,
     counters: list[str],
     start: str,
     end: str,
@@ -300,28 +301,15 @@ def review_queue(
     return rows, total, pending
 
 
-def rating(store: SqliteStore, rating_id: str) -> dict[str, Any] | None:
-    rows = store.conn.execute(
-        "SELECT r.id, r.counter, r.kiosk, r.score, r.flag, r.pressed_at, s.path FROM ratings r"
-        " LEFT JOIN snapshots s ON s.rating_id = r.id WHERE r.id = ?",
-        (rating_id,),
-    ).fetchall()
-    if not rows:
-        return None
-    names = ["id", "counter", "kiosk", "score", "flag", "pressed_at", "snapshot_path"]
-    return dict(zip(names, rows[0], strict=True))
+def rating(store: Store, rating_id: str) -> dict[str, Any] | None:
+    return store.rating_with_snapshot(rating_id)
 
 
-def review(store: SqliteStore, rating_id: str, username: str, comment: str) -> None:
-    with store.transaction():
-        store.conn.execute(
-            "INSERT INTO reviews VALUES (?,?,?,?) ON CONFLICT (rating_id) DO UPDATE SET username=excluded.username,"
-            " comment=excluded.comment, at=excluded.at",
-            (rating_id, username, comment, now_text()),
-        )
+def review(store: Store, rating_id: str, username: str, comment: str) -> None:
+    store.review_put(rating_id, username, comment, now_text())
 
 
-def heat_grid(store: SqliteStore, counters: list[str], start: str, end: str, tz: ZoneInfo) -> list[list[int]]:
+def heat_grid(store: Store, counters: list[str], start: str, end: str, tz: ZoneInfo) -> list[list[int]]:
     """Accepted ratings per local weekday (0 = Monday) × local hour, all of them, counted in SQL."""
     grid = [[0] * 24 for _ in range(7)]
     for weekday, hour, n in store.heat_counts(counters, start, end, tz=tz):
@@ -329,15 +317,12 @@ def heat_grid(store: SqliteStore, counters: list[str], start: str, end: str, tz:
     return grid
 
 
-def last_rating_at(store: SqliteStore, counter: str) -> str | None:
-    row = store.conn.execute(
-        "SELECT MAX(pressed_at) FROM ratings WHERE counter=? AND flag IS NULL", (counter,)
-    ).fetchone()
-    return row[0] if row else None
+def last_rating_at(store: Store, counter: str) -> str | None:
+    return store.last_rating_at(counter)
 
 
 def kiosk_rows(
-    store: SqliteStore,
+    store: Store,
     registry: Registry,
     *,
     units: frozenset[str],

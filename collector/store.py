@@ -16,15 +16,20 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
 from collector.errors import ConfigError
 from collector.registry import Counter, KioskEntry, Registry, Unit
+from collector.sqlshared import SharedSql
 from kiosk import wire
+from kiosk.files import write_atomically
 from kiosk.sqlite import Migration, migrate, open_database, savepoint, transaction
+
+if TYPE_CHECKING:
+    from collector.pgstore import PostgresStore
 
 
 @dataclass(frozen=True)
@@ -153,6 +158,8 @@ class RatingStore(Protocol):
     def quarantine_stats(self) -> QuarantineStats: ...
     def mark_replayed(self, entry_id: int, outcome: str, at: str) -> None: ...
     def purge_snapshots(self, older_than: str) -> list[str]: ...
+    def keep_picture(self, root: Path, digest: str, data: bytes) -> str: ...
+    def picture(self, ref: str) -> bytes | None: ...
     def rating_count(self) -> int: ...
     def close(self) -> None: ...
 
@@ -313,7 +320,22 @@ def _m6_access(db: sqlite_utils.Database) -> None:
         db.execute(sql)
 
 
-MIGRATIONS: list[Migration] = [_m1_initial, _m2_monthly, _m3_people, _m4_trust, _m5_report_trust, _m6_access]
+def _m7_pictures(db: sqlite_utils.Database) -> None:
+    """Pictures kept in the store itself (``snapshots.path`` = ``db:<sha256>``). PostgreSQL keeps
+    them here so that every collector sees them; SQLite keeps files and reads this table only for
+    what came from a PostgreSQL store (``collector store copy``)."""
+    db.execute("CREATE TABLE pictures (sha256 TEXT PRIMARY KEY, data BLOB NOT NULL)")
+
+
+MIGRATIONS: list[Migration] = [
+    _m1_initial,
+    _m2_monthly,
+    _m3_people,
+    _m4_trust,
+    _m5_report_trust,
+    _m6_access,
+    _m7_pictures,
+]
 
 
 def _split_range(
@@ -340,7 +362,7 @@ def local_day(pressed_at: str, tz: ZoneInfo) -> str:
     return wire.parse_time(pressed_at).astimezone(tz).date().isoformat()
 
 
-class SqliteStore:
+class SqliteStore(SharedSql):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         # FULL: the collector acks right after the commit, and an acked rating is gone from the kiosk.
@@ -377,6 +399,15 @@ class SqliteStore:
 
     def ping(self) -> None:
         self.conn.execute("SELECT 1 FROM ratings LIMIT 1").fetchall()
+
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self.conn.execute(sql, args).fetchall()]
+
+    def _run(self, sql: str, args: Sequence[Any] = ()) -> int:
+        return int(self.conn.execute(sql, args).rowcount or 0)
 
     # --- registry --------------------------------------------------------------
 
@@ -740,7 +771,15 @@ class SqliteStore:
                     f"SELECT DISTINCT path FROM snapshots WHERE path IN ({','.join('?' * len(chunk))})", chunk
                 )
             }
-        return [p for p in paths if p not in still_needed]
+            return self._drop_pictures([p for p in paths if p not in still_needed])
+
+    def keep_picture(self, root: Path, digest: str, data: bytes) -> str:
+        """Keep a checked picture; its reference for ``add_snapshot``. SQLite: a content-addressed
+        file under ``root`` (one file for the same bytes sent twice)."""
+        path = root / digest[:2] / digest[2:4] / f"{digest}.jpg"
+        if not path.exists():
+            write_atomically(path, data)
+        return str(path)
 
     def rating_count(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM ratings").fetchone()[0])
@@ -944,10 +983,9 @@ class StoreUnreachable(ConfigError):
     """The configured store does not answer (a wrong address, a database that does not exist)."""
 
 
-def open_store(url: str) -> SqliteStore:
-    """The store of a URL. PostgreSQL (``postgresql://``) answers every method of ``RatingStore``
-    — ingest, roll-ups, quarantine, kiosk health, the report figures; the pages, accounts, roster,
-    alerts and mail still speak SQLite's SQL, so `serve` runs only `--role ingest` on it for now."""
+def open_store(url: str) -> SqliteStore | PostgresStore:
+    """The store of a URL: SQLite (``sqlite:///path``) or PostgreSQL (``postgresql://…``), both
+    with every method the collector uses."""
     if url.startswith("sqlite:///"):
         return SqliteStore.from_url(url)
     if url.startswith(("postgresql://", "postgres://")):
@@ -956,7 +994,7 @@ def open_store(url: str) -> SqliteStore:
         from collector.pgstore import PostgresStore
 
         try:
-            return PostgresStore(url)  # type: ignore[return-value]
+            return PostgresStore(url)
         except psycopg.OperationalError as exc:
             where = url.split("@")[-1]
             raise StoreUnreachable(f"cannot reach the PostgreSQL store at {where}: {str(exc).strip()[:300]}") from None

@@ -7,8 +7,10 @@ same roll-up totals per counter. The target must be empty — a copy never merge
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from collector.errors import CollectorError
@@ -24,6 +26,8 @@ class CopyError(CollectorError, RuntimeError):
 class CopyReport:
     tables: dict[str, int]  # rows copied per table
     rollup_total: int
+    pictures_moved: int = 0  # picture files put into a PostgreSQL target's database
+    pictures_missing: int = 0  # snapshot rows whose file was not found (left as they were)
 
 
 def _open(url: str) -> Any:
@@ -114,17 +118,41 @@ def copy_store(source_url: str, target_url: str) -> CopyReport:
                     else:
                         target.conn.executemany(insert, batch)
                     copied[table] += len(batch)
+            moved = lost = 0
             if _is_pg(target):
                 _reset_sequences(target)
+                moved, lost = _pictures_into_database(target)
         for table in tables:
-            if _count(target, table) != _count(source, table):
-                raise CopyError(f"{table}: {_count(target, table)} rows copied of {_count(source, table)}")
+            expected = _count(source, table) + (moved if table == "pictures" else 0)
+            if _count(target, table) != expected:
+                raise CopyError(f"{table}: {_count(target, table)} rows in the copy, {expected} expected")
         if _rollups(target) != _rollups(source):
             raise CopyError("roll-up totals per counter differ between source and copy")
-        return CopyReport(copied, sum(_rollups(target).values()))
+        return CopyReport(copied, sum(_rollups(target).values()), moved, lost)
     finally:
         source.close()
         target.close()
+
+
+def _pictures_into_database(target: Any) -> tuple[int, int]:
+    """On PostgreSQL pictures live in the database, where every collector sees them: read each
+    picture file the copied snapshot rows name and keep it there. A file that is gone (purged, or
+    the copy runs on another machine) leaves its row as it was; the count is reported."""
+    from collector.sqlshared import PICTURE_IN_DB
+
+    moved = missing = 0
+    rows = target.conn.execute(
+        "SELECT DISTINCT path, sha256 FROM snapshots WHERE path NOT LIKE %s", (PICTURE_IN_DB + "%",)
+    ).fetchall()
+    for path, sha256 in rows:
+        data = target.picture(path)
+        if data is None or hashlib.sha256(data).hexdigest() != sha256:
+            missing += 1
+            continue
+        ref = target.keep_picture(Path("."), sha256, data)
+        target.conn.execute("UPDATE snapshots SET path = %s WHERE path = %s", (ref, path))
+        moved += 1
+    return moved, missing
 
 
 def _pg_value(value: Any) -> Any:

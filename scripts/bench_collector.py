@@ -1,7 +1,7 @@
 """Collector benchmarks (figures, not pass/fail).
 
 1. Ingest: 1,000 simulated kiosks publish rating batches through a real Mosquitto into the real
-   collector (SQLite); ratings per second until every rating is stored and acked, then every
+   collector (SQLite, or PostgreSQL with --store postgresql); ratings per second until every rating is stored and acked, then every
    batch is sent again to check exactly-once; next to the broker's own rate for the same payloads
    measured with mosquitto_pub / mosquitto_sub in the same run.
 2. Reports: summary latency for one counter's month and a province's year on a store of
@@ -9,6 +9,11 @@
 
     .venv/bin/python scripts/bench_collector.py [--kiosks 1000] [--batches 4] [--per-batch 25]
                                                 [--store-ratings 10000000] [--keep-store PATH]
+                                                [--store sqlite|postgresql] [--postgres-url URL]
+
+With --store postgresql the benchmark makes its own databases on the server of --postgres-url
+(sat_bench_ingest, dropped and made again each run; sat_bench_reports, kept and reused, like
+--keep-store for SQLite).
 """
 
 from __future__ import annotations
@@ -35,11 +40,25 @@ from collector.config import settings_from_dict  # noqa: E402
 from collector.ingest import Ingestor  # noqa: E402
 from collector.localbroker import LocalBroker  # noqa: E402
 from collector.registry import Counter, KioskEntry, Registry, Unit  # noqa: E402
-from collector.store import SqliteStore  # noqa: E402
+from collector.store import SqliteStore, open_store  # noqa: E402
 from kiosk import wire  # noqa: E402
 from kiosk.ids import uuid7  # noqa: E402
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def database_url(server_url: str, name: str, *, fresh: bool) -> str:
+    """A database ``name`` on the server of ``server_url``; ``fresh``: dropped and made again."""
+    import psycopg
+
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if exists and fresh:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        if not exists or fresh:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = server_url.rpartition("/")
+    return f"{base}/{name}"
 
 
 def fleet_registry(kiosks: int, districts: int = 10) -> Registry:
@@ -74,7 +93,7 @@ def make_batches(kiosks: int, batches: int, per_batch: int) -> list[tuple[str, b
     return out
 
 
-def bench_ingest(tmp: Path, kiosks: int, batches: int, per_batch: int, publishers: int) -> None:
+def bench_ingest(tmp: Path, kiosks: int, batches: int, per_batch: int, publishers: int, store_url: str) -> None:
     broker = LocalBroker(tmp / "broker").start()
     settings = settings_from_dict(
         {
@@ -85,9 +104,11 @@ def bench_ingest(tmp: Path, kiosks: int, batches: int, per_batch: int, publisher
         base_dir=tmp,
     )
     settings.data_dir.mkdir(parents=True)
-    store = SqliteStore(settings.data_dir / "collector.db")
+    store_url = store_url or f"sqlite:///{settings.data_dir / 'collector.db'}"
+    print(f"store                 {store_url.split('@')[-1]}")
+    store = open_store(store_url)
     store.replace_registry(fleet_registry(kiosks))
-    ingestor = Ingestor(settings=settings, store=SqliteStore(settings.data_dir / "collector.db"))
+    ingestor = Ingestor(settings=settings, store=open_store(store_url))
     ingestor.start()
     work = make_batches(kiosks, batches, per_batch)
     expected = {rid for _, _, ids in work for rid in ids}
@@ -176,7 +197,7 @@ def bench_broker(tmp: Path, broker: LocalBroker, payloads: list[bytes]) -> None:
     )
 
 
-def build_store(path: Path, total: int, counters: int, days: int) -> Registry:
+def build_store(url: str, total: int, counters: int, days: int) -> Registry:
     """A province: 9 districts, 10 communes each, counters spread over them, `days` of ratings."""
     units = [Unit("P", "Province", "province")]
     for d in range(9):
@@ -188,7 +209,7 @@ def build_store(path: Path, total: int, counters: int, days: int) -> Registry:
         [Counter(f"c{i}", leaves[i % len(leaves)], f"Counter {i}") for i in range(counters)],
         [KioskEntry(f"k-{i}", f"c{i}") for i in range(counters)],
     )
-    store = SqliteStore(path)
+    store = open_store(url)
     store.replace_registry(registry)
     if store.rating_count() >= total:
         store.close()
@@ -228,18 +249,22 @@ def build_store(path: Path, total: int, counters: int, days: int) -> Registry:
         if first and first % 1_000_000 == 0:
             rate = first / (time.perf_counter() - t0)
             print(f"  … {first:,} ratings stored ({rate:,.0f}/s)", flush=True)
+    size = (
+        Path(url[len("sqlite:///") :]).stat().st_size
+        if isinstance(store, SqliteStore)
+        else store.conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+    )
     print(
         f"store built           {total:,} ratings in {time.perf_counter() - t0:.0f} s "
-        f"({total / (time.perf_counter() - t0):,.0f} ratings/s through add_ratings), "
-        f"{path.stat().st_size / 2**30:.2f} GiB"
+        f"({total / (time.perf_counter() - t0):,.0f} ratings/s through add_ratings), {size / 2**30:.2f} GiB"
     )
     store.close()
     return registry
 
 
-def bench_reports(path: Path, total: int) -> None:
-    registry = build_store(path, total, counters=300, days=730)
-    store = SqliteStore(path)
+def bench_reports(url: str, total: int) -> None:
+    registry = build_store(url, total, counters=300, days=730)
+    store = open_store(url)
     today = time.localtime()
     last = date(today.tm_year, today.tm_mon, today.tm_mday)
     month = (last.replace(day=1), last)  # this month so far
@@ -284,13 +309,21 @@ def main() -> int:
     parser.add_argument("--keep-store", help="build (or reuse) the report store at this path")
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-reports", action="store_true")
+    parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
+    pg = args.store == "postgresql"
     with tempfile.TemporaryDirectory(prefix="bench-collector-") as name:
         tmp = Path(name)
         if not args.skip_ingest:
-            bench_ingest(tmp, args.kiosks, args.batches, args.per_batch, args.publishers)
+            url = database_url(args.postgres_url, "sat_bench_ingest", fresh=True) if pg else ""
+            bench_ingest(tmp, args.kiosks, args.batches, args.per_batch, args.publishers, url)
         if not args.skip_reports:
-            bench_reports(Path(args.keep_store) if args.keep_store else tmp / "reports.db", args.store_ratings)
+            if pg:
+                url = database_url(args.postgres_url, "sat_bench_reports", fresh=False)
+            else:
+                url = f"sqlite:///{Path(args.keep_store) if args.keep_store else tmp / 'reports.db'}"
+            bench_reports(url, args.store_ratings)
     return 0
 
 

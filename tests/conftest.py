@@ -41,6 +41,25 @@ def cheap_argon2(monkeypatch):
     monkeypatch.setattr(collector.accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
+@pytest.fixture(autouse=True)
+def web_pools_closed(monkeypatch):
+    """Apps made with TestClient(app) outside a ``with`` never run their shutdown: close their
+    PostgreSQL connection pools after each test, as the server's shutdown does."""
+    from collector.web.context import WebContext
+
+    made: list[WebContext] = []
+    init = WebContext.__init__
+
+    def recording(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(WebContext, "__init__", recording)
+    yield
+    for context in made:
+        context.close()
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[object]:
     """A real PostgreSQL (the local one, or a private cluster); skipped with the reason when

@@ -1,7 +1,8 @@
 """The collector's web side: JSON API and inspectors' pages, built by :func:`create_app`."""
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,9 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from collector.anystore import Store
 from collector.config import CollectorSettings
 from collector.metrics import Metrics
-from collector.store import SqliteStore
 from collector.web import api
 from collector.web import pages as pages_module
 from collector.web.context import LoginRequired, WebContext, base_vars, lang_of
@@ -21,14 +22,14 @@ from kiosk import __version__
 STATIC = Path(__file__).resolve().parent / "static"
 
 
-def _url_of(store: SqliteStore) -> str:
+def _url_of(store: Store) -> str:
     path = getattr(store, "path", None)
     return f"sqlite:///{path}" if path is not None else str(getattr(store, "url", ""))
 
 
 def create_app(
     settings: CollectorSettings,
-    store: SqliteStore,
+    store: Store,
     *,
     ingest_health: Callable[[], dict[str, Any]] | None = None,
     metrics: Metrics | None = None,
@@ -39,7 +40,14 @@ def create_app(
     ``ingest_health`` (the ingestor's, when this process ingests) feeds ``/readyz``; ``metrics``
     (with the ingestor's figures, when it ingests) is served at ``/metrics``. Without ``pages``
     (an ingest-only process) only /healthz, /readyz and /metrics answer."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.web.close()  # the PostgreSQL pool, when there is one
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Satisfaction collector",
         version=__version__,
         description="Ratings from the one-stop counters' kiosks: summaries per counter and unit.",

@@ -13,16 +13,19 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.templating import Jinja2Templates
+from psycopg_pool import ConnectionPool
 
 from collector import formats, i18n
 from collector.accounts import Accounts, AuthError, Principal, TooMany
+from collector.anystore import Store
 from collector.config import CollectorSettings
 from collector.errors import NotFound
 from collector.officers import Officer, Officers
 from collector.periods import Period, parse_period
+from collector.pgstore import PostgresStore, web_pool
 from collector.registry import Registry
 from collector.reports import figures_of
-from collector.store import SqliteStore, open_store
+from collector.store import open_store
 
 SESSION_COOKIE = "sat_session"
 LANG_COOKIE = "lang"
@@ -48,11 +51,25 @@ class WebContext:
         self._loaded = 0.0
         self._ttl = registry_ttl_s
         self._lock = threading.Lock()
+        self._pool: ConnectionPool[Any] | None = None
 
-    def open_store(self) -> SqliteStore:
-        return open_store(self.store_url)
+    def open_store(self) -> Store:
+        """A store for one request: SQLite opens the file (cheap); PostgreSQL borrows a
+        connection from the pool made at the first request."""
+        if not self.store_url.startswith(("postgresql://", "postgres://")):
+            return open_store(self.store_url)
+        with self._lock:
+            if self._pool is None:
+                open_store(self.store_url).close()  # migrated, or a clear StoreUnreachable
+                self._pool = web_pool(self.store_url)
+        return PostgresStore.borrowed(self.store_url, self._pool)
 
-    def registry(self, store: SqliteStore) -> Registry:
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def registry(self, store: Store) -> Registry:
         with self._lock:
             if self._registry is None or time.monotonic() - self._loaded > self._ttl:
                 self._registry = store.load_registry()
@@ -74,7 +91,7 @@ def context(request: Request) -> WebContext:
 Ctx = Annotated[WebContext, Depends(context)]
 
 
-def get_db(ctx: Ctx) -> Iterator[SqliteStore]:
+def get_db(ctx: Ctx) -> Iterator[Store]:
     store = ctx.open_store()
     try:
         yield store
@@ -82,7 +99,7 @@ def get_db(ctx: Ctx) -> Iterator[SqliteStore]:
         store.close()
 
 
-Db = Annotated[SqliteStore, Depends(get_db)]
+Db = Annotated[Store, Depends(get_db)]
 
 
 def get_registry(ctx: Ctx, db: Db) -> Registry:
@@ -92,7 +109,7 @@ def get_registry(ctx: Ctx, db: Db) -> Registry:
 Reg = Annotated[Registry, Depends(get_registry)]
 
 
-def _from_session(request: Request, db: SqliteStore, registry: Registry) -> Principal | None:
+def _from_session(request: Request, db: Store, registry: Registry) -> Principal | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
@@ -108,7 +125,7 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _from_header(request: Request, db: SqliteStore, registry: Registry) -> Principal | None:
+def _from_header(request: Request, db: Store, registry: Registry) -> Principal | None:
     """HTTP Basic credentials or an API token (``Authorization: Bearer sat_…``); None without either."""
     header = request.headers.get("authorization", "")
     challenge = {"WWW-Authenticate": 'Basic realm="collector"'}

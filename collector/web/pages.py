@@ -10,17 +10,17 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Request, Response, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from collector import charts, documents, exports, formats, i18n, reports
 from collector.accounts import ROLES, Accounts, AuthError, Principal, TooMany
 from collector.alerts import RULE_KEYS, AlertBook, RuleError
+from collector.anystore import Store
 from collector.errors import CollectorError, NotFound, RegistryError
 from collector.office import OfficeHours
 from collector.officers import NOBODY, Officers, RosterError, local_bounds, parse_local
 from collector.periods import KINDS, Period
 from collector.registry import Registry
-from collector.store import SqliteStore
 from collector.web.context import (
     LANG_COOKIE,
     SESSION_COOKIE,
@@ -114,7 +114,7 @@ def _download(data: bytes, name: str, kind: str) -> Response:
     )
 
 
-def _export(me: Principal, db: SqliteStore, table: exports.Table, name: str, kind: str, target: str) -> Response:
+def _export(me: Principal, db: Store, table: exports.Table, name: str, kind: str, target: str) -> Response:
     Accounts(db).audit(me.username, f"export_{kind}", target, table.title)
     if kind == "csv":
         return _download(exports.to_csv(table), f"{name}.csv", "csv")
@@ -201,7 +201,7 @@ def _unit_page(
     request: Request,
     me: Principal,
     ctx: WebContext,
-    db: SqliteStore,
+    db: Store,
     registry: Registry,
     unit: str,
     period: Period,
@@ -323,7 +323,7 @@ def counter_days_table(summary: dict[str, Any], lang: str) -> exports.Table:
 
 
 def officers_table(
-    ctx: WebContext, db: SqliteStore, counters: list[str], period: Period, lang: str
+    ctx: WebContext, db: Store, counters: list[str], period: Period, lang: str
 ) -> tuple[exports.Table, list[dict[str, Any]]]:
     book = Officers(db, ctx.settings.tz)
     names = {o.id: o.name for o in book.officers()}
@@ -527,7 +527,10 @@ def snapshot(rating_id: str, me: PageUser, db: Db, registry: Reg) -> Response:
         f"rating:{rating_id}",
         f"counter {found['counter']}, pressed {found['pressed_at']}",
     )
-    return FileResponse(found["snapshot_path"], media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+    data = db.picture(found["snapshot_path"])
+    if data is None:
+        raise HTTPException(404, "the picture of that press is no longer kept")
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
 
 
 def _office(ctx: WebContext) -> OfficeHours:
@@ -567,9 +570,7 @@ def kiosks_table(rows: list[dict[str, Any]], registry: Registry, lang: str) -> e
     return exports.Table(i18n.text("kiosks", lang), columns, body)
 
 
-def _kiosk_rows(
-    ctx: WebContext, db: SqliteStore, registry: Registry, me: Principal, period: Period
-) -> list[dict[str, Any]]:
+def _kiosk_rows(ctx: WebContext, db: Store, registry: Registry, me: Principal, period: Period) -> list[dict[str, Any]]:
     return reports.kiosk_rows(
         db,
         registry,

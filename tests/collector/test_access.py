@@ -15,6 +15,13 @@ from kiosk.ids import uuid7
 from tests.collector.conftest import PASSWORD
 from tests.ratings import make_rating, store_ratings
 
+
+@pytest.fixture
+def store(any_store):
+    """Every test here runs on SQLite and on a real PostgreSQL."""
+    return any_store
+
+
 NOW = datetime.now(UTC)
 VB_RATING = uuid7()
 SECRETS = ("vb-q1", "k-vb-q1", "Văn Bàn", "Nguyễn Thị Bình", "Quầy 1 — Đất đai (Văn Bàn)")

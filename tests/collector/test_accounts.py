@@ -9,6 +9,13 @@ import pytest
 from collector.accounts import MAX_FAILED_LOGINS, Accounts, AuthError
 from tests.collector.conftest import PASSWORD, REGISTRY
 
+
+@pytest.fixture
+def store(any_store):
+    """Every test here runs on SQLite and on a real PostgreSQL."""
+    return any_store
+
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

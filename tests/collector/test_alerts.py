@@ -14,6 +14,13 @@ from kiosk import wire
 from tests.conftest import wait_for
 from tests.ratings import make_rating, store_ratings
 
+
+@pytest.fixture
+def store(any_store):
+    """Every test here runs on SQLite and on a real PostgreSQL."""
+    return any_store
+
+
 NOW = datetime.now(UTC)
 
 

@@ -6,6 +6,12 @@ from tests.ratings import make_rating, store_ratings
 
 
 @pytest.fixture
+def store(any_store):
+    """Every test here runs on SQLite and on a real PostgreSQL."""
+    return any_store
+
+
+@pytest.fixture
 def api(client_for):
     return client_for("admin")
 

@@ -49,20 +49,3 @@ def test_an_unreachable_postgresql_store_is_a_clear_error(tmp_path):
     )
     assert result.returncode == 2 and "cannot reach the PostgreSQL store" in result.stderr
     assert "Traceback" not in result.stderr
-
-
-def test_serving_pages_on_postgresql_is_refused_clearly_for_now(tmp_path, pg_url):
-    import subprocess
-    import sys
-
-    conf = tmp_path / "collector.toml"
-    conf.write_text(f'data_dir = "{tmp_path}"\n[store]\nurl = "{pg_url}"\n')
-    result = subprocess.run(
-        [sys.executable, "-m", "collector.cli", "serve", "--config", str(conf)],
-        capture_output=True,
-        text=True,
-        cwd=EXAMPLE.parents[1],
-        timeout=60,
-    )
-    assert result.returncode == 2 and "runs --role ingest so far" in result.stderr
-    assert "Traceback" not in result.stderr

@@ -14,6 +14,13 @@ from kiosk import wire
 from tests.collector.conftest import PASSWORD
 from tests.ratings import make_rating, store_ratings
 
+
+@pytest.fixture
+def store(any_store):
+    """Every test here runs on SQLite and on a real PostgreSQL."""
+    return any_store
+
+
 MONTH = "period=month&at=2026-10-15"
 
 

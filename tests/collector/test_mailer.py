@@ -16,6 +16,12 @@ from collector.mailer import last_month, send_monthly
 from tests.collector.test_exports import october  # noqa: F401 - the October data set
 
 
+@pytest.fixture
+def store(any_store):
+    """Every test here runs on SQLite and on a real PostgreSQL."""
+    return any_store
+
+
 class Inbox:
     def __init__(self):
         self.messages = []

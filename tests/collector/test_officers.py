@@ -9,6 +9,12 @@ from tests.ratings import make_rating, store_ratings
 
 
 @pytest.fixture
+def store(any_store):
+    """Every test here runs on SQLite and on a real PostgreSQL."""
+    return any_store
+
+
+@pytest.fixture
 def book(store, settings):
     registry = store.load_registry()
     officers = Officers(store, settings.tz)

@@ -21,6 +21,12 @@ THURSDAY_9H = datetime(2026, 10, 15, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture
+def store(any_store):
+    """Every test here runs on SQLite and on a real PostgreSQL."""
+    return any_store
+
+
+@pytest.fixture
 def inspector(client_for):
     client = client_for("vanban")
     client.auth = None
@@ -146,19 +152,23 @@ def _near_a_change(moment: datetime, tz: ZoneInfo) -> bool:
     return before.astimezone(tz).utcoffset() != after.astimezone(tz).utcoffset()
 
 
-@pytest.fixture
-def store_factory(tmp_path):
-    """A fresh store for each generated example."""
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_factory(request, tmp_path):
+    """A fresh store for each generated example: a new SQLite file, or the one PostgreSQL
+    database emptied (a database per example would cost more than the test)."""
     from collector.registry import load_registry
-    from collector.store import SqliteStore
-    from tests.collector.conftest import REGISTRY
+    from tests.collector.conftest import REGISTRY, open_test_store
 
     opened = []
 
     def make():
-        s = SqliteStore(tmp_path / f"s{len(opened)}.db")
-        s.replace_registry(load_registry(REGISTRY))
-        opened.append(s)
+        if request.param == "sqlite" or not opened:
+            s = open_test_store(request.param, request, tmp_path / f"s{len(opened)}.db")
+            s.replace_registry(load_registry(REGISTRY))
+            opened.append(s)
+        s = opened[-1]
+        if request.param == "postgresql":
+            s.conn.execute("TRUNCATE ratings, daily, monthly, installs, after_month, reviews, snapshots")
         return s
 
     yield make

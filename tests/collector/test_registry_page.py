@@ -10,6 +10,12 @@ from tests.collector.conftest import PASSWORD, REGISTRY
 
 
 @pytest.fixture
+def store(any_store):
+    """Every test here runs on SQLite and on a real PostgreSQL."""
+    return any_store
+
+
+@pytest.fixture
 def admin(client_for, settings):
     settings.registry.parent.mkdir(parents=True, exist_ok=True)
     client = client_for("admin")

@@ -1,5 +1,6 @@
 """Snapshot purge counts references: pictures are stored by their bytes' sha256, so two ratings
-with the same picture share one file, and the file stays while either rating still needs it."""
+with the same picture share one file (or one row, on PostgreSQL), and it stays while either rating
+still needs it."""
 
 import hashlib
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,12 @@ PICTURE = b"\xff\xd8\xff\xe0 the same frame twice \xff\xd9"
 
 def _at(moment: datetime) -> str:
     return wire.format_time(moment)
+
+
+@pytest.fixture
+def store(any_store):
+    """SQLite keeps pictures as files, PostgreSQL in the database: the same rules on both."""
+    return any_store
 
 
 @pytest.fixture
@@ -50,7 +57,7 @@ def test_a_picture_file_shared_with_a_newer_rating_survives_the_purge(ingest, st
     ingest.housekeeper._purge_snapshots()
 
     assert store.snapshot_path(old) is None  # the old rating's picture is past retention …
-    assert Path(shared).read_bytes() == PICTURE  # … but the newer rating still shows it
+    assert store.picture(shared) == PICTURE  # … but the newer rating still shows it
 
 
 def test_a_picture_file_goes_once_no_rating_needs_it(ingest, store):
@@ -63,7 +70,9 @@ def test_a_picture_file_goes_once_no_rating_needs_it(ingest, store):
     ingest.housekeeper._purge_snapshots()
 
     assert store.snapshot_path(first) is None and store.snapshot_path(second) is None
-    assert not Path(shared).exists()
+    assert store.picture(shared) is None
+    if not shared.startswith("db:"):
+        assert not Path(shared).exists()
 
 
 def test_purge_returns_each_unneeded_file_once(store, tmp_path):

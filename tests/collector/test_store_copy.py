@@ -31,6 +31,12 @@ def test_sqlite_store_is_copied_to_postgresql_table_by_table_and_back(tmp_path, 
     assert copy.rating_count() == 8
     assert {e.reason for e in copy.quarantined()} == {"not_json"}
     assert copy.kiosk_statuses()["k-vb-q1"]["fw"] == "0.1.0"
+    # the picture files are now in the database, where every collector sees them
+    (rating_id,) = copy.conn.execute("SELECT rating_id FROM snapshots").fetchone()
+    ref = copy.snapshot_path(rating_id)
+    assert ref is not None and ref.startswith("db:")
+    (picture,) = {p for p in settings.snapshot_dir.rglob("*.jpg")}
+    assert copy.picture(ref) == picture.read_bytes()
     # ids go on after the copied ones
     new_id = copy.add_quarantine("t", b"x", "not_json", "", "2026-11-21T00:00:00.000Z")
     assert new_id > max(e.id for e in copy.quarantined() if e.id != new_id)
@@ -44,4 +50,5 @@ def test_sqlite_store_is_copied_to_postgresql_table_by_table_and_back(tmp_path, 
     assert collector_main(["store", "copy", "--from", pg_url, "--to", f"sqlite:///{back}"]) == 0
     again = SqliteStore(back)
     assert sorted(again.counts(["vb-q1", "vb-q2"], date(2026, 11, 1), date(2026, 11, 30), by="day"), key=repr) == before
+    assert again.picture(ref) == picture.read_bytes()  # SQLite reads what came from the database
     again.close()

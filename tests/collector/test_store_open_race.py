@@ -33,3 +33,15 @@ def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path):
         assert outcomes == ["ok"] * 4, outcomes
         version = sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0]
         assert version == len(MIGRATIONS)
+
+
+def test_collector_migrate_brings_either_store_to_the_latest_version(tmp_path, pg_url, capsys):
+    from collector.cli import main as collector_main
+    from collector.pgstore import MIGRATIONS as PG_MIGRATIONS
+
+    assert len(PG_MIGRATIONS) == len(MIGRATIONS)  # one version scheme on both back-ends
+    for url in (f"sqlite:///{tmp_path / 'c.db'}", pg_url):
+        config = tmp_path / "collector.toml"
+        config.write_text(f'data_dir = "{tmp_path}"\n[store]\nurl = "{url}"\n')
+        assert collector_main(["migrate", "--config", str(config)]) == 0
+        assert f"schema version {len(MIGRATIONS)}" in capsys.readouterr().out

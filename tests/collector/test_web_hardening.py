@@ -25,6 +25,13 @@ from collector.web import create_app
 from tests.collector.conftest import PASSWORD, REGISTRY
 from tests.conftest import wait_for
 
+
+@pytest.fixture
+def store(any_store):
+    """Every test here runs on SQLite and on a real PostgreSQL."""
+    return any_store
+
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -134,7 +141,8 @@ def cli(config: Path, *args: str, stdin: str = "") -> subprocess.CompletedProces
 @pytest.fixture
 def config(tmp_path, settings, store):
     path = tmp_path / "collector.toml"
-    path.write_text(f'data_dir = "{settings.data_dir}"\nregistry = "{REGISTRY}"\n')
+    url = getattr(store, "url", None) or f"sqlite:///{store.path}"
+    path.write_text(f'data_dir = "{settings.data_dir}"\nregistry = "{REGISTRY}"\n[store]\nurl = "{url}"\n')
     return path
 
 

@@ -48,14 +48,16 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture
-def site(tmp_path, broker, kiosk_threads):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def site(request, tmp_path, broker, kiosk_threads):
+    """A real `collector serve` (every role in one process) on SQLite, and on a real PostgreSQL."""
+    store = f'[store]\nurl = "{request.getfixturevalue("pg_url")}"\n' if request.param == "postgresql" else ""
     collector = CollectorProcess(
         tmp_path,
         broker.port,
         extra=(
             "[alerts]\ninterval_s = 1\nmin_ratings = 3\ndissatisfied_share = 0.5\nsilent_min = 100000\n"
-            '[office]\nweekdays = [0, 1, 2, 3, 4, 5, 6]\nspans = ["00:00-23:59"]\n'
+            '[office]\nweekdays = [0, 1, 2, 3, 4, 5, 6]\nspans = ["00:00-23:59"]\n' + store
         ),
     )
     collector.start()

@@ -1,0 +1,393 @@
+"""The store's ports for people and their work — accounts and sessions, API tokens, the audit
+trail, officers and the duty roster, alert rules and alerts, reviews — written once in the SQL
+both back-ends speak (``?`` placeholders, ``ON CONFLICT``, ``RETURNING``, ``CASE``) and mixed into
+:class:`~collector.store.SqliteStore` and :class:`~collector.pgstore.PostgresStore`.
+
+Each back-end supplies four primitives (``_rows``, ``_row``, ``_run``, ``transaction``); nothing
+outside the store modules writes SQL or sees a connection. A method that runs several statements
+opens its own transaction; a method of one statement does not, so a caller can put several in one
+transaction of its own (a roster import is all rows or none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+UserRow = tuple[str, str, str, str | None, str | None]  # username, role, unit, locked_until, disabled_at
+TokenRow = tuple[int, str, str, str, str, str | None, str | None]
+AlertRow = tuple[int, str, str, str, str, str, str | None, str | None, str | None]
+PICTURE_IN_DB = "db:"
+_ALERT_COLUMNS = "id, kind, target, unit, opened_at, detail, acked_by, acked_at, ack_comment"
+
+
+class SharedSql:
+    # --- what each back-end supplies ---------------------------------------------------
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _row(self, sql: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        rows = self._rows(sql, args)
+        return rows[0] if rows else None
+
+    def _run(self, sql: str, args: Sequence[Any] = ()) -> int:
+        """Run a statement; how many rows it changed."""
+        raise NotImplementedError
+
+    # --- users ------------------------------------------------------------------------
+
+    def user_insert(self, username: str, password_hash: str, role: str, unit: str, at: str) -> bool:
+        """Add a user; False when the name is taken."""
+        with self.transaction():
+            if self._row("SELECT 1 FROM users WHERE username=?", (username,)):
+                return False
+            self._run(
+                "INSERT INTO users(username, password_hash, role, unit, created_at) VALUES (?,?,?,?,?)",
+                (username, password_hash, role, unit, at),
+            )
+        return True
+
+    def users(self) -> list[UserRow]:
+        return [
+            (str(u), str(r), str(n), lk, d)
+            for u, r, n, lk, d in self._rows(
+                "SELECT username, role, unit, locked_until, disabled_at FROM users ORDER BY username"
+            )
+        ]
+
+    def user_set_password(self, username: str, password_hash: str) -> None:
+        """A new password; the lock-out is lifted and every session of the user ends."""
+        with self.transaction():
+            self._run(
+                "UPDATE users SET password_hash=?, failed_logins=0, locked_until=NULL WHERE username=?",
+                (password_hash, username),
+            )
+            self._run("DELETE FROM sessions WHERE username=?", (username,))
+
+    def user_disable(self, username: str, at: str) -> int:
+        """Disable the user and end their sessions; how many sessions ended."""
+        with self.transaction():
+            self._run("UPDATE users SET disabled_at=? WHERE username=? AND disabled_at IS NULL", (at, username))
+            return self._run("DELETE FROM sessions WHERE username=?", (username,))
+
+    def user_enable(self, username: str) -> None:
+        self._run("UPDATE users SET disabled_at=NULL WHERE username=?", (username,))
+
+    def user_unlock(self, username: str) -> None:
+        self._run("UPDATE users SET failed_logins=0, locked_until=NULL WHERE username=?", (username,))
+
+    def user_lock(self, username: str, until: str) -> None:
+        self._run("UPDATE users SET locked_until=?, failed_logins=0 WHERE username=?", (until, username))
+
+    def user_role_unit(self, username: str) -> tuple[str, str] | None:
+        """(role, unit) of an enabled user."""
+        row = self._row("SELECT role, unit FROM users WHERE username=? AND disabled_at IS NULL", (username,))
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def login_attempt(
+        self, username: str, now: str, *, max_failed: int, lock_until: str
+    ) -> tuple[tuple[str, str, str, int, str | None] | None, bool]:
+        """Count a login attempt before its password is checked, atomically, so parallel guesses
+        cannot all see the old count. Returns ((password_hash, role, unit, attempts, disabled_at)
+        or None, locked): None for an unknown user or a locked one; attempts beyond ``max_failed``
+        that raced past the lock lock the account now and check nothing."""
+        with self.transaction():
+            row = self._row(
+                "UPDATE users SET failed_logins = failed_logins + 1 WHERE username=?"
+                " AND (locked_until IS NULL OR locked_until <= ?)"
+                " RETURNING password_hash, role, unit, failed_logins, disabled_at",
+                (username, now),
+            )
+            locked = (
+                row is None
+                and self._row("SELECT 1 FROM users WHERE username=? AND locked_until > ?", (username, now)) is not None
+            )
+            if row is not None and int(row[3]) > max_failed:
+                self._run("UPDATE users SET locked_until=?, failed_logins=0 WHERE username=?", (lock_until, username))
+                return None, True
+        if row is None:
+            return None, locked
+        return (str(row[0]), str(row[1]), str(row[2]), int(row[3]), row[4]), False
+
+    def login_failures_since(self, address: str, since: str) -> int:
+        row = self._row("SELECT COUNT(*) FROM login_failures WHERE address=? AND at > ?", (address, since))
+        return int(row[0]) if row else 0
+
+    def login_failure_add(self, address: str, at: str, *, forget_before: str) -> None:
+        with self.transaction():
+            self._run("DELETE FROM login_failures WHERE at < ?", (forget_before,))
+            self._run("INSERT INTO login_failures(address, at) VALUES (?,?)", (address, at))
+
+    # --- API tokens ---------------------------------------------------------------------
+
+    def token_insert(self, token_hash: str, name: str, username: str, at: str, by: str) -> None:
+        self._run(
+            "INSERT INTO api_tokens(token_hash, name, username, created_at, created_by) VALUES (?,?,?,?,?)",
+            (token_hash, name, username, at, by),
+        )
+
+    def tokens(self) -> list[TokenRow]:
+        return [
+            (int(i), str(n), str(u), str(c), str(b), lu, rv)
+            for i, n, u, c, b, lu, rv in self._rows(
+                "SELECT id, name, username, created_at, created_by, last_used_at, revoked_at"
+                " FROM api_tokens ORDER BY id"
+            )
+        ]
+
+    def token_revoke(self, token_id: int, at: str) -> bool:
+        return bool(self._run("UPDATE api_tokens SET revoked_at=? WHERE id=? AND revoked_at IS NULL", (at, token_id)))
+
+    def token_use(self, token_hash: str, at: str) -> str | None:
+        """The user a live token acts as (None: unknown, revoked, or its user disabled); notes the use."""
+        row = self._row(
+            "SELECT t.id, u.username FROM api_tokens t JOIN users u ON u.username = t.username"
+            " WHERE t.token_hash=? AND t.revoked_at IS NULL AND u.disabled_at IS NULL",
+            (token_hash,),
+        )
+        if row is None:
+            return None
+        self._run("UPDATE api_tokens SET last_used_at=? WHERE id=?", (at, row[0]))
+        return str(row[1])
+
+    # --- sessions ------------------------------------------------------------------------
+
+    def session_open(self, token_hash: str, username: str, csrf: str, at: str, expires_at: str) -> None:
+        """A new session; the expired ones go."""
+        with self.transaction():
+            self._run("DELETE FROM sessions WHERE expires_at < ?", (at,))
+            self._run(
+                "INSERT INTO sessions(token_hash, username, csrf, created_at, expires_at) VALUES (?,?,?,?,?)",
+                (token_hash, username, csrf, at, expires_at),
+            )
+
+    def session_get(self, token_hash: str) -> tuple[str, str, str] | None:
+        """(username, csrf, expires_at)."""
+        row = self._row("SELECT username, csrf, expires_at FROM sessions WHERE token_hash=?", (token_hash,))
+        return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+
+    def session_close(self, token_hash: str) -> None:
+        self._run("DELETE FROM sessions WHERE token_hash=?", (token_hash,))
+
+    # --- audit --------------------------------------------------------------------------
+
+    def audit_add(self, at: str, username: str, action: str, target: str, detail: str = "") -> None:
+        self._run(
+            "INSERT INTO audit(at, username, action, target, detail) VALUES (?,?,?,?,?)",
+            (at, username, action, target, detail),
+        )
+
+    def audit_rows(self, limit: int = 500) -> list[tuple[str, str, str, str, str]]:
+        return [
+            (str(a), str(u), str(ac), str(t), str(d))
+            for a, u, ac, t, d in self._rows(
+                "SELECT at, username, action, target, detail FROM audit ORDER BY id DESC LIMIT ?", (limit,)
+            )
+        ]
+
+    # --- officers and the roster ---------------------------------------------------------
+
+    def officer_put(self, officer_id: str, name: str, unit: str, *, within: frozenset[str] | None) -> bool:
+        """Add an officer, or rename or move one; False (and nothing changed) when the id belongs to
+        an officer of a unit outside ``within``."""
+        with self.transaction():
+            existing = self._row("SELECT unit FROM officers WHERE id=?", (officer_id,))
+            if within is not None and existing is not None and existing[0] not in within:
+                return False
+            self._run(
+                "INSERT INTO officers(id, name, unit) VALUES (?,?,?)"
+                " ON CONFLICT (id) DO UPDATE SET name=excluded.name, unit=excluded.unit",
+                (officer_id, name, unit),
+            )
+        return True
+
+    def officer_get(self, officer_id: str) -> tuple[str, str, str] | None:
+        row = self._row("SELECT id, name, unit FROM officers WHERE id=?", (officer_id,))
+        return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+
+    def officers_all(self) -> list[tuple[str, str, str]]:
+        return [(str(i), str(n), str(u)) for i, n, u in self._rows("SELECT id, name, unit FROM officers ORDER BY name")]
+
+    def duty_clash(self, counter: str, start_at: str, end_at: str) -> tuple[str, str, str] | None:
+        """(officer, start, end) of a duty at the counter overlapping [start_at, end_at)."""
+        row = self._row(
+            "SELECT officer, start_at, end_at FROM roster WHERE counter=? AND start_at < ? AND end_at > ?"
+            " ORDER BY start_at LIMIT 1",
+            (counter, end_at, start_at),
+        )
+        return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+
+    def duty_insert(self, officer_id: str, counter: str, start_at: str, end_at: str) -> int:
+        row = self._row(
+            "INSERT INTO roster(officer, counter, start_at, end_at) VALUES (?,?,?,?) RETURNING id",
+            (officer_id, counter, start_at, end_at),
+        )
+        assert row is not None
+        return int(row[0])
+
+    def duties(
+        self, *, counter: str | None = None, officer: str | None = None, limit: int = 500
+    ) -> list[tuple[int, str, str, str, str]]:
+        where, args = [], []
+        if counter:
+            where.append("counter=?")
+            args.append(counter)
+        if officer:
+            where.append("officer=?")
+            args.append(officer)
+        sql = "SELECT id, officer, counter, start_at, end_at FROM roster"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [
+            (int(i), str(o), str(c), str(s), str(e))
+            for i, o, c, s, e in self._rows(sql + " ORDER BY start_at DESC LIMIT ?", (*args, limit))
+        ]
+
+    def scores_between(self, counter: str, start: str, end: str, *, exclude_unsynced: bool) -> dict[int, int]:
+        """Accepted ratings per score at a counter pressed in [start, end)."""
+        clock = " AND r.clock <> 'unsynced'" if exclude_unsynced else ""
+        return {
+            int(score): int(n)
+            for score, n in self._rows(
+                "SELECT r.score, COUNT(*) FROM ratings r WHERE r.counter=? AND r.pressed_at >= ?"
+                f" AND r.pressed_at < ? AND r.flag IS NULL{clock} GROUP BY r.score",
+                (counter, start, end),
+            )
+        }
+
+    def scores_on_duty(
+        self, counter: str, start: str, end: str, *, exclude_unsynced: bool
+    ) -> list[tuple[str, int, int]]:
+        """(officer, score, count) of accepted ratings at a counter in [start, end) pressed while
+        that officer was on duty there."""
+        clock = " AND r.clock <> 'unsynced'" if exclude_unsynced else ""
+        return [
+            (str(o), int(s), int(n))
+            for o, s, n in self._rows(
+                "SELECT d.officer, r.score, COUNT(*) FROM roster d JOIN ratings r ON r.counter = d.counter"
+                " AND r.pressed_at >= d.start_at AND r.pressed_at < d.end_at"
+                " WHERE d.counter=? AND d.start_at < ? AND d.end_at > ? AND r.pressed_at >= ? AND r.pressed_at < ?"
+                f" AND r.flag IS NULL{clock} GROUP BY d.officer, r.score",
+                (counter, end, start, start, end),
+            )
+        ]
+
+    def officer_scores(self, officer_id: str, start: str, end: str) -> list[tuple[str, int, int]]:
+        """(counter, score, count) of the officer's accepted ratings while on duty in [start, end)."""
+        return [
+            (str(c), int(s), int(n))
+            for c, s, n in self._rows(
+                "SELECT d.counter, r.score, COUNT(*) FROM roster d JOIN ratings r ON r.counter = d.counter"
+                " AND r.pressed_at >= d.start_at AND r.pressed_at < d.end_at"
+                " WHERE d.officer=? AND r.pressed_at >= ? AND r.pressed_at < ? AND r.flag IS NULL"
+                " GROUP BY d.counter, r.score",
+                (officer_id, start, end),
+            )
+        ]
+
+    # --- alert rules and alerts -------------------------------------------------------------
+
+    def alert_rules_put(self, unit: str, doc: str) -> None:
+        self._run(
+            "INSERT INTO alert_rules(unit, doc) VALUES (?,?) ON CONFLICT (unit) DO UPDATE SET doc=excluded.doc",
+            (unit, doc),
+        )
+
+    def alert_rules_all(self) -> dict[str, str]:
+        return {str(unit): str(doc) for unit, doc in self._rows("SELECT unit, doc FROM alert_rules")}
+
+    def alert_rows(self, *, open_only: bool = False, limit: int = 500) -> list[AlertRow]:
+        sql = f"SELECT {_ALERT_COLUMNS} FROM alerts"
+        if open_only:
+            sql += " WHERE acked_at IS NULL"
+        return [_alert_row(r) for r in self._rows(sql + " ORDER BY id DESC LIMIT ?", (limit,))]
+
+    def alert_row(self, alert_id: int) -> AlertRow | None:
+        row = self._row(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id=?", (alert_id,))
+        return None if row is None else _alert_row(row)
+
+    def alert_ack(self, alert_id: int, username: str, at: str, comment: str) -> None:
+        self._run(
+            "UPDATE alerts SET acked_by=?, acked_at=?, ack_comment=? WHERE id=? AND acked_at IS NULL",
+            (username, at, comment, alert_id),
+        )
+
+    def alert_open(self, kind: str, target: str, unit: str, at: str, detail: str) -> int | None:
+        """Open an alert unless one of this kind for this target is still open; its id, or None."""
+        with self.transaction():
+            if self._row("SELECT 1 FROM alerts WHERE kind=? AND target=? AND acked_at IS NULL", (kind, target)):
+                return None
+            row = self._row(
+                "INSERT INTO alerts(kind, target, unit, opened_at, detail) VALUES (?,?,?,?,?) RETURNING id",
+                (kind, target, unit, at, detail),
+            )
+        return None if row is None else int(row[0])
+
+    def unhappy_since(self, counter: str, since: str) -> tuple[int, int]:
+        """(accepted ratings, of which "Không hài lòng") at a counter pressed since ``since``."""
+        row = self._row(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN score = 1 THEN 1 ELSE 0 END), 0) FROM ratings"
+            " WHERE counter=? AND pressed_at >= ? AND flag IS NULL",
+            (counter, since),
+        )
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    def last_rating_at(self, counter: str) -> str | None:
+        row = self._row("SELECT MAX(pressed_at) FROM ratings WHERE counter=? AND flag IS NULL", (counter,))
+        return None if row is None or row[0] is None else str(row[0])
+
+    # --- pictures ------------------------------------------------------------------------------
+    # A snapshot's ``path`` is a file (SQLite's default: content-addressed under data_dir) or
+    # ``db:<sha256>``, a row of ``pictures`` (PostgreSQL's: every collector sees it).
+
+    def picture(self, ref: str) -> bytes | None:
+        """The bytes of a stored picture; None when they are gone."""
+        if ref.startswith(PICTURE_IN_DB):
+            row = self._row("SELECT data FROM pictures WHERE sha256=?", (ref[len(PICTURE_IN_DB) :],))
+            return None if row is None else bytes(row[0])
+        try:
+            return Path(ref).read_bytes()
+        except OSError:
+            return None
+
+    def _drop_pictures(self, refs: Sequence[str]) -> list[str]:
+        """Delete the pictures kept in the database among ``refs`` (no rating needs them any more);
+        the files among them are returned for the caller to remove."""
+        files = []
+        for ref in refs:
+            if ref.startswith(PICTURE_IN_DB):
+                self._run("DELETE FROM pictures WHERE sha256=?", (ref[len(PICTURE_IN_DB) :],))
+            else:
+                files.append(ref)
+        return files
+
+    # --- reviews and single ratings -------------------------------------------------------------
+
+    def review_put(self, rating_id: str, username: str, comment: str, at: str) -> None:
+        self._run(
+            "INSERT INTO reviews(rating_id, username, comment, at) VALUES (?,?,?,?) ON CONFLICT (rating_id)"
+            " DO UPDATE SET username=excluded.username, comment=excluded.comment, at=excluded.at",
+            (rating_id, username, comment, at),
+        )
+
+    def rating_with_snapshot(self, rating_id: str) -> dict[str, Any] | None:
+        row = self._row(
+            "SELECT r.id, r.counter, r.kiosk, r.score, r.flag, r.pressed_at, s.path FROM ratings r"
+            " LEFT JOIN snapshots s ON s.rating_id = r.id WHERE r.id = ?",
+            (rating_id,),
+        )
+        if row is None:
+            return None
+        names = ["id", "counter", "kiosk", "score", "flag", "pressed_at", "snapshot_path"]
+        return dict(zip(names, row, strict=True))
+
+
+def _alert_row(row: Sequence[Any]) -> AlertRow:
+    i, kind, target, unit, opened_at, detail, by, at, comment = row
+    return (int(i), str(kind), str(target), str(unit), str(opened_at), str(detail), by, at, comment)
