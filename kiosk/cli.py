@@ -11,7 +11,7 @@ from pathlib import Path
 
 from kiosk import __version__
 from kiosk.camera import Camera, GeneratedCamera
-from kiosk.clock import SystemClock
+from kiosk.clock import CLOCK_OFFSET_FILE, SteppableClock, SystemClock
 from kiosk.config import KioskSettings, load_settings
 from kiosk.errors import ConfigError, KioskError
 from kiosk.logs import setup_logging
@@ -77,12 +77,10 @@ def _run(args: argparse.Namespace) -> int:
     else:
         panel = make_panel(settings)
         camera = make_camera(settings)
-    kiosk = Kiosk(
-        settings=settings,
-        panel=panel,
-        camera=camera,
-        clock=SystemClock(assume_synced=settings.clock.assume_synced),
-    )
+    clock: SystemClock = SystemClock(assume_synced=settings.clock.assume_synced)
+    if args.fake_hardware:  # a simulated kiosk's clock can be stepped: see SteppableClock
+        clock = SteppableClock(settings.data_dir / CLOCK_OFFSET_FILE, assume_synced=settings.clock.assume_synced)
+    kiosk = Kiosk(settings=settings, panel=panel, camera=camera, clock=clock)
     signal.signal(signal.SIGTERM, lambda *_: kiosk.stop())
     signal.signal(signal.SIGINT, lambda *_: kiosk.stop())
     kiosk.start()  # the panel listens before anything can press it

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 _TIME_ERROR = 5  # adjtimex(): the kernel clock is not synchronised
 _TIMESYNC_FLAG = Path("/run/systemd/timesync/synchronized")
+CLOCK_OFFSET_FILE = "fake-clock-offset-s"  # in data_dir, read by a --fake-hardware kiosk
 
 
 class Clock(Protocol):
@@ -59,6 +60,32 @@ class SystemClock:
             if state >= 0:
                 return state != _TIME_ERROR
         return _TIMESYNC_FLAG.exists()
+
+
+class SteppableClock(SystemClock):
+    """The system clock plus an offset read from a file, for ``kiosk run --fake-hardware``: a
+    soak or a technician steps the simulated kiosk's wall clock (as NTP stepping a Pi's clock
+    would) by writing seconds into ``offset_file``. The boot-time clock never steps."""
+
+    def __init__(self, offset_file: Path, *, assume_synced: bool = False) -> None:
+        super().__init__(assume_synced=assume_synced)
+        self.offset_file = offset_file
+        self._offset = 0.0
+        self._read_at = -1.0
+
+    def wall(self) -> float:
+        now = time.monotonic()
+        if now - self._read_at >= 1.0:
+            self._read_at = now
+            try:
+                self._offset = float(self.offset_file.read_text().strip() or 0)
+            except FileNotFoundError:
+                self._offset = 0.0
+            except (OSError, ValueError) as exc:
+                log.warning(
+                    "clock offset file %s unreadable (%s); offset stays %+.0f s", self.offset_file, exc, self._offset
+                )
+        return time.time() + self._offset
 
 
 class FakeClock:

@@ -2,7 +2,8 @@
 
 A private Mosquitto, `collector serve` (SQLite or PostgreSQL), N kiosk processes with fake
 hardware pressing at a given rate and taking generated pictures, and a fault schedule: broker
-restarts and outages, collector SIGKILL, kiosk SIGKILL. Every few seconds it samples each
+restarts and outages, collector SIGKILL, kiosk SIGKILL, a full disk under a kiosk's data folder
+(a small tmpfs, filled and freed: needs root), a step of a kiosk's wall clock. Every few seconds it samples each
 process's memory (RSS), threads, open descriptors and CPU, and the kiosks' backlog. At the end it
 lets the backlog drain and checks exactly once, kiosk outboxes against the store (ratings and
 pictures: missing, extra, doubled), prints the recovery time after each fault and each process's
@@ -10,6 +11,12 @@ growth per hour and per press, and draws memory and backlog over time to a PNG.
 
     scripts/soak --kiosks 10 --rate 20 --duration 1800 --out soak-run
     scripts/soak --duration 120 --faults "20:broker-restart,40:broker-stop=15,70:collector-kill,90:kiosk-kill=2"
+    scripts/soak --duration 300 --faults "60:disk-full=30,150:clock-step=-3600,200:clock-step=900"
+
+disk-full=S fills the last kiosk's data folder for S seconds; clock-step=S moves the first kiosk's
+wall clock by S seconds (as NTP stepping a Pi's clock) and leaves it there. A step of more than 5
+minutes ahead makes the collector quarantine that kiosk's presses as time_in_future (replayable):
+they are counted as held, not as lost.
 
 Exit status 0 when every press arrived exactly once and every fault was recovered from; 1 if not.
 """
@@ -34,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from collector.localbroker import LocalBroker, free_port  # noqa: E402
 from collector.registry import load_registry  # noqa: E402
+from kiosk.clock import CLOCK_OFFSET_FILE  # noqa: E402
 
 REGISTRY = ROOT / "config" / "registry.example.toml"
 BIN = Path(sys.executable).parent
@@ -43,7 +51,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 @dataclass
 class Fault:
     at_s: float
-    kind: str  # broker-restart | broker-stop | collector-kill | kiosk-kill
+    kind: str  # broker-restart | broker-stop | collector-kill | kiosk-kill | disk-full | clock-step
     arg: float = 0.0
     started: float = 0.0  # monotonic, when it was applied
     ended: float = 0.0  # when the system was whole again (broker back, process restarted)
@@ -98,13 +106,20 @@ class Proc:
         self.samples.append((t, rss_kib / 1024, threads, fds, cpu_s))
 
 
+KINDS = ("broker-restart", "broker-stop", "collector-kill", "kiosk-kill", "disk-full", "clock-step")
+DISK_MIB = 48  # the tmpfs under the disk-full kiosk's data folder
+
+
 def parse_faults(text: str) -> list[Fault]:
     faults = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         at, _, rest = part.partition(":")
         kind, _, arg = rest.partition("=")
-        if kind not in ("broker-restart", "broker-stop", "collector-kill", "kiosk-kill"):
-            raise SystemExit(f"unknown fault {kind!r} (broker-restart, broker-stop=S, collector-kill, kiosk-kill=N)")
+        if kind not in KINDS:
+            raise SystemExit(
+                f"unknown fault {kind!r} (broker-restart, broker-stop=S, collector-kill, kiosk-kill=N, disk-full=S,"
+                " clock-step=S)"
+            )
         faults.append(Fault(float(at), kind, float(arg or 0)))
     return sorted(faults, key=lambda f: f.at_s)
 
@@ -187,12 +202,10 @@ def main(argv: list[str] | None = None) -> int:
         f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\n'
         f'[ingest]\nclient_id = "collector-soak"\n[http]\nhost = "127.0.0.1"\nport = {http_port}\n'
     )
-    role = ["--role", "ingest"] if args.store == "postgresql" else []
-    collector = Proc(
-        "collector", [str(BIN / "collector"), "serve", *role, "--config", str(conf)], out / "collector.log"
-    )
+    collector = Proc("collector", [str(BIN / "collector"), "serve", "--config", str(conf)], out / "collector.log")
     kiosks: list[Proc] = []
     outboxes: list[Path] = []
+    folders: list[Path] = []
     registry = load_registry(REGISTRY)
     chosen = sorted(registry.kiosks.values(), key=lambda k: k.id)
     for n in range(args.kiosks):
@@ -202,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"the example registry has {len(chosen)} kiosks; use --kiosks {len(chosen)} or fewer")
         folder = out / "kiosks" / kiosk_id
         folder.mkdir(parents=True, exist_ok=True)
+        if n == args.kiosks - 1 and any(f.kind == "disk-full" for f in faults):
+            small_disk(folder)
+        folders.append(folder)
         kconf = folder / "kiosk.toml"
         kconf.write_text(
             f'kiosk_id = "{kiosk_id}"\ncounter = "{entry.counter}"\ndata_dir = "{folder}"\n'
@@ -235,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             now = time.monotonic() - started
             if pending and now >= pending[0].at_s:
                 fault = pending.pop(0)
-                apply_fault(fault, broker, collector, kiosks)
+                apply_fault(fault, broker, collector, kiosks, folders)
                 recovering.append(fault)
             for fault in recovering:
                 if fault.recovered_s is None and unacked_before(outboxes, wall_at(fault.ended)) == 0:
@@ -270,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
             kiosk.stop()
         collector.stop()
         broker.stop()
+        if any(f.kind == "disk-full" for f in faults) and folders:
+            subprocess.run(["umount", "--lazy", str(folders[-1])], check=False)
     ok = report(out, faults, collector, kiosks, verdict, started=started, rate=args.rate)
     plot(out / "soak.png", collector, kiosks, backlog_samples, faults)
     print(f"plot: {out / 'soak.png'}")
@@ -283,7 +301,35 @@ def wall_at(monotonic_s: float) -> float:
     return _wall_offset + monotonic_s
 
 
-def apply_fault(fault: Fault, broker: LocalBroker, collector: Proc, kiosks: list[Proc]) -> None:
+def small_disk(folder: Path) -> None:
+    """A small filesystem of its own under a kiosk's data folder, so that filling it is a full disk
+    for that kiosk alone."""
+    if os.geteuid() != 0:
+        raise SystemExit("the disk-full fault mounts a small tmpfs under a kiosk's data folder: run as root")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={DISK_MIB}m,mode=0755", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode:
+        raise SystemExit(f"the disk-full fault could not mount a tmpfs on {folder}: {mounted.stderr.strip()}")
+
+
+def fill_disk(folder: Path) -> Path:
+    """Write a file until the filesystem is full; the file, to remove when the fault ends."""
+    filler = folder / "filler.bin"
+    chunk = b"\0" * (1 << 20)
+    with open(filler, "wb", buffering=0) as f:
+        for size in (1 << 20, 4096, 1):  # then the last kilobytes, then the last bytes
+            try:
+                while True:
+                    f.write(chunk[:size])
+            except OSError:
+                pass
+    return filler
+
+
+def apply_fault(fault: Fault, broker: LocalBroker, collector: Proc, kiosks: list[Proc], folders: list[Path]) -> None:
     fault.started = time.monotonic()
     print(f"{fault.at_s:7.0f} s  fault: {fault.kind}{'=' + format(fault.arg, 'g') if fault.arg else ''}", flush=True)
     if fault.kind == "broker-restart":
@@ -301,6 +347,14 @@ def apply_fault(fault: Fault, broker: LocalBroker, collector: Proc, kiosks: list
         victim.kill()
         time.sleep(2)
         victim.start()
+    elif fault.kind == "disk-full":
+        filler = fill_disk(folders[-1])
+        time.sleep(fault.arg)
+        filler.unlink()
+    elif fault.kind == "clock-step":
+        offset_file = folders[0] / CLOCK_OFFSET_FILE
+        before = float(offset_file.read_text()) if offset_file.exists() else 0.0
+        offset_file.write_text(f"{before + fault.arg:g}\n")
     fault.ended = time.monotonic()
 
 
@@ -313,6 +367,11 @@ class Verdict:
     pictures_expected: int
     pictures_missing: int
     undelivered: int
+    held: dict[str, int] = field(default_factory=dict)  # presses in quarantine, by reason (replayable)
+
+
+# Presses refused alone and kept for a replay (a kiosk's clock stepped ahead: time_in_future).
+QUARANTINED = "SELECT install, seq, reason FROM quarantine WHERE install IS NOT NULL AND seq IS NOT NULL"
 
 
 def verify(out: Path, outboxes: list[Path], conf: Path, args: argparse.Namespace) -> Verdict:
@@ -324,22 +383,27 @@ def verify(out: Path, outboxes: list[Path], conf: Path, args: argparse.Namespace
         with psycopg.connect(args.postgres_url) as db:
             stored = [tuple(r) for r in db.execute("SELECT id, install, seq FROM ratings").fetchall()]
             pictures = {r[0] for r in db.execute("SELECT rating_id FROM snapshots").fetchall()}
+            quarantined = [tuple(r) for r in db.execute(QUARANTINED).fetchall()]
     else:
         db = sqlite3.connect(f"file:{out / 'collector' / 'collector.db'}?mode=ro", uri=True)
         stored = list(db.execute("SELECT id, install, seq FROM ratings"))
         pictures = {r[0] for r in db.execute("SELECT rating_id FROM snapshots")}
+        quarantined = list(db.execute(QUARANTINED))
         db.close()
+    held_seqs = {(install, seq): reason for install, seq, reason in quarantined}
+    held_ids = {r[0]: held_seqs[(r[1], r[2])] for r in rows if (r[1], r[2]) in held_seqs}
     stored_ids = Counter(r[0] for r in stored)
     by_seq = Counter((r[1], r[2]) for r in stored)
     with_picture = {r[0] for r in rows if r[5] == "done"}
     return Verdict(
         presses=len(rows),
-        missing=sorted(sent - set(stored_ids)),
+        missing=sorted(sent - set(stored_ids) - set(held_ids)),
         extra=sorted(set(stored_ids) - sent),
         doubled=sum(n - 1 for n in stored_ids.values() if n > 1) + sum(n - 1 for n in by_seq.values() if n > 1),
         pictures_expected=len(with_picture),
-        pictures_missing=len(with_picture - pictures),
+        pictures_missing=len(with_picture - pictures - set(held_ids)),
         undelivered=sum(1 for r in rows if r[4] is None),
+        held=dict(Counter(held_ids.values())),
     )
 
 
@@ -370,6 +434,9 @@ def report(
     print(f"presses {verdict.presses}; missing {len(verdict.missing)}, extra {len(verdict.extra)}, doubled "
           f"{verdict.doubled}; still unacked on kiosks {verdict.undelivered}; pictures {verdict.pictures_expected}, "
           f"missing {verdict.pictures_missing}")  # fmt: skip
+    if verdict.held:
+        held = ", ".join(f"{n} {reason}" for reason, n in sorted(verdict.held.items()))
+        print(f"held in quarantine (replayable, not lost): {held}")
     print("faults:")
     for fault in faults:
         recovered = "not recovered" if fault.recovered_s is None else f"recovered in {fault.recovered_s:.1f} s"
