@@ -1,5 +1,6 @@
 """The fuzz suite through the real path: generated messages published to a real Mosquitto and
-taken by a real `collector serve` process (its own SQLite file), then checked in that file.
+taken by a real `collector serve` process (its own SQLite file, or a real PostgreSQL database),
+then checked in that store.
 
 Every rating built valid is stored exactly once and acked; every rating id of a batch is stored
 or in quarantine; every refused message is in quarantine with its bytes; the process lives and
@@ -70,9 +71,26 @@ def http_status(url: str) -> int:
         return 0
 
 
+def _rows(store_url: str, sql: str) -> list[tuple]:
+    """Rows from the collector's store, either kind, with bytes as bytes."""
+    if store_url.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(store_url) as conn:
+            rows = conn.execute(sql).fetchall()
+    else:
+        conn = sqlite3.connect(f"file:{store_url[len('sqlite:///') :]}?mode=ro", uri=True)
+        rows = conn.execute(sql).fetchall()
+        conn.close()
+    return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in rows]
+
+
 @pytest.mark.slow
-def test_generated_messages_through_broker_and_collector_serve(tmp_path, broker):
-    collector = CollectorProcess(tmp_path, broker.port)
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_generated_messages_through_broker_and_collector_serve(tmp_path, broker, store, request):
+    pg_url = request.getfixturevalue("pg_url") if store == "postgresql" else ""
+    collector = CollectorProcess(tmp_path, broker.port, extra=f'[store]\nurl = "{pg_url}"\n' if pg_url else "")
+    store_url = pg_url or f"sqlite:///{collector.data_dir / 'collector.db'}"
     collector.start()
     publisher = Publisher(broker.port)
     sent: list[Message] = []
@@ -108,18 +126,16 @@ def test_generated_messages_through_broker_and_collector_serve(tmp_path, broker)
         assert collector.process is not None and collector.process.poll() is None
         assert http_status(collector.url + "/readyz") == 200
 
-        db = sqlite3.connect(f"file:{collector.data_dir / 'collector.db'}?mode=ro", uri=True)
-        stored = Counter(row[0] for row in db.execute("SELECT id FROM ratings"))
-        pictures = {row[0] for row in db.execute("SELECT rating_id FROM snapshots")}
-        quarantined = [row[0] for row in db.execute("SELECT payload FROM quarantine")]
+        stored = Counter(row[0] for row in _rows(store_url, "SELECT id FROM ratings"))
+        pictures = {row[0] for row in _rows(store_url, "SELECT rating_id FROM snapshots")}
+        quarantined = [row[0] for row in _rows(store_url, "SELECT payload FROM quarantine")]
         whole = set(quarantined)
         # every rating id anywhere in the quarantine (a set: 100,000 messages are checked below)
         kept = set(
             re.findall(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", b"\n".join(quarantined))
         )
-        raw = db.execute("SELECT COUNT(*) FROM ratings").fetchone()[0]
-        rolled = db.execute("SELECT COALESCE(SUM(n), 0) FROM daily").fetchone()[0]
-        db.close()
+        raw = _rows(store_url, "SELECT COUNT(*) FROM ratings")[0][0]
+        rolled = _rows(store_url, "SELECT COALESCE(SUM(n), 0) FROM daily")[0][0]
 
         valid = [i for m in sent for i in m.valid_ids]
         print(f"\nfuzz through broker and `collector serve`: {len(sent)} messages sent")
