@@ -52,6 +52,9 @@ class MqttSettings:
     topic_prefix: str = wire.DEFAULT_PREFIX
 
 
+CONNECT_TIMEOUT_S = 30.0
+
+
 def make_client(client_id: str, settings: MqttSettings, *, manual_ack: bool = False) -> mqtt.Client:
     """A paho client for MQTT v5 with TLS and credentials from the settings."""
     client = mqtt.Client(
@@ -78,6 +81,10 @@ def make_client(client_id: str, settings: MqttSettings, *, manual_ack: bool = Fa
         max_delay=random.uniform(4.0, 8.0),  # type: ignore[arg-type]
     )
     client.max_queued_messages_set(0)
+    # paho gives up on a connection (TCP, TLS handshake, CONNACK) after 5 s and starts again. A
+    # broker handshaking with 2,000 kiosks that came back at once, or a 3G link, can take longer:
+    # 5 s made the fleet benchmark's kiosks retry in a loop, each retry adding to the queue.
+    client.connect_timeout = CONNECT_TIMEOUT_S
     return client
 
 
