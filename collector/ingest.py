@@ -109,6 +109,7 @@ class MessageHandler:
         self.tz = settings.tz
         self.counts = Counts()
         self.item_refusals: list[str] = []  # reasons of the items refused alone in the last message
+        self._unit_of: tuple[Registry | None, dict[str, str]] = (None, {})
 
     def handle(
         self,
@@ -247,12 +248,18 @@ class MessageHandler:
             self._quarantine_item(kiosk, topic, rejected.item, rejected.reason, rejected.detail, received_at)
             if rejected.rating_id:
                 acks.ratings[kiosk].append(rejected.rating_id)
-        unit_of = {c.id: c.unit for c in registry.counters.values()}
+        unit_of = self._units_of(registry)
         new, duplicates = self.store.add_ratings(kiosk, good, unit_of=unit_of, received_at=received_at, tz=self.tz)
         self.counts.stored += len(new)
         self.counts.duplicates += len(duplicates)
         acks.ratings[kiosk].extend(new)
         acks.ratings[kiosk].extend(duplicates)
+
+    def _units_of(self, registry: Registry) -> dict[str, str]:
+        """Counter → unit of this registry, made once per registry (not once per message)."""
+        if self._unit_of[0] is not registry:
+            self._unit_of = (registry, {c.id: c.unit for c in registry.counters.values()})
+        return self._unit_of[1]
 
     def _split(self, kiosk: str, topic: str, payload: bytes, detail: str, received_at: str, acks: Acks) -> bool:
         """An oversized batch is quarantined item by item, so that each can be replayed alone."""

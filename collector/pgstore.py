@@ -789,8 +789,3 @@ class PostgresStore(SharedSql):
         sql, args = self._review_sql(counters, start, end, tz, office_days, office_spans, False)
         row = self.conn.execute(f"SELECT COUNT(*), COUNT(*) - COUNT(reviewed_by) FROM ({sql}) x", args).fetchone()
         return (int(row[0]), int(row[1])) if row else (0, 0)
-
-
-def chunks_of(rows: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]

@@ -475,45 +475,42 @@ class SqliteStore(SharedSql):
         tz: ZoneInfo,
     ) -> tuple[list[str], list[str]]:
         """Store the ratings not stored yet; returns (new ids, duplicate ids). Call inside transaction()."""
-        known: set[str] = set()
-        for chunk in chunks([r.id for r in ratings], 500):
-            marks = ",".join("?" * len(chunk))
-            known.update(row[0] for row in self.conn.execute(f"SELECT id FROM ratings WHERE id IN ({marks})", chunk))
         fresh: dict[str, wire.Rating] = {}
         duplicates: list[str] = []
         for r in ratings:
-            if r.id in known or r.id in fresh:
+            if r.id in fresh:
                 duplicates.append(r.id)
             else:
                 fresh[r.id] = r
-        rows = []
+        days = {r.id: local_day(r.pressed_at, tz) for r in fresh.values()}
+        rows = [
+            (
+                r.id, kiosk, r.install, r.seq, r.counter, unit_of[r.counter], r.score, r.flag, r.pressed_at,
+                days[r.id], r.clock, r.snapshot.sha256 if r.snapshot else None,
+                r.snapshot.bytes if r.snapshot else None, r.snapshot_error, r.fw, received_at,
+            )
+            for r in fresh.values()
+        ]  # fmt: skip
+        # One statement per 500 ratings: those already stored are skipped, and RETURNING says which
+        # went in, so the roll-ups below count exactly those.
+        inserted: set[str] = set()
+        for chunk in chunks_of(rows, 500):
+            marks = ",".join([_ROW_MARKS] * len(chunk))
+            flat = [value for row in chunk for value in row]
+            inserted.update(
+                row[0]
+                for row in self.conn.execute(
+                    f"INSERT INTO ratings VALUES {marks} ON CONFLICT (id) DO NOTHING RETURNING id", flat
+                )
+            )
+        duplicates.extend(i for i in fresh if i not in inserted)
         rollup: dict[tuple[str, str, int, int], list[int]] = defaultdict(lambda: [0, 0])  # [n, unsynced]
         installs: dict[str, list[int]] = {}
         late = []
         received_month = wire.parse_time(received_at).astimezone(tz).date().isoformat()[:7]
-        for r in fresh.values():
-            day = local_day(r.pressed_at, tz)
-            snap = r.snapshot
-            rows.append(
-                (
-                    r.id,
-                    kiosk,
-                    r.install,
-                    r.seq,
-                    r.counter,
-                    unit_of[r.counter],
-                    r.score,
-                    r.flag,
-                    r.pressed_at,
-                    day,
-                    r.clock,
-                    snap.sha256 if snap else None,
-                    snap.bytes if snap else None,
-                    r.snapshot_error,
-                    r.fw,
-                    received_at,
-                )
-            )
+        for rating_id in inserted:
+            r = fresh[rating_id]
+            day = days[rating_id]
             counted = rollup[(r.counter, day, r.score, 1 if r.flag else 0)]
             counted[0] += 1
             counted[1] += r.clock == "unsynced"
@@ -523,7 +520,6 @@ class SqliteStore(SharedSql):
             seen[0] += 1
             seen[1] = min(seen[1], r.seq)
             seen[2] = max(seen[2], r.seq)
-        self.conn.executemany("INSERT INTO ratings VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
         self.conn.executemany(
             "INSERT INTO daily(counter, day, score, flagged, n, unsynced) VALUES (?,?,?,?,?,?)"
             " ON CONFLICT (counter, day, score, flagged) DO UPDATE SET n = n + excluded.n,"
@@ -547,7 +543,7 @@ class SqliteStore(SharedSql):
             " max_seq = MAX(max_seq, excluded.max_seq), last_received_at = excluded.last_received_at",
             [(kiosk, install, c, lo, hi, received_at) for install, (c, lo, hi) in installs.items()],
         )
-        return list(fresh), duplicates
+        return [i for i in fresh if i in inserted], duplicates
 
     def add_quarantine(
         self,
@@ -1013,6 +1009,14 @@ def bounded_quarantine(payload: bytes, detail: str) -> tuple[bytes, str]:
     digest = hashlib.sha256(payload).hexdigest()
     note = f" [payload cut to {MAX_QUARANTINE_PAYLOAD} of {len(payload)} bytes, sha256 {digest}]"
     return payload[:MAX_QUARANTINE_PAYLOAD], detail[: 1000 - len(note)] + note
+
+
+_ROW_MARKS = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+
+
+def chunks_of(rows: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
 
 
 def chunks(items: list[str], size: int) -> Iterator[list[str]]:
