@@ -176,6 +176,13 @@ _TEXT: dict[str, tuple[str, str]] = {
     "set_password": ("Đặt mật khẩu", "Set password"),
     "no_self_disable": ("Không thể tự khoá tài khoản của mình", "You cannot disable your own account"),
     "alert_crl_expiry": ("Danh sách thu hồi chứng thư sắp hết hạn", "Revocation list about to expire"),
+    "alert_state": ("Trạng thái", "State"),
+    "alert_state_all": ("Tất cả", "All"),
+    "alert_state_open": ("Chưa xử lý", "Open"),
+    "alert_state_acked": ("Đã xử lý", "Acknowledged"),
+    "all_units": ("Tất cả đơn vị", "All units"),
+    "about": ("Về", "About"),
+    "no_alerts": ("Không có cảnh báo nào", "No alerts"),
 }
 
 SCORE_LABELS = {

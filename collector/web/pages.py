@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, HTTPException, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -42,6 +43,7 @@ from collector.web.context import (
     visible_officer,
     visible_unit,
 )
+from kiosk import wire
 
 router = APIRouter()
 SORT_KEYS = ("name", "total", "rate", "index", "s4", "s3", "s2", "s1", "change")
@@ -609,19 +611,61 @@ def kiosks_export(kind: str, request: Request, me: ExportUser, ctx: Ctx, db: Db,
     return _export(me, db, table, f"thiet-bi-{_stamp(period)}", kind, "kiosks")
 
 
+ALERT_STATES = ("all", "open", "acked")
+
+
 @router.get("/alerts", response_class=HTMLResponse)
-def alerts_page(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> HTMLResponse:
-    book = AlertBook(db, ctx.settings)
+def alerts_page(
+    request: Request,
+    me: PageUser,
+    ctx: Ctx,
+    db: Db,
+    registry: Reg,
+    unit: str = "",
+    state: str = "all",
+) -> HTMLResponse:
+    """Alerts of the units the reader may see, filtered by a unit (and everything below it) and
+    by state; each links to its counter (or kiosk) and the day it was opened."""
+    if state not in ALERT_STATES:
+        raise HTTPException(400, f"state must be one of {', '.join(ALERT_STATES)}")
+    units = me.units
+    if unit:
+        if unit not in registry.units or not me.sees_unit(unit):
+            raise HTTPException(404, "no such unit")
+        units = frozenset(registry.subtree(unit)) & me.units
+    alerts = AlertBook(db, ctx.settings).alerts(units, open_only=state == "open")
+    if state == "acked":
+        alerts = [a for a in alerts if a.acked_at]
+    tz = ctx.settings.tz
+    links = {a.id: _alert_link(a.target, a.opened_at, registry, tz) for a in alerts}
     return render(
         ctx,
         request,
         "alerts.html",
         me,
         registry,
-        alerts=book.alerts(me.units),
+        alerts=alerts,
+        links=links,
         units=registry.units,
-        tz=ctx.settings.tz,
+        unit_choices=[
+            registry.units[u] for root in registry.roots() for u in registry.subtree_in_order(root.id) if u in me.units
+        ],
+        chosen_unit=unit,
+        state=state,
+        states=ALERT_STATES,
+        tz=tz,
     )
+
+
+def _alert_link(target: str, opened_at: str, registry: Registry, tz: ZoneInfo) -> tuple[str, str] | None:
+    """(URL, label) of what an alert is about: the counter's page on the day it was opened, or the
+    kiosks page for a kiosk."""
+    day = wire.parse_time(opened_at).astimezone(tz).date().isoformat()
+    if target in registry.counters:
+        return f"/counters/{target}?period=day&at={day}", registry.counters[target].name
+    if target in registry.kiosks:
+        return "/kiosks", target
+    return None
 
 
 @router.post("/alerts/{alert_id}/ack")

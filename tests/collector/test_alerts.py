@@ -1,6 +1,7 @@
 """Alert rules, evaluation, and delivery on MQTT and a webhook (both real, on loopback)."""
 
 import json
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -11,6 +12,7 @@ import pytest
 from collector.alerts import AlertBook, AlertLoop, AlertNotifier, RuleError
 from collector.localbroker import free_port
 from kiosk import wire
+from tests.collector.conftest import PASSWORD
 from tests.conftest import wait_for
 from tests.ratings import make_rating, store_ratings
 
@@ -131,3 +133,40 @@ def test_unreachable_webhook_is_logged_not_fatal(store, settings, caplog):
     add(store, settings, "kyh-q1", [1] * 9)
     opened = AlertLoop(settings=settings, notifier=AlertNotifier(settings, None)).run_once(store)
     assert len(opened) == 1 and "webhook" in caplog.text
+
+
+def test_alert_list_filters_by_unit_and_state_and_links_to_the_counter(store, settings, client_for):
+    book = AlertBook(store, settings)
+    registry = store.load_registry()
+    vb = book.open_alert("dissatisfied", "vb-q1", "10.085", "5/9 Không hài lòng", NOW)
+    sp = book.open_alert("dissatisfied", "sp-q1", "10.082", "3/4 Không hài lòng", NOW)
+    kiosk = book.open_alert("offline", "k-sp-q1", "10.082", "offline 30 phút", NOW)
+    assert vb and sp and kiosk
+    book.acknowledge(sp.id, "admin", "đã nhắc cán bộ")
+
+    def logged_in(name: str):  # the pages take a session, not Basic credentials
+        client = client_for(name)
+        client.auth = None
+        client.post("/login", data={"username": name, "password": PASSWORD})
+        return client
+
+    admin = logged_in("admin")
+
+    def shown(query: str) -> set[int]:
+        answer = admin.get(f"/alerts{query}")
+        assert answer.status_code == 200, answer.text
+        return {int(n) for n in re.findall(r'data-alert="(\d+)"', answer.text)}
+
+    assert shown("") == {vb.id, sp.id, kiosk.id}
+    assert shown("?unit=10.082") == {sp.id, kiosk.id}
+    assert shown("?unit=10.082&state=open") == {kiosk.id}
+    assert shown("?state=acked") == {sp.id}
+    assert shown("?unit=10&state=open") == {vb.id, kiosk.id}  # a unit means everything below it
+    day = NOW.astimezone(settings.tz).date().isoformat()
+    page = admin.get("/alerts?unit=10.085").text
+    assert f'href="/counters/vb-q1?period=day&amp;at={day}"' in page and registry.counters["vb-q1"].name in page
+    assert admin.get("/alerts?state=everything").status_code == 400
+    # an inspector of Văn Bàn neither sees Sa Pa's alerts nor may ask for them
+    vanban = logged_in("vanban")
+    assert vanban.get("/alerts?unit=10.082").status_code == 404
+    assert 'data-alert="' + str(sp.id) + '"' not in vanban.get("/alerts").text
