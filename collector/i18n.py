@@ -183,6 +183,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "all_units": ("Tất cả đơn vị", "All units"),
     "about": ("Về", "About"),
     "no_alerts": ("Không có cảnh báo nào", "No alerts"),
+    "next": ("Kỳ sau", "Next"),
 }
 
 SCORE_LABELS = {

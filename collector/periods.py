@@ -25,6 +25,13 @@ class Period:
             return Period(self.kind, self.start - length, self.end - length)
         return period_of(self.kind, self.start - timedelta(days=1))
 
+    def following(self) -> Period:
+        """The period of the same kind just after (for a custom range: as many days after)."""
+        if self.kind == "custom" or self.kind == "day" or self.kind == "week":
+            length = timedelta(days=self.days)
+            return Period(self.kind, self.start + length, self.end + length)
+        return period_of(self.kind, self.end + timedelta(days=1))
+
     def label_vi(self) -> str:
         if self.kind == "day":
             return f"Ngày {self.start:%d/%m/%Y}"

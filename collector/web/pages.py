@@ -68,17 +68,20 @@ def render(
 def period_vars(request: Request, period: Period) -> dict[str, Any]:
     lang = lang_of(request)
     base = {k: v for k, v in request.query_params.items() if k not in ("period", "at", "from", "to", "sort", "dir")}
-    prev = period.previous()
-    prev_q = (
-        {**base, "period": prev.kind, "at": prev.start.isoformat()}
-        if prev.kind != "custom"
-        else {**base, "from": prev.start.isoformat(), "to": prev.end.isoformat()}
-    )
+
+    def query_of(other: Period) -> str:
+        if other.kind == "custom":
+            return urlencode({**base, "from": other.start.isoformat(), "to": other.end.isoformat()})
+        return urlencode({**base, "period": other.kind, "at": other.start.isoformat()})
+
+    following = period.following()
     return {
         "period": period,
         "period_label": period.label_vi() if lang == "vi" else period.label_en(),
         "kinds": KINDS[:-1],
-        "prev_query": urlencode(prev_q),
+        "prev_query": query_of(period.previous()),
+        # no "next" into a future with nothing in it
+        "next_query": query_of(following) if following.start <= request.app.state.web.today() else None,
         "query": request.url.query,
     }
 

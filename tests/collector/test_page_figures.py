@@ -201,3 +201,11 @@ def test_any_page_number_is_a_page_or_a_clear_refusal(inspector, page):
             assert response.status_code == 200
         else:
             assert response.status_code == 422 and "a whole number from 1" in response.text
+
+
+def test_periods_have_previous_and_next_but_no_next_into_the_future(inspector):
+    page = inspector.get("/counters/vb-q1?period=month&at=2026-10-15").text
+    assert 'href="?period=month&amp;at=2026-09-01" rel="prev"' in page
+    assert 'href="?period=month&amp;at=2026-11-01" rel="next"' in page
+    this_month = inspector.get("/units/10.085?period=month").text
+    assert 'rel="prev"' in this_month and 'rel="next"' not in this_month

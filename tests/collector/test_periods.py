@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -35,3 +35,13 @@ def test_labels_are_vietnamese_dates():
     assert period_of("month", D("2026-11-22")).label_vi() == "Tháng 11/2026"
     assert period_of("quarter", D("2026-11-22")).label_vi() == "Quý 4/2026"
     assert period_of("day", D("2026-11-02")).label_vi() == "Ngày 02/11/2026"
+
+
+def test_following_is_the_inverse_of_previous_for_every_kind():
+    for kind in ("day", "week", "month", "quarter", "year"):
+        for anchor in (date(2024, 2, 29), date(2026, 1, 1), date(2026, 12, 31), date(2026, 3, 31)):
+            period = period_of(kind, anchor)
+            assert period.following().previous() == period, (kind, anchor)
+            assert period.following().start == period.end + timedelta(days=1)
+    custom = Period("custom", date(2026, 1, 10), date(2026, 1, 19))
+    assert custom.following() == Period("custom", date(2026, 1, 20), date(2026, 1, 29))
