@@ -33,7 +33,7 @@ class ExportError(CollectorError, RuntimeError):
 @dataclass(frozen=True)
 class Column:
     title: str
-    kind: str = "text"  # text | int | rate (0..1) | decimal
+    kind: str = "text"  # text | int | rate (0..1) | decimal | datetime (naive, local)
 
 
 @dataclass
@@ -82,6 +82,24 @@ def to_csv(table: Table) -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
+def csv_header(titles: Sequence[str]) -> bytes:
+    """The first bytes of a streamed CSV: the byte-order mark (Excel reads Vietnamese right) and
+    the column titles."""
+    return ("\ufeff" + csv_lines([list(titles)])).encode("utf-8")
+
+
+def csv_rows(rows: Sequence[Sequence[Any]]) -> bytes:
+    return csv_lines(rows).encode("utf-8")
+
+
+def csv_lines(rows: Sequence[Sequence[Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for row in rows:
+        writer.writerow([csv_text("" if value is None else value) for value in row])
+    return out.getvalue()
+
+
 def _plain(value: Any, column: Column) -> Any:
     if value is None:
         return ""
@@ -117,6 +135,8 @@ def _write_table(sheet: Any, first_row: int, columns: Sequence[Column], rows: Se
             cell = put_cell(sheet, i, j, value)
             if column.kind == "rate" and value is not None:
                 cell.number_format = "0.0%"
+            elif column.kind == "datetime" and value is not None:
+                cell.number_format = "dd/mm/yyyy hh:mm:ss"
             elif column.kind == "decimal" and value is not None:
                 cell.number_format = "0.00"
 

@@ -367,6 +367,27 @@ class SharedSql:
                 files.append(ref)
         return files
 
+    # --- raw ratings, for auditors ------------------------------------------------------------
+
+    def raw_ratings(
+        self, counters: Sequence[str], start: str, end: str, *, after: tuple[str, str] = ("", ""), limit: int = 5000
+    ) -> list[tuple[str, str, str, str | None, int, str | None, str]]:
+        """(pressed_at, id, counter, officer on duty, score, flag, clock) of every press at these
+        counters in [start, end), flagged ones included, in time order; one page after ``after``
+        (pressed_at, id), so an export of millions is read a page at a time."""
+        if not counters:
+            return []
+        marks = ",".join("?" * len(counters))
+        rows = self._rows(
+            "SELECT r.pressed_at, r.id, r.counter, d.officer, r.score, r.flag, r.clock FROM ratings r"
+            " LEFT JOIN roster d ON d.counter = r.counter AND r.pressed_at >= d.start_at AND r.pressed_at < d.end_at"
+            f" WHERE r.counter IN ({marks}) AND r.pressed_at >= ? AND r.pressed_at < ?"
+            " AND (r.pressed_at > ? OR (r.pressed_at = ? AND r.id > ?))"
+            " ORDER BY r.pressed_at, r.id LIMIT ?",
+            (*counters, start, end, after[0], after[0], after[1], limit),
+        )
+        return [(str(p), str(i), str(c), o, int(sc), f, str(cl)) for p, i, c, o, sc, f, cl in rows]
+
     # --- reviews and single ratings -------------------------------------------------------------
 
     def review_put(self, rating_id: str, username: str, comment: str, at: str) -> None:

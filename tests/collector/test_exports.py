@@ -157,3 +157,47 @@ def test_no_text_cell_is_ever_a_formula(value):
     out = exports.csv_text(value)
     assert not exports.is_formula_like(out)
     assert out.endswith(value)
+
+
+def test_raw_ratings_export_has_every_press_with_its_officer_scoped_and_audited(store, settings, client_for):
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    from collector.accounts import Accounts
+    from collector.officers import Officers, parse_local
+    from tests.ratings import make_rating, store_ratings
+
+    registry = store.load_registry()
+    officers = Officers(store, settings.tz)
+    officers.add_officer("an", "Nguyễn Văn An", "10.085", registry)
+    tz = settings.tz
+    officers.add_duty("an", "vb-q1", parse_local("2026-10-05 07:00", tz), parse_local("2026-10-05 12:00", tz), registry)
+    ratings = [
+        make_rating(
+            seq=i + 1, counter="vb-q1", score=1 + i % 4, pressed_at=parse_local(f"2026-10-05 {8 + i % 9:02d}:15", tz)
+        )
+        for i in range(12)
+    ] + [make_rating(seq=20, counter="vb-q1", flag="burst", pressed_at=parse_local("2026-10-06 09:00", tz))]
+    store_ratings(store, ratings, tz=tz, kiosk="k-vb-q1")
+    store_ratings(store, [make_rating(seq=1, counter="sp-q1", install="b1b2c3d4")], tz=tz, kiosk="k-sp-q1")
+    vanban = client_for("vanban")
+    answer = vanban.get("/units/10.085/ratings.csv?period=month&at=2026-10-01")
+    assert answer.status_code == 200, answer.text
+    rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["Thời điểm (giờ địa phương)", "Mã lượt", "Quầy"]
+    body = rows[1:]
+    assert len(body) == 13 and {r[1] for r in body} == {r.id for r in ratings}  # flagged ones too
+    on_duty = [r for r in body if r[0].startswith("05/10/2026 08:15")][0]
+    assert on_duty[3] == "an"  # the officer on duty at that moment
+    assert [r for r in body if r[6] == "burst"][0][3] == ""  # nobody on duty the next day
+    assert [r[0] for r in body] == sorted((r[0] for r in body), key=lambda t: (t[6:10], t[3:5], t[:2], t[11:]))
+    book = load_workbook(io.BytesIO(vanban.get("/counters/vb-q1/ratings.xlsx?period=month&at=2026-10-01").content))
+    sheet = book.active
+    assert sheet.max_row == 2 + 1 + 13  # heading, blank, titles, rows
+    assert sheet.cell(4, 1).is_date  # real dates, not text
+    # scoped: Sa Pa's inspector cannot export Văn Bàn's presses; audited
+    assert client_for("sapa-inspector").get("/units/10.085/ratings.csv").status_code == 404
+    actions = [row[2] for row in Accounts(store).audit_log()]
+    assert "export_ratings_csv" in actions and "export_ratings_xlsx" in actions
