@@ -183,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
 
                 from collector.mailer import send_monthly
 
+                if not settings.mail.host:
+                    print("collector: [mail] host is empty, so no e-mail is sent (see collector.toml)", file=sys.stderr)
+                    return 2
                 sent = send_monthly(settings, store, datetime.now(settings.tz).date(), force=args.force)
                 print(f"sent: {', '.join(sent) or 'nothing due'}")
                 return 0
@@ -295,7 +298,10 @@ def _fleet(args: argparse.Namespace, store: Store, settings: CollectorSettings) 
     kiosk_id = args.kiosk_id
     if args.action == "revoke":
         count = ca.revoke(kiosk_id)
-        print(f"revoked {count} certificate(s) of {kiosk_id}; restart the broker so it reads {ca.crl}")
+        print(
+            f"revoked {count} certificate(s) of {kiosk_id}; reload the broker (systemctl reload mosquitto, or SIGHUP)"
+            f" so it reads {ca.crl}"
+        )
         return 0
     registry = store.load_registry()
     registry.counter(args.counter)

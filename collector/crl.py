@@ -91,7 +91,7 @@ def check_crl(
     try:
         done = reload_broker(settings)
     except ReloadError as exc:
-        log.error("CRL renewed until %s, but %s — restart the broker so it reads %s", renewed, exc, ca.crl)
+        log.error("CRL renewed until %s, but %s — reload the broker (SIGHUP) so it reads %s", renewed, exc, ca.crl)
         if raise_alert is not None and next_update is not None and next_update - now <= ALERT_BEFORE:
             raise_alert(f"the fleet CRL was renewed but the broker was not told: {exc}")
         return CrlCheck("failed", renewed, str(exc))

@@ -38,7 +38,10 @@ def moment(text: str | None, tz: Any) -> str:
     """A contract time (UTC) as local ``dd/mm/yyyy HH:MM``."""
     if not text:
         return "—"
-    return datetime.fromisoformat(text).astimezone(tz).strftime("%d/%m/%Y %H:%M")
+    try:
+        return datetime.fromisoformat(text).astimezone(tz).strftime("%d/%m/%Y %H:%M")
+    except (ValueError, OverflowError):  # stored before the bounds of today: shown as it came
+        return str(text)[:40]
 
 
 def change(now: float | None, before: float | None, lang: str = "vi") -> str:

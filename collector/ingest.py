@@ -82,7 +82,8 @@ class StoreOutage(CollectorError, RuntimeError):
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # pressed_at later than receipt + this: time_in_future
 BEFORE_ENROLMENT = timedelta(days=1)  # pressed_at before first enrolment - this: time_implausible
-MAX_SPLIT_BYTES = 4 * 1024 * 1024  # an oversized batch up to this size is split item by item
+MAX_SPLIT_BYTES = 4 * 1024 * 1024  # an oversized batch up to this size is split item by item …
+MAX_SPLIT_ITEMS = 4 * wire.MAX_BATCH_RATINGS  # … when it holds at most this many ratings (objects)
 
 
 class MessageHandler:
@@ -273,6 +274,10 @@ class MessageHandler:
             return False
         items = doc.get("ratings")
         if not isinstance(items, list) or not items:
+            return False
+        # A real kiosk's oversized batch holds ratings; a million zeros is an attack, and split it
+        # would be a million quarantine rows in one transaction while every kiosk waits.
+        if len(items) > MAX_SPLIT_ITEMS or not all(isinstance(item, dict) for item in items):
             return False
         for index, item in enumerate(items):
             self._quarantine_item(

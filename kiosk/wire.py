@@ -27,12 +27,14 @@ MAX_INT = 2**63 - 1  # a signed 64-bit column (SQLite INTEGER, PostgreSQL bigint
 MAX_DEPTH = 8  # JSON nesting: a batch needs 4 (batch, list, rating, snapshot), a status 4
 MAX_TEXT = 1024  # characters in any JSON string, key or value, unless a field says less
 
-KIOSK_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-UNIT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+KIOSK_ID = re.compile(r"\A[a-z0-9][a-z0-9-]{1,62}\Z", re.ASCII)  # \Z: no trailing newline; ASCII digits only
+UNIT_ID = re.compile(r"\A[A-Za-z0-9._-]{1,64}\Z", re.ASCII)  # \Z: no trailing newline; ASCII digits only
 COUNTER_ID = UNIT_ID
-INSTALL_ID = re.compile(r"^[0-9a-f]{8,64}$")
-SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+INSTALL_ID = re.compile(r"\A[0-9a-f]{8,64}\Z", re.ASCII)  # \Z: no trailing newline; ASCII digits only
+SHA256_HEX = re.compile(r"\A[0-9a-f]{64}\Z", re.ASCII)  # \Z: no trailing newline; ASCII digits only
+_TIME = re.compile(
+    r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\Z", re.ASCII
+)  # \Z: no trailing newline; ASCII digits only
 
 CLOCK_STATES = ("synced", "unsynced", "corrected")
 FLAGS = ("lockout", "burst")
@@ -411,7 +413,7 @@ def validate_status(doc: Any) -> None:
         raise WireError("bad_field", "status state must be online or offline")
     for name in ("at", "last_press_at"):
         if doc.get(name) is not None:
-            parse_time(doc[name])
+            _status_time(doc[name], name)
     for name in _STATUS_INTS:
         if name in doc and not _is_count(doc[name]):
             raise WireError("bad_field", f"status {name} must be an integer from 0 to 2^63-1")
@@ -428,10 +430,23 @@ def validate_status(doc: Any) -> None:
         if not (isinstance(backlog, Mapping) and all(_is_count(backlog.get(k, 0)) for k in ("ratings", "snapshots"))):
             raise WireError("bad_field", "status backlog must be {ratings, snapshots} counts")
         if backlog.get("oldest_at") is not None:
-            parse_time(backlog["oldest_at"])
+            _status_time(backlog["oldest_at"], "backlog.oldest_at")
     selftest = doc.get("selftest")
     if selftest is not None:
         _validate_selftest(selftest)
+
+
+STATUS_YEARS = (1970, 2199)  # a Pi without a clock may say 1970; nothing a page shows goes beyond
+
+
+def _status_time(value: Any, name: str) -> None:
+    """A status time every page can show in local time: the year 9999 (or 0001) would overflow
+    when moved to UTC+7."""
+    moment = parse_time(value)
+    if not STATUS_YEARS[0] <= moment.year <= STATUS_YEARS[1]:
+        raise WireError(
+            "bad_field", f"status {name} {value!r} is outside the years {STATUS_YEARS[0]}-{STATUS_YEARS[1]}"
+        )
 
 
 def _validate_selftest(report: Any) -> None:
@@ -439,7 +454,7 @@ def _validate_selftest(report: Any) -> None:
     if not isinstance(report, Mapping):
         raise WireError("bad_field", "status selftest must be an object")
     if report.get("at") is not None:
-        parse_time(report["at"])
+        _status_time(report["at"], "selftest.at")
     if report.get("ok") is not None and not isinstance(report["ok"], bool):
         raise WireError("bad_field", "status selftest.ok must be true or false")
     failed = report.get("failed")
@@ -464,9 +479,16 @@ def _loads(payload: bytes, *, check_tree: bool = True) -> Any:
     """
     if not isinstance(payload, bytes | bytearray | memoryview):
         raise WireError("not_json", "payload is not bytes")
-    _check_depth(bytes(payload))
+    payload = bytes(payload)
+    # The contract's JSON is UTF-8. Python's parser would also take UTF-16 and UTF-32 bytes, whose
+    # brackets the depth measure below (which reads UTF-8 bytes) would not see.
     try:
-        doc = json.loads(payload, parse_constant=_no_constant)
+        text = payload.decode("utf-8", "surrogatepass")  # a lone surrogate: bad_text, further on
+    except UnicodeDecodeError as exc:
+        raise WireError("not_json", f"payload is not UTF-8 ({str(exc)[:200]})") from None
+    _check_depth(payload)
+    try:
+        doc = json.loads(text, parse_constant=_no_constant)
     except RecursionError:  # pragma: no cover - _check_depth keeps it away; kept as the last guard
         raise WireError("too_deep", "payload nests too deep") from None
     except (UnicodeDecodeError, ValueError) as exc:

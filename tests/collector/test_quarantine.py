@@ -102,3 +102,38 @@ def test_a_quarantined_rating_is_not_counted_as_possibly_missing(store, settings
     handle(store, settings, "sat/v1/k/k-vb-q1/ratings", wire.encode_batch("k-vb-q1", [make_rating(seq=8)]))
     (install,) = store.installs()
     assert install.possibly_missing == 2
+
+
+# --- found by the adversarial review (helper, 2026-11-22) --------------------------------------
+
+
+def test_a_million_zeros_in_an_oversized_batch_is_one_quarantine_entry_not_a_million(store, settings):
+    payload = b'{"v":1,"kiosk":"k-vb-q1","ratings":[' + b",".join([b"0"] * 1_000_000) + b"]}"
+    outcome, _ = handle(store, settings, "sat/v1/k/k-vb-q1/ratings", payload)
+    assert outcome == "batch_too_big"
+    assert [e.reason for e in store.quarantined()] == ["batch_too_big"]
+
+
+def test_a_status_time_in_the_year_9999_is_refused_and_pages_never_fail_on_a_stored_one(store, settings):
+    from collector.formats import moment
+
+    for field in ('"at"', '"backlog":{"ratings":1,"snapshots":0,"oldest_at"', '"selftest":{"ok":true,"at"'):
+        close = "}" * field.count("{")
+        doc = f'{{"v":1,"kiosk":"k-vb-q1","state":"online",{field}:"9999-12-31T23:59:59.999Z"{close}}}'
+        outcome, _ = handle(store, settings, "sat/v1/k/k-vb-q1/status", doc.encode())
+        assert outcome == "bad_field", doc
+    assert store.kiosk_statuses() == {}
+    assert moment("9999-12-31T23:59:59.999Z", settings.tz) == "9999-12-31T23:59:59.999Z"
+
+
+def test_utf16_json_and_a_trailing_newline_in_an_id_are_refused(store, settings):
+    deep = {"v": 1, "kiosk": "k-vb-q1", "state": "online", "x": "\u2241" + "[" * 3}
+    outcome, _ = handle(store, settings, "sat/v1/k/k-vb-q1/status", json.dumps(deep).encode("utf-16"))
+    assert outcome == "not_json"
+    item = {**make_rating(seq=5).to_dict(), "install": "a1b2c3d4\n"}
+    outcome, acks = handle(store, settings, "sat/v1/k/k-vb-q1/ratings", wire_batch(item))
+    assert store.rating_count() == 0 and [e.reason for e in store.quarantined()][-1] == "bad_field"
+
+
+def wire_batch(*items: object) -> bytes:
+    return json.dumps({"v": 1, "kiosk": "k-vb-q1", "ratings": list(items)}).encode()
