@@ -218,7 +218,7 @@ class MessageHandler:
         if kiosk not in registry.kiosks:
             raise Rejected("unknown_kiosk", f"kiosk {kiosk!r} is not in the registry", _ids_in(payload))
         history = self.assignments()
-        allowed = history.counters.get(kiosk, frozenset()) | {registry.kiosks[kiosk].counter}
+        current = registry.kiosks[kiosk].counter
         first = history.first_enrolled.get(kiosk)
         latest = wire.parse_time(checked_at) + FUTURE_TOLERANCE
         earliest = None if first is None else wire.parse_time(first) - BEFORE_ENROLMENT
@@ -228,10 +228,10 @@ class MessageHandler:
             pressed = rating.pressed_at_dt
             if rating.counter not in registry.counters:
                 refusal = ("unknown_counter", f"counter {rating.counter!r} is not in the registry")
-            elif rating.counter not in allowed:
+            elif rating.counter != current and not history.held(kiosk, rating.counter, pressed, slack=FUTURE_TOLERANCE):
                 refusal = (
                     "counter_mismatch",
-                    f"kiosk {kiosk} is not and was never assigned to counter {rating.counter!r}",
+                    f"kiosk {kiosk} was not assigned to counter {rating.counter!r} at {rating.pressed_at}",
                 )
             elif pressed > latest:
                 refusal = ("time_in_future", f"pressed_at {rating.pressed_at} is after receipt {checked_at} + 5 min")

@@ -390,18 +390,9 @@ class PostgresStore(SharedSql):
         return Registry.build(units, counters, kiosks)
 
     def assignments(self) -> Assignments:
-        counters: dict[str, set[str]] = defaultdict(set)
-        first: dict[str, str | None] = {}
-        unknown: set[str] = set()
-        for kiosk, counter, since in self.conn.execute("SELECT kiosk, counter, since FROM assignments").fetchall():
-            counters[kiosk].add(counter)
-            if since is None:
-                unknown.add(kiosk)
-            elif kiosk not in first or since < (first[kiosk] or since):
-                first[kiosk] = since
-        for kiosk in unknown:
-            first[kiosk] = None
-        return Assignments({k: frozenset(v) for k, v in counters.items()}, first)
+        return Assignments.from_rows(
+            self.conn.execute("SELECT kiosk, counter, since, until FROM assignments").fetchall()
+        )
 
     # --- ingest (call inside transaction()) ----------------------------------------
 

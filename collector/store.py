@@ -11,9 +11,9 @@ import hashlib
 import json
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -73,10 +73,44 @@ class InstallSeq:
 
 @dataclass(frozen=True)
 class Assignments:
-    """Which counters each kiosk is or was assigned to, and when it was first enrolled."""
+    """Which counters each kiosk is or was assigned to, from when until when, and when it was
+    first enrolled."""
 
     counters: dict[str, frozenset[str]]
     first_enrolled: dict[str, str | None]  # None: enrolled before the history was kept
+    # kiosk -> (counter, since, until) of each assignment; None: not known (before the history) or
+    # still going on
+    spans: dict[str, tuple[tuple[str, datetime | None, datetime | None], ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Sequence[Any]]) -> Assignments:
+        """From (kiosk, counter, since, until) rows of the ``assignments`` table."""
+        counters: dict[str, set[str]] = defaultdict(set)
+        first: dict[str, str | None] = {}
+        unknown: set[str] = set()
+        spans: dict[str, list[tuple[str, datetime | None, datetime | None]]] = defaultdict(list)
+        for kiosk, counter, since, until in rows:
+            counters[kiosk].add(counter)
+            spans[kiosk].append(
+                (counter, wire.parse_time(since) if since else None, wire.parse_time(until) if until else None)
+            )
+            if since is None:
+                unknown.add(kiosk)
+            elif kiosk not in first or since < (first[kiosk] or since):
+                first[kiosk] = since
+        for kiosk in unknown:
+            first[kiosk] = None  # enrolled before the history was kept: no lower bound on time
+        return cls({k: frozenset(v) for k, v in counters.items()}, first, {k: tuple(v) for k, v in spans.items()})
+
+    def held(self, kiosk: str, counter: str, pressed: datetime, *, slack: timedelta) -> bool:
+        """Whether the kiosk was at ``counter`` when it says it was pressed: an assignment to it
+        that had begun (``slack`` before, for clocks) and had not ended (``slack`` after)."""
+        for held_counter, since, until in self.spans.get(kiosk, ()):
+            if held_counter != counter:
+                continue
+            if (until is None or pressed < until + slack) and (since is None or pressed >= since - slack):
+                return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -450,18 +484,7 @@ class SqliteStore(SharedSql):
         )
 
     def assignments(self) -> Assignments:
-        counters: dict[str, set[str]] = defaultdict(set)
-        first: dict[str, str | None] = {}
-        unknown: set[str] = set()
-        for kiosk, counter, since in self.conn.execute("SELECT kiosk, counter, since FROM assignments"):
-            counters[kiosk].add(counter)
-            if since is None:
-                unknown.add(kiosk)
-            elif kiosk not in first or since < (first[kiosk] or since):
-                first[kiosk] = since
-        for kiosk in unknown:
-            first[kiosk] = None  # enrolled before the history was kept: no lower bound on time
-        return Assignments({k: frozenset(v) for k, v in counters.items()}, first)
+        return Assignments.from_rows(self.conn.execute("SELECT kiosk, counter, since, until FROM assignments"))
 
     # --- ingest (call inside transaction()) ----------------------------------------
 

@@ -107,3 +107,17 @@ def test_counter_mismatch_is_stored_on_replay_once_the_registry_says_the_kiosk_w
     results = replay_quarantine(store=store, settings=settings)
     assert [outcome for _, outcome in results] == ["stored"]
     assert store.rating_count() == 1
+
+
+def test_a_counter_held_once_for_a_day_credits_only_that_day(store, settings):
+    """Found by the adversarial review: a kiosk moved to a counter for a day and back could credit
+    that counter forever. An assignment counts from when it began until when it ended."""
+    handler = handler_for(store, settings)
+    moved(store, "k-sp-q1", "vb-q1", at="2021-01-01T00:00:00.000Z")
+    moved(store, "k-sp-q1", "sp-q1", at="2021-01-02T00:00:00.000Z")
+    then = make_rating(seq=1, counter="vb-q1", pressed_at="2021-01-01T03:00:00.000Z")
+    now = [make_rating(seq=i + 2, counter="vb-q1", score=1) for i in range(50)]
+    acked = send(handler, store, "k-sp-q1", then, *now)
+    assert set(acked) == {then.id} | {r.id for r in now}
+    assert store.rating_count() == 1  # only the press made while it stood there
+    assert {e.reason for e in store.quarantined(limit=100)} == {"counter_mismatch"}
