@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from collector.config import CollectorSettings
 from collector.errors import CollectorError
@@ -61,6 +62,7 @@ class Counts:
     acks: int = 0  # ack messages published to kiosks
     batches: int = 0
     outages: int = 0  # times a commit failed because the store was unwell
+    retained_cleared: int = 0  # ratings and pictures a kiosk sent retained, cleared off the broker
 
     def copy(self) -> Counts:
         return copy_of(self, by_reason=defaultdict(int, self.by_reason))
@@ -439,7 +441,10 @@ class Ingestor:
         set_nodelay(client)
         group = self.settings.ingest.share_group
         filters = [f"$share/{group}/{f}" if group else f for f in self.topics.collector_filters()]
-        client.subscribe([(f, 1) for f in filters] + [(self._presence_topic, 1)])
+        client.subscribe(
+            [(f, SubscribeOptions(qos=1, retainAsPublished=True)) for f in filters]
+            + [(self._presence_topic, SubscribeOptions(qos=1))]
+        )
         # A new session on every connection: kiosks that reconnected first re-send to it at once.
         self.session = uuid.uuid4().hex[:16]
         self._announce(client)
@@ -502,6 +507,8 @@ class Ingestor:
             try:
                 with self.store.transaction():
                     for message in batch:
+                        if message.retain and not message.payload:
+                            continue  # a retained message being cleared (by _clear_retained): nothing sent
                         self.handler.handle(_topic_of(message), bytes(message.payload), received_at, acks)
                 self.handler.counts.batches += 1
                 self.batch_seconds.append(time.perf_counter() - started)
@@ -526,7 +533,17 @@ class Ingestor:
             return  # stopping: nothing acked, the broker keeps the messages
         self._publish_acks(acks)
         for message in batch:
+            if message.retain and not _topic_of(message).endswith("/status") and message.payload:
+                self._clear_retained(_topic_of(message))
             self.client.ack(message.mid, message.qos)
+
+    def _clear_retained(self, topic: str) -> None:
+        """A kiosk's rating or picture sent with the retain flag would stay in the broker's memory
+        for good (a new retained slot per picture): taken like any other, then cleared. The
+        subscriptions ask for the flag as published (MQTT v5 retain-as-published)."""
+        self.handler.counts.retained_cleared += 1
+        log.warning("cleared a retained message a kiosk left on the broker", extra={"kv": {"topic": topic}})
+        self.client.publish(topic, b"", qos=1, retain=True)
 
     def _publish_acks(self, acks: Acks) -> None:
         for kiosk in set(acks.ratings) | set(acks.snapshots):

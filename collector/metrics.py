@@ -37,6 +37,7 @@ class IngestCollector(Collector):
             ("sat_acks_published", counts.acks, "ack messages published to kiosks"),
             ("sat_ingest_batches", counts.batches, "ingest transactions committed"),
             ("sat_store_errors", counts.outages, "commits that failed because the store was unwell"),
+            ("sat_retained_cleared", counts.retained_cleared, "ratings and pictures a kiosk sent retained, cleared"),
         ):
             yield CounterMetricFamily(name, text, value=value)
         quarantined = CounterMetricFamily(

@@ -2,7 +2,9 @@
 
 import hashlib
 import json
+import time
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from collector.ingest import replay_quarantine
@@ -192,3 +194,33 @@ def test_the_last_selftest_survives_later_statuses(ingestor, store, fake_kiosk):
     fake_kiosk.publish("status", wire.encode_status({"kiosk": "k-vb-q1", "state": "online", "selftest": None}))
     assert wait_for(lambda: store.kiosk_statuses().get("k-vb-q1", {}).get("state") == "online")
     assert store.kiosk_statuses()["k-vb-q1"]["selftest"]["ok"] is True
+
+
+def test_ratings_and_pictures_sent_retained_are_taken_then_cleared_off_the_broker(ingestor, store, fake_kiosk, broker):
+    """Found by the adversarial review: every picture sent with the retain flag took a retained
+    slot in the broker's memory for good. The collector takes it and clears it."""
+    picture = b"\xff\xd8 a retained picture \xff\xd9"
+    digest = hashlib.sha256(picture).hexdigest()
+    rating = make_rating(seq=1, snapshot=wire.SnapshotRef(digest, len(picture)), snapshot_error=None)
+    topics = wire.Topics()
+    client = fake_kiosk.client
+    client.publish(
+        topics.ratings("k-vb-q1"), wire.encode_batch("k-vb-q1", [rating]), qos=1, retain=True
+    ).wait_for_publish(5)
+    assert wait_for(lambda: rating.id in fake_kiosk.acked_ratings())
+    client.publish(topics.snapshot("k-vb-q1", rating.id), picture, qos=1, retain=True).wait_for_publish(5)
+    assert wait_for(lambda: rating.id in fake_kiosk.acked_snapshots())
+    assert store.rating_count() == 1 and store.has_snapshot(rating.id)
+    assert wait_for(lambda: ingestor.handler.counts.retained_cleared == 2)
+    # a new subscriber gets no retained message under the kiosks' topics
+    seen: list[str] = []
+    probe = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="probe", protocol=mqtt.MQTTv5)
+    probe.on_message = lambda c, u, m: seen.append(m.topic)
+    probe.connect("127.0.0.1", broker.port)
+    probe.subscribe("sat/v1/k/#", qos=1)
+    probe.loop_start()
+    time.sleep(1.0)
+    probe.loop_stop()
+    probe.disconnect()
+    assert seen == []
+    assert store.quarantined() == []  # the clearing messages are not taken as empty ratings
