@@ -7,7 +7,8 @@ contract's format and re-sends what is not acked when it reconnects. It measures
 
   - the time until every kiosk is connected, and the broker's memory per connection;
   - the broker restarted: the time until every kiosk is connected again, and until every batch
-    published while it was down (the backlog) is acked;
+    published while it was down (the backlog) is acked (the kiosks re-send on reconnecting and
+    when the collector's status says it is back, as real kiosks do);
   - exactly once: ratings stored against ratings sent.
 
     .venv/bin/python scripts/bench_fleet.py [--kiosks 2000] [--workers 4] [--collectors 1|2]
@@ -55,6 +56,7 @@ class SimKiosk:
         self.seq = 0
         self.lock = threading.Lock()
         self.connected = False
+        self.collector_session = ""
         self.state = state
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=kiosk_id, protocol=mqtt.MQTTv5)
         context = ssl.create_default_context(cafile=str(ca))
@@ -71,17 +73,30 @@ class SimKiosk:
     def _on_connect(self, client, userdata, flags, reason, props) -> None:  # type: ignore[no-untyped-def]
         if reason.is_failure:
             return
-        client.subscribe(self.topics.acks(self.kiosk_id), qos=1)
+        client.subscribe([(self.topics.acks(self.kiosk_id), 1), (wire.collector_status_topic(), 1)])
         self.connected = True
+        self.resend()
+
+    def resend(self) -> None:
+        """Everything not yet acked again: on reconnecting, and when a collector comes online (a
+        broker restart drops what reached it before the collector's shared subscription was back)."""
         with self.lock:
             waiting = list(self.unacked.values())
-        for payload in waiting:  # as a kiosk does on reconnecting: everything not yet acked again
-            client.publish(self.topics.ratings(self.kiosk_id), payload, qos=1)
+        for payload in waiting:
+            self.client.publish(self.topics.ratings(self.kiosk_id), payload, qos=1)
 
     def _on_disconnect(self, client, userdata, flags, reason, props) -> None:  # type: ignore[no-untyped-def]
         self.connected = False
 
     def _on_ack(self, client, userdata, message) -> None:  # type: ignore[no-untyped-def]
+        if message.topic == wire.collector_status_topic():
+            state, session = wire.decode_collector_status(message.payload)
+            if state == "online" and not message.retain and session != self.collector_session:
+                self.collector_session = session
+                self.resend()
+            elif message.retain:
+                self.collector_session = session
+            return
         acked = set(wire.decode_ack(message.payload).ratings)
         with self.lock:
             for first, ids in list(self.ids_of.items()):
