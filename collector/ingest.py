@@ -636,7 +636,9 @@ def replay_quarantine(*, store: RatingStore, settings: CollectorSettings, page: 
     become entries of their own, and the original is marked replayed. The time checks use the
     original receipt time. Returns (entry id, outcome) pairs.
     """
-    handler = MessageHandler(store=store, settings=settings, registry=store.load_registry)
+    # Read once for the whole replay, not once per entry: neither changes while it runs.
+    registry, history = store.load_registry(), store.assignments()
+    handler = MessageHandler(store=store, settings=settings, registry=lambda: registry, assignments=lambda: history)
     results: list[tuple[int, str]] = []
     after = 0
     while True:
