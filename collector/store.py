@@ -76,21 +76,23 @@ class Assignments:
     """Which counters each kiosk is or was assigned to, from when until when, and when it was
     first enrolled."""
 
-    counters: dict[str, frozenset[str]]
     first_enrolled: dict[str, str | None]  # None: enrolled before the history was kept
     # kiosk -> (counter, since, until) of each assignment; None: not known (before the history) or
     # still going on
     spans: dict[str, tuple[tuple[str, datetime | None, datetime | None], ...]] = field(default_factory=dict)
 
+    @property
+    def counters(self) -> dict[str, frozenset[str]]:
+        """Every counter each kiosk is or was assigned to."""
+        return {kiosk: frozenset(c for c, _, _ in spans) for kiosk, spans in self.spans.items()}
+
     @classmethod
     def from_rows(cls, rows: Iterable[Sequence[Any]]) -> Assignments:
         """From (kiosk, counter, since, until) rows of the ``assignments`` table."""
-        counters: dict[str, set[str]] = defaultdict(set)
         first: dict[str, str | None] = {}
         unknown: set[str] = set()
         spans: dict[str, list[tuple[str, datetime | None, datetime | None]]] = defaultdict(list)
         for kiosk, counter, since, until in rows:
-            counters[kiosk].add(counter)
             spans[kiosk].append(
                 (counter, wire.parse_time(since) if since else None, wire.parse_time(until) if until else None)
             )
@@ -100,7 +102,7 @@ class Assignments:
                 first[kiosk] = since
         for kiosk in unknown:
             first[kiosk] = None  # enrolled before the history was kept: no lower bound on time
-        return cls({k: frozenset(v) for k, v in counters.items()}, first, {k: tuple(v) for k, v in spans.items()})
+        return cls(first, {k: tuple(v) for k, v in spans.items()})
 
     def held(self, kiosk: str, counter: str, pressed: datetime, *, slack: timedelta) -> bool:
         """Whether the kiosk was at ``counter`` when it says it was pressed: an assignment to it
