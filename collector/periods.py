@@ -74,15 +74,30 @@ def period_of(kind: str, anchor: date) -> Period:
     raise ValueError(f"period must be one of {', '.join(KINDS[:-1])} (or from/to), not {kind!r}")
 
 
+PERIOD_YEARS = (1970, 2199)  # beyond, a period's UTC bounds or the one before it overflow
+
+
+def check_years(*days: date) -> None:
+    """ValueError for a day outside PERIOD_YEARS (the year 1 or 9999 would overflow on its way
+    to UTC+7 or to the period before it)."""
+    for day in days:
+        if not PERIOD_YEARS[0] <= day.year <= PERIOD_YEARS[1]:
+            raise ValueError(f"{day:%d/%m/%Y}: dates lie between {PERIOD_YEARS[0]} and {PERIOD_YEARS[1]}")
+
+
 def parse_period(kind: str | None, at: date | None, start: date | None, end: date | None, today: date) -> Period:
     """From query parameters: ``from``/``to`` make a custom range; otherwise kind + anchor date."""
     if start is not None or end is not None:
         first = start or end or today
         last = end or today
+        check_years(first, last)
         if first > last:
             raise ValueError(f"from ({first:%d/%m/%Y}) is after to ({last:%d/%m/%Y})")
         return Period("custom", first, last)
-    return period_of(kind or "month", at or today)
+    check_years(at or today)
+    period = period_of(kind or "month", at or today)
+    check_years(period.start, period.end)
+    return period
 
 
 def _next_month(day: date) -> date:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 from collector import reports
 from collector.alerts import AlertBook
 from collector.officers import NOBODY, Officers
+from collector.periods import check_years
 from collector.store import QuarantineEntry
 from collector.web.context import (
     ApiUser,
@@ -30,6 +31,10 @@ router = APIRouter(prefix="/api/v1")
 
 def _days(ctx: Ctx, from_: date | None, to: date | None) -> tuple[date, date]:
     day_to = to or ctx.today()
+    try:
+        check_years(day_to, *([from_] if from_ else []))
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
     day_from = from_ or (day_to - timedelta(days=29))
     if day_from > day_to:
         raise HTTPException(status_code=422, detail=f"from ({day_from}) is after to ({day_to})")

@@ -201,3 +201,15 @@ def test_raw_ratings_export_has_every_press_with_its_officer_scoped_and_audited(
     assert client_for("sapa-inspector").get("/units/10.085/ratings.csv").status_code == 404
     actions = [row[2] for row in Accounts(store).audit_log()]
     assert "export_ratings_csv" in actions and "export_ratings_xlsx" in actions
+
+
+def test_a_period_in_the_year_1_or_9999_is_a_clear_422_on_pages_exports_and_the_api(client_for):
+    admin = client_for("admin")
+    for path in (
+        "/units/10/ratings.csv?from=0001-01-01&to=0001-01-02",
+        "/units/10/table.xlsx?period=week&at=0001-01-01",
+        "/api/v1/units/10/summary?to=0001-01-05",
+        "/api/v1/units/10/summary?from=9999-12-30&to=9999-12-31",
+    ):
+        answer = admin.get(path)
+        assert answer.status_code == 422 and "1970" in answer.text, (path, answer.status_code)

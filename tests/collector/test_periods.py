@@ -45,3 +45,12 @@ def test_following_is_the_inverse_of_previous_for_every_kind():
             assert period.following().start == period.end + timedelta(days=1)
     custom = Period("custom", date(2026, 1, 10), date(2026, 1, 19))
     assert custom.following() == Period("custom", date(2026, 1, 20), date(2026, 1, 29))
+
+
+@pytest.mark.parametrize(
+    ("at", "start", "end"),
+    [(D("0001-01-01"), None, None), (None, D("0001-01-01"), D("0001-01-02")), (None, D("9999-12-30"), None)],
+)
+def test_periods_outside_1970_2199_are_refused_not_overflowed(at, start, end):
+    with pytest.raises(ValueError, match="between 1970 and 2199"):
+        parse_period("week", at, start, end, D("2026-11-22"))
