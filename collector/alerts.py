@@ -20,6 +20,7 @@ from typing import Any
 from collector.anystore import Store
 from collector.config import AlertSettings, CollectorSettings
 from collector.errors import CollectorError
+from collector.fleet import FleetCA
 from collector.office import OfficeHours
 from collector.registry import Registry
 from collector.reports import last_rating_at
@@ -67,6 +68,9 @@ class Alert:
 
 def default_rules(settings: AlertSettings) -> Rules:
     return Rules(**{k: getattr(settings, k) for k in RULE_KEYS})
+
+
+CERT_ALERT_DAYS = 30
 
 
 class AlertBook:
@@ -153,7 +157,32 @@ class AlertBook:
                     f"Thiết bị {kiosk.id} (quầy {kiosk.counter}) mất kết nối từ {seen.astimezone(tz):%d/%m/%Y %H:%M}"
                 )
                 opened.append(self.open_alert("offline", kiosk.id, unit, detail, now))
+        opened += self._expiring_certificates(registry, now, statuses)
         return [a for a in opened if a is not None]
+
+    def _expiring_certificates(
+        self, registry: Registry, now: datetime, statuses: dict[str, dict[str, Any]] | None = None
+    ) -> list[Alert | None]:
+        """A kiosk certificate that expires within CERT_ALERT_DAYS and has not been renewed: the
+        kiosk renews 60 days ahead by itself, so this one has not managed (offline, refused)."""
+        ca = FleetCA(self.settings.data_dir / "fleet")
+        if not ca.exists():
+            return []
+        opened: list[Alert | None] = []
+        statuses = self.store.kiosk_statuses() if statuses is None else statuses
+        expiries = ca.expiries()
+        for kiosk in registry.kiosks.values():
+            expires = ca.expiry_in_use(kiosk.id, statuses.get(kiosk.id), expiries)
+            if expires is None or expires - now > timedelta(days=CERT_ALERT_DAYS):
+                continue
+            unit = registry.counters[kiosk.counter].unit
+            left = "đã hết hạn" if expires <= now else f"còn {(expires - now).days} ngày"
+            detail = (
+                f"Chứng thư của thiết bị {kiosk.id} hết hạn {expires.astimezone(self.settings.tz):%d/%m/%Y} ({left})"
+                " mà chưa được gia hạn"
+            )
+            opened.append(self.open_alert("cert_expiry", kiosk.id, unit, detail, now))
+        return opened
 
 
 class AlertNotifier:

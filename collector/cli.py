@@ -120,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     enrol.add_argument("--days", type=int, default=5 * 365, help="certificate lifetime (default 5 years)")
     enrol.add_argument("--replace", action="store_true", help="a new card for an enrolled kiosk: revoke the old")
     enrol.add_argument("--config", required=True)
+    kiosk_list = kiosk_sub.add_parser("list", help="kiosks: counter, state, firmware, certificate expiry, settings")
+    kiosk_list.add_argument("--config", required=True)
     revoke = kiosk_sub.add_parser("revoke", help="put a kiosk's certificates on the broker's revocation list")
     revoke.add_argument("kiosk_id")
     revoke.add_argument("--config", required=True)
@@ -131,6 +133,19 @@ def main(argv: list[str] | None = None) -> int:
     broker_conf.add_argument("--bind", default="", help="address to listen on (default: all)")
     broker_conf.add_argument("--persistence", default="/var/lib/mosquitto/")
     broker_conf.add_argument("--config", required=True)
+    release = sub.add_parser("release", help="software releases for the kiosks: add, roll out, pause")
+    release_sub = release.add_subparsers(dest="action", required=True)
+    release_add = release_sub.add_parser("add", help="pack and sign a wheelhouse (scripts/build-wheelhouse)")
+    release_add.add_argument("dist", help="the wheelhouse folder: the project's wheel and its dependencies")
+    release_out = release_sub.add_parser("rollout", help="offer a release to a share of the kiosks of some units")
+    release_out.add_argument("version")
+    release_out.add_argument("--units", required=True, help="unit ids, comma-separated (everything below each)")
+    release_out.add_argument("--percent", type=int, default=100, help="share of those kiosks (default 100)")
+    for name, text in (("pause", "stop offering a release"), ("resume", "offer a paused release again")):
+        release_sub.add_parser(name, help=text).add_argument("version")
+    release_sub.add_parser("list", help="releases, their rollouts, and which kiosks run what")
+    for p in release_sub.choices.values():
+        p.add_argument("--config", required=True)
     migrate = sub.add_parser("migrate", help="bring the store to the current schema version (serve does it too)")
     migrate.add_argument("--config", required=True)
     backup = sub.add_parser("backup", help="a consistent copy of the store, the pictures and the fleet CA")
@@ -172,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                 ensure_registry(store, settings)
             if args.command in ("ca", "kiosk", "broker"):
                 return _fleet(args, store, settings)
+            if args.command == "release":
+                return _release(args, store, settings)
             if args.command == "user":
                 return _user(args, store)
             if args.command == "token":
@@ -271,10 +288,14 @@ def _fleet(args: argparse.Namespace, store: Store, settings: CollectorSettings) 
         return 0
     if args.command == "ca":
         hosts = tuple(args.broker_host or [settings.mqtt.host, "localhost"])
+        existed = ca.exists()
         ca.init(broker_hosts=tuple(dict.fromkeys(hosts)))
+        if existed:
+            print(f"the fleet CA in {ca.folder} is kept; a release-signing key was added (release.crt/.key)")
+            return 0
         print(
             f"fleet CA made in {ca.folder}: ca.crt, broker.crt/.key for {', '.join(hosts)}, "
-            f"collector.crt/.key ({fleet.COLLECTOR_IDENTITY}), crl.pem"
+            f"collector.crt/.key ({fleet.COLLECTOR_IDENTITY}), release.crt/.key (signs releases), crl.pem"
         )
         return 0
     if args.command == "broker":
@@ -295,6 +316,8 @@ def _fleet(args: argparse.Namespace, store: Store, settings: CollectorSettings) 
         )
         print(f"wrote {out / 'mosquitto.conf'} and {acl}")
         return 0
+    if args.action == "list":
+        return _kiosk_list(ca, store)
     kiosk_id = args.kiosk_id
     if args.action == "revoke":
         count = ca.revoke(kiosk_id)
@@ -305,7 +328,7 @@ def _fleet(args: argparse.Namespace, store: Store, settings: CollectorSettings) 
         return 0
     registry = store.load_registry()
     registry.counter(args.counter)
-    if kiosk_id == fleet.COLLECTOR_IDENTITY:
+    if kiosk_id in (fleet.COLLECTOR_IDENTITY, fleet.RELEASE_SIGNER):
         raise fleet.FleetError("that name belongs to the collector")
     if ca.active(kiosk_id):
         if not args.replace:
@@ -455,6 +478,111 @@ def prepare_store(settings: CollectorSettings) -> Store:
     return store
 
 
+def _release(args: argparse.Namespace, store: Store, settings: CollectorSettings) -> int:
+    from collector.releases import ReleaseBook
+    from collector.store import now_text
+
+    book = ReleaseBook(store, settings.data_dir)
+    by = "cli"
+    if args.action == "add":
+        made = book.add(Path(args.dist), by=by, at=now_text())
+        doc = made.doc
+        print(
+            f"release {made.version}: {len(doc['wheels'])} wheels, {doc['size'] / 1e6:.1f} MB, sha256 {doc['sha256']},"
+            f" signed; offer it with `collector release rollout {made.version} --units … --percent N`"
+        )
+        _audit_release(store, f"release:{made.version}", f"added, sha256 {doc['sha256']}")
+        return 0
+    if args.action == "rollout":
+        units = [u.strip() for u in args.units.split(",") if u.strip()]
+        rollout = book.rollout(args.version, units, args.percent, store.load_registry(), by=by, at=now_text())
+        from urllib.parse import urlsplit
+
+        if urlsplit(settings.release_url).hostname in ("127.0.0.1", "localhost", "::1"):
+            print(
+                f"collector: kiosks will download from {settings.release_url}, which is the kiosk itself:"
+                " set [update] public_url to this collector's address as kiosks reach it",
+                file=sys.stderr,
+            )
+        registry = store.load_registry()
+        chosen = [k for k in registry.kiosks if book.offer_for(k, registry, [rollout]) is not None]
+        print(
+            f"release {rollout.version} offered to {rollout.percent}% of the kiosks under {', '.join(units)}:"
+            f" {len(chosen)} kiosk(s) now"
+        )
+        _audit_release(store, f"release:{args.version}", f"rollout {rollout.percent}% of {', '.join(units)}")
+        return 0
+    if args.action in ("pause", "resume"):
+        book.set_state(args.version, "paused" if args.action == "pause" else "active", by=by, at=now_text())
+        print(f"release {args.version}: rollout {'paused' if args.action == 'pause' else 'resumed'}")
+        _audit_release(store, f"release:{args.version}", args.action)
+        return 0
+    rollouts = {r.version: r for r in book.rollouts()}
+    statuses = store.kiosk_statuses()
+    running: dict[str, int] = {}
+    for status in statuses.values():
+        running[str(status.get("fw") or "?")] = running.get(str(status.get("fw") or "?"), 0) + 1
+    for made in book.releases():
+        r = rollouts.get(made.version)
+        offer = f"{r.state}, {r.percent}% of {', '.join(r.units)}" if r else "not offered"
+        print(
+            f"{made.version:<12} {made.created_at}  {made.doc['size'] / 1e6:7.1f} MB  {offer};"
+            f" {running.get(made.version, 0)} kiosk(s) run it"
+        )
+    others = {v: n for v, n in running.items() if v not in {m.version for m in book.releases()}}
+    for version, n in sorted(others.items()):
+        print(f"{version:<12} (not a release here)  {n} kiosk(s) run it")
+    return 0
+
+
+def _audit_release(store: Store, target: str, detail: str) -> None:
+    from collector.accounts import Accounts
+
+    Accounts(store).audit("cli", "release", target, detail)
+
+
+def _kiosk_list(ca: Any, store: Store) -> int:
+    """One line per registered kiosk, certificates expiring soonest first."""
+    from datetime import UTC, datetime, timedelta
+
+    registry = store.load_registry()
+    statuses = store.kiosk_statuses()
+    now = datetime.now(UTC)
+    rows = []
+    expiries = ca.expiries() if ca.exists() else {}
+    for kiosk in registry.kiosks.values():
+        status = statuses.get(kiosk.id) or {}
+        expires = ca.expiry_in_use(kiosk.id, status, expiries) if ca.exists() else None
+        if expires is None:
+            cert = "no certificate" if ca.exists() else "no CA here"
+        else:
+            left = (expires - now).days
+            cert = f"{expires:%Y-%m-%d} ({left} d{', RENEW' if expires - now <= timedelta(days=30) else ''})"
+        reported = status.get("settings") or {}
+        settings_text = f"r{reported.get('revision') or '?'} {reported.get('state')}" if reported.get("state") else "-"
+        renewal = (status.get("renewal") or {}).get("state")
+        if renewal:
+            cert = f"{cert} renewal {renewal}"
+        rows.append(
+            (
+                expires or datetime.max.replace(tzinfo=UTC),
+                kiosk.id,
+                kiosk.counter,
+                status.get("state", "never seen"),
+                status.get("received_at", "-"),
+                status.get("fw") or "-",
+                cert,
+                settings_text,
+            )
+        )
+    print(f"{'kiosk':<20} {'counter':<12} {'state':<10} {'last seen':<25} {'fw':<10} {'certificate':<28} settings")
+    for _, *cells in sorted(rows):
+        kiosk_id, counter, state, seen, fw, cert, settings_text = cells
+        print(f"{kiosk_id:<20} {counter:<12} {state:<10} {seen:<25} {fw:<10} {cert:<28} {settings_text}")
+    print(f"{len(rows)} kiosk(s)")
+    return 0
+
+
 def raise_fleet_alert(settings: CollectorSettings, notifier: object, detail: str) -> None:
     """An alert about the whole fleet (the CRL), for the admins of the top unit."""
     from datetime import UTC, datetime
@@ -471,6 +599,29 @@ def raise_fleet_alert(settings: CollectorSettings, notifier: object, detail: str
         store.close()
     if alert is not None and isinstance(notifier, AlertNotifier):
         notifier.notify(alert)
+
+
+def _release_server(settings: CollectorSettings) -> Any:
+    """Kiosks download releases here (collector/releaseserver.py), where the fleet CA is."""
+    from collector.fleet import FleetCA
+    from collector.releaseserver import ReleaseServer
+
+    if settings.update.port == 0 or not FleetCA(settings.data_dir / "fleet").exists():
+        return None
+    opened: list[Any] = []
+
+    def load_registry() -> Any:  # on the server's refresher thread, with a store of its own
+        if not opened:
+            opened.append(open_store(settings.resolved_store_url))
+        return opened[0].load_registry()
+
+    try:
+        server = ReleaseServer(settings, load_registry)
+        server.start()
+    except (OSError, ValueError) as exc:
+        log.error("release server not started ([update] port %d): %s", settings.update.port, exc)
+        return None
+    return server
 
 
 def serve_forever(settings: CollectorSettings, *, role: str = "all") -> int:
@@ -495,6 +646,9 @@ def serve_forever(settings: CollectorSettings, *, role: str = "all") -> int:
         ingestor.start()
         metrics.watch_ingest(ingestor)
         closing += [ingestor.stop, ingest_store.close]
+        release_server = _release_server(settings)
+        if release_server is not None:
+            closing.insert(0, release_server.stop)
     if role in ("all", "jobs"):
         jobs: list[Any] = []
         publish = ingestor.publish if ingestor is not None else None

@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector.errors import ConfigError
-from kiosk.publisher import MqttSettings
+from kiosk.mqtt import MqttSettings
 from kiosk.sections import build_section, limits
 from kiosk.tomlfile import check_keys, read_toml
 
@@ -82,6 +82,19 @@ class FleetSettings:
 
 
 @dataclass(frozen=True)
+class UpdateSettings:
+    """Where kiosks download releases (collector/releaseserver.py): HTTPS, kiosk certificates only."""
+
+    host: str = ""  # address to listen on ("" = all)
+    port: int = field(default=8443, metadata=limits(0, 65535))  # 0: no release server in this process
+    public_url: str = (
+        ""  # what kiosks use, e.g. https://collector.example.gov.vn:8443 ("": https://<[mqtt] host>:<port>)
+    )
+    tls_cert: str = ""  # server certificate ("": the fleet's broker.crt, which names the broker hosts)
+    tls_key: str = ""
+
+
+@dataclass(frozen=True)
 class ReportSettings:
     # three-level form: score 2 counts as "hai_long" or "khong_hai_long"
     neutral_as: str = field(default="hai_long", metadata=limits(choices=("hai_long", "khong_hai_long")))
@@ -103,6 +116,11 @@ class CollectorSettings:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     mail: MailSettings = field(default_factory=MailSettings)
     fleet: FleetSettings = field(default_factory=FleetSettings)
+    update: UpdateSettings = field(default_factory=UpdateSettings)
+
+    @property
+    def release_url(self) -> str:
+        return self.update.public_url or f"https://{self.mqtt.host}:{self.update.port}"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -127,7 +145,7 @@ def settings_from_dict(doc: dict[str, Any], *, base_dir: Path) -> CollectorSetti
     doc = dict(doc)
     sections = {
         name: doc.pop(name, {})
-        for name in ("mqtt", "ingest", "http", "store", "reports", "office", "alerts", "mail", "fleet")
+        for name in ("mqtt", "ingest", "http", "store", "reports", "office", "alerts", "mail", "fleet", "update")
     }
     _no_unknown(doc, {"data_dir", "registry", "timezone"}, "top level")
     if "data_dir" not in doc:
@@ -166,6 +184,7 @@ def settings_from_dict(doc: dict[str, Any], *, base_dir: Path) -> CollectorSetti
         alerts=_section(AlertSettings, sections["alerts"], "alerts", base_dir),
         mail=_section(MailSettings, sections["mail"], "mail", base_dir),
         fleet=_section(FleetSettings, sections["fleet"], "fleet", base_dir),
+        update=_section(UpdateSettings, sections["update"], "update", base_dir),
     )
     try:
         from collector.office import OfficeHours

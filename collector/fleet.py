@@ -9,12 +9,17 @@ dots).
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import ipaddress
 import json
+import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -25,7 +30,40 @@ from kiosk.files import write_atomically
 
 COLLECTOR_IDENTITY = "collector.central"
 KIOSK_DAYS = 5 * 365
+RELEASE_SIGNER = "release-signer"
+RENEW_AT_MOST_EVERY = dt.timedelta(hours=1)  # the CN of the release-signing certificate
 CRL_DAYS = 365
+
+
+class _FolderLock:
+    """A re-entrant lock held across processes (``flock`` on a file) and threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._rlock = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+
+    def __enter__(self) -> _FolderLock:
+        self._rlock.acquire()
+        if self._depth == 0:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+        self._rlock.release()
+
+
+_GUARD = threading.Lock()
+_LOCKS: dict[str, _FolderLock] = {}
 
 
 class FleetError(CollectorError, ValueError):
@@ -87,6 +125,9 @@ class FleetCA:
         """Make the CA, the broker's server certificate, the collector's client certificate and an
         empty revocation list. Refuses to overwrite an existing CA (every kiosk trusts it)."""
         if self.exists():
+            if not self.release_crt.exists():  # a CA made before releases: give it a release key
+                self.issue_release_signer()
+                return
             raise FleetError(f"a fleet CA exists already in {self.folder}; kiosks trust it, so it is kept")
         key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
@@ -124,7 +165,36 @@ class FleetCA:
         key_pem, cert_pem = self.issue_client(COLLECTOR_IDENTITY)
         write_atomically(self.folder / "collector.key", key_pem, mode=0o600)
         write_atomically(self.folder / "collector.crt", cert_pem)
+        self.issue_release_signer()
         self.write_crl()
+
+    # --- the release key ---------------------------------------------------------------------
+
+    @property
+    def release_key(self) -> Path:
+        return self.folder / "release.key"
+
+    @property
+    def release_crt(self) -> Path:
+        return self.folder / "release.crt"
+
+    def issue_release_signer(self, days: int = 20 * 365) -> None:
+        """The key that signs software releases: not the CA key (which stays offline-able), but a
+        certificate from the CA for code signing only, so every kiosk can check a release against
+        the CA it already trusts without a new file on its card."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert_pem = self._sign(key.public_key(), RELEASE_SIGNER, days, ExtendedKeyUsageOID.CODE_SIGNING, [])
+        write_atomically(self.release_key, _pem_key(key), mode=0o600)
+        write_atomically(self.release_crt, cert_pem)
+
+    def release_signer(self) -> tuple[ec.EllipticCurvePrivateKey, bytes]:
+        if not self.release_key.exists():
+            raise FleetError(
+                f"no release key in {self.folder}: run `collector ca init` (it adds one to an existing CA)"
+            )
+        key = serialization.load_pem_private_key(self.release_key.read_bytes(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        return key, self.release_crt.read_bytes()
 
     def _load_ca(self) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
         if not self.exists():
@@ -152,14 +222,24 @@ class FleetCA:
     def _issue(
         self, cn: str, days: int, usage: x509.ObjectIdentifier, names: list[x509.GeneralName]
     ) -> tuple[bytes, bytes]:
-        ca_key, ca_cert = self._load_ca()
         key = ec.generate_private_key(ec.SECP256R1())
+        return _pem_key(key), self._sign(key.public_key(), cn, days, usage, names)
+
+    def _sign(
+        self,
+        public_key: ec.EllipticCurvePublicKey,
+        cn: str,
+        days: int,
+        usage: x509.ObjectIdentifier,
+        names: list[x509.GeneralName],
+    ) -> bytes:
+        ca_key, ca_cert = self._load_ca()
         now = _now()
         builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
             .issuer_name(ca_cert.subject)
-            .public_key(key.public_key())
+            .public_key(public_key)
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=days))
@@ -170,10 +250,99 @@ class FleetCA:
         if names:
             builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
         cert = builder.sign(ca_key, hashes.SHA256())
-        issued = self.issued()
-        issued.append(Issued(cn, cert.serial_number, cert.not_valid_after_utc.isoformat()))
-        self._save(issued)
-        return _pem_key(key), cert.public_bytes(serialization.Encoding.PEM)
+        with self.locked():
+            issued = self.issued()
+            issued.append(Issued(cn, cert.serial_number, cert.not_valid_after_utc.isoformat()))
+            self._save(issued)
+        return cert.public_bytes(serialization.Encoding.PEM)
+
+    def renew(
+        self, request: wire.CertRequest, cn: str, *, days: int = KIOSK_DAYS, now: dt.datetime | None = None
+    ) -> bytes:
+        """A kiosk's renewal over MQTT. The sender proves it holds a certificate of ``cn`` that this
+        CA issued and has not revoked (``request.proof`` is the request signed with that
+        certificate's key): a card replaced with ``enrol --replace`` and still connected cannot
+        renew itself. At most one renewal an hour per kiosk."""
+        try:
+            held = x509.load_pem_x509_certificate(request.cert.encode("ascii"))
+        except (ValueError, UnicodeEncodeError) as exc:
+            raise FleetError(f"the certificate held is unreadable: {exc}") from None
+        names = held.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        if [n.value for n in names] != [cn]:
+            raise FleetError(f"the certificate held is not {cn}'s")
+        _, ca_cert = self._load_ca()
+        try:
+            held.verify_directly_issued_by(ca_cert)
+        except (ValueError, TypeError, InvalidSignature):
+            raise FleetError("the certificate held is not from this CA") from None
+        record = {i.serial: i for i in self.issued() if i.cn == cn}.get(held.serial_number)
+        if record is None or record.revoked:
+            raise FleetError(
+                f"the certificate held ({held.serial_number:x}) is revoked or unknown: enrol the kiosk again"
+            )
+        key = held.public_key()
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise FleetError("the certificate held has no EC key")
+        try:
+            key.verify(request.proof, request.csr.encode("ascii"), ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature:
+            raise FleetError("the proof is not signed with the key of the certificate held") from None
+        newest = self.expiry(cn)
+        now = now or _now()
+        if newest is not None and newest - now > dt.timedelta(days=days) - RENEW_AT_MOST_EVERY:
+            raise FleetError(f"{cn} was given a certificate less than an hour ago; ask again later")
+        return self.sign_csr(request.csr.encode("ascii"), cn, days)
+
+    def sign_csr(self, csr_pem: bytes, cn: str, days: int = KIOSK_DAYS) -> bytes:
+        """A client certificate for the key in ``csr_pem``, issued to ``cn``.
+
+        Refused (FleetError) unless ``cn`` holds a certificate that is not revoked, the CSR is
+        well signed, names exactly ``cn`` and carries a P-256 key."""
+        if not self.active(cn):
+            raise FleetError(f"{cn!r} holds no certificate that is not revoked: enrol it again")
+        try:
+            csr = x509.load_pem_x509_csr(csr_pem)
+        except ValueError as exc:
+            raise FleetError(f"not a PEM certificate request: {exc}") from None
+        if not csr.is_signature_valid:
+            raise FleetError("the request's signature does not match its key")
+        names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        if len(csr.subject) != 1 or len(names) != 1 or names[0].value != cn:
+            raise FleetError(f"the request must name exactly CN={cn}")
+        key = csr.public_key()
+        if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+            raise FleetError("the request's key must be EC P-256")
+        return self._sign(key, cn, days, ExtendedKeyUsageOID.CLIENT_AUTH, [])
+
+    def expiry_in_use(
+        self, cn: str, status: dict[str, Any] | None, expiries: dict[str, dt.datetime] | None = None
+    ) -> dt.datetime | None:
+        """The earlier of the newest certificate issued and the one the kiosk reports using: a
+        renewal signed here but lost, refused by the kiosk or switched back from is not one.
+        ``expiries`` (from :meth:`expiries`) spares a read of the index per kiosk in a loop."""
+        issued = (self.expiries() if expiries is None else expiries).get(cn)
+        reported = (status or {}).get("cert_not_after")
+        if isinstance(reported, str):
+            try:
+                used = wire.parse_time(reported)
+            except wire.WireError:
+                return issued
+            return used if issued is None else min(issued, used)
+        return issued
+
+    def expiry(self, cn: str) -> dt.datetime | None:
+        """When the newest certificate of ``cn`` that is not revoked expires."""
+        return self.expiries().get(cn)
+
+    def expiries(self) -> dict[str, dt.datetime]:
+        """Each name's newest expiry among its certificates that are not revoked, in one read."""
+        out: dict[str, dt.datetime] = {}
+        for item in self.issued():
+            if not item.revoked:
+                when = dt.datetime.fromisoformat(item.not_after)
+                if item.cn not in out or when > out[item.cn]:
+                    out[item.cn] = when
+        return out
 
     # --- revocation ------------------------------------------------------------------------
 
@@ -190,17 +359,27 @@ class FleetCA:
 
     def revoke(self, cn: str) -> int:
         """Revoke every certificate issued to ``cn``; returns how many."""
-        issued = self.issued()
-        count = 0
-        for n, item in enumerate(issued):
-            if item.cn == cn and not item.revoked:
-                issued[n] = Issued(item.cn, item.serial, item.not_after, True)
-                count += 1
-        if not count:
-            raise FleetError(f"no valid certificate was issued to {cn!r}")
-        self._save(issued)
-        self.write_crl()
+        with self.locked():
+            issued = self.issued()
+            count = 0
+            for n, item in enumerate(issued):
+                if item.cn == cn and not item.revoked:
+                    issued[n] = Issued(item.cn, item.serial, item.not_after, True)
+                    count += 1
+            if not count:
+                raise FleetError(f"no valid certificate was issued to {cn!r}")
+            self._save(issued)
+            self.write_crl()
         return count
+
+    def locked(self) -> _FolderLock:
+        """One writer of the CA's list and revocation list at a time, across threads and processes
+        (the admin's command line, and every ingest process answering renewals)."""
+        with _GUARD:
+            key = str(self.folder.resolve())
+            if key not in _LOCKS:
+                _LOCKS[key] = _FolderLock(self.folder / ".lock")
+            return _LOCKS[key]
 
     def crl_next_update(self) -> dt.datetime | None:
         """When the broker stops trusting the revocation list (and so refuses every client)."""
@@ -220,13 +399,14 @@ class FleetCA:
             .last_update(now)
             .next_update(now + dt.timedelta(days=CRL_DAYS))
         )
-        for item in self.issued():
-            if item.revoked:
-                builder = builder.add_revoked_certificate(
-                    x509.RevokedCertificateBuilder().serial_number(item.serial).revocation_date(now).build()
-                )
-        crl = builder.sign(ca_key, hashes.SHA256())
-        write_atomically(self.crl, crl.public_bytes(serialization.Encoding.PEM))
+        with self.locked():
+            for item in self.issued():
+                if item.revoked:
+                    builder = builder.add_revoked_certificate(
+                        x509.RevokedCertificateBuilder().serial_number(item.serial).revocation_date(now).build()
+                    )
+            crl = builder.sign(ca_key, hashes.SHA256())
+            write_atomically(self.crl, crl.public_bytes(serialization.Encoding.PEM))
 
 
 def kiosk_toml(kiosk_id: str, counter: str, broker_host: str, broker_port: int, prefix: str) -> str:
@@ -301,12 +481,16 @@ def acl_text(prefix: str) -> str:
 user {COLLECTOR_IDENTITY}
 topic readwrite {prefix}/#
 
-# Every kiosk writes only its own ratings, snapshots and status and reads only its own acks and config.
+# Every kiosk writes only its own ratings, snapshots, status and certificate request, and reads only
+# its own acks, config and renewed certificate.
 pattern write {prefix}/k/%u/ratings
 pattern write {prefix}/k/%u/snapshots/+
 pattern write {prefix}/k/%u/status
 pattern read {prefix}/k/%u/acks
 pattern read {prefix}/k/%u/config
+# Certificate renewal: a kiosk sends its request and reads its new certificate, its own only.
+pattern write {prefix}/k/%u/csr
+pattern read {prefix}/k/%u/cert
 # Everyone may read (never write) whether a collector is online: kiosks re-send when it returns.
 pattern read {prefix}/collector/status
 """

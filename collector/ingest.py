@@ -29,15 +29,39 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from collector.config import CollectorSettings
 from collector.errors import CollectorError
+from collector.fleet import FleetCA, FleetError
 from collector.registry import Registry
+from collector.releases import ReleaseBook
+from collector.remotesettings import ConfigSender
 from collector.store import Assignments, RatingStore, now_text, safe_text
 from kiosk import wire
+from kiosk.errors import MqttError
 from kiosk.files import remove_file
-from kiosk.publisher import make_client, session_properties, set_nodelay
+from kiosk.mqtt import make_client, publish, session_properties, set_nodelay
 
 log = logging.getLogger(__name__)
 
 ACK_IDS_PER_MESSAGE = 500
+CONFIG_EVERY_S = 5.0  # how often ingest looks for changed remote settings to send
+SAMPLE_EVERY_S = 15 * 60  # a kiosk's page plots one status per quarter hour (and every online/offline change)
+SAMPLE_KEEP_DAYS = 90
+SAMPLE_FIELDS = ("state", "fw", "camera", "clock", "clock_source", "clock_error_ms", "disk_free_mb", "panel")
+
+
+def sample_of(status: dict[str, Any]) -> dict[str, Any]:
+    """What a kiosk's page plots over time, from one status."""
+    out = {k: status[k] for k in SAMPLE_FIELDS if status.get(k) is not None}
+    backlog = status.get("backlog")
+    if isinstance(backlog, dict):
+        out["backlog"] = backlog.get("ratings")
+    settings = status.get("settings")
+    if isinstance(settings, dict):
+        out["settings"] = settings.get("revision")
+    return out
+
+
+def _minus(moment: str, seconds: float) -> str:
+    return wire.format_time(wire.parse_time(moment) - timedelta(seconds=seconds))
 
 
 @dataclass
@@ -46,6 +70,11 @@ class Acks:
 
     ratings: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     snapshots: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    # Statuses to answer, each with its probe (None when it had none): every online status gets an
+    # ack of its own carrying the collector's time, so a kiosk without NTP learns the time.
+    statuses: dict[str, list[str | None]] = field(default_factory=lambda: defaultdict(list))
+    # Answers to certificate requests (a new certificate, or why not), sent on the kiosk's cert topic.
+    certs: dict[str, list[bytes]] = field(default_factory=lambda: defaultdict(list))
 
 
 @dataclass
@@ -154,7 +183,9 @@ class MessageHandler:
                 assert ref.rating_id is not None
                 self._snapshot(ref.kiosk, ref.rating_id, payload, received_at, acks)
             elif ref.kind == "status":
-                self._status(ref.kiosk, payload, received_at)
+                self._status(ref.kiosk, payload, received_at, acks)
+            elif ref.kind == "csr":
+                self._csr(ref.kiosk, payload, received_at, acks)
             else:
                 raise Rejected("bad_topic", f"collectors take no {ref.kind!r} messages")
             return None
@@ -172,6 +203,11 @@ class MessageHandler:
                 ids = exc.ack_ids if isinstance(exc, Rejected) else _ids_in(payload)
                 if "/snapshots/" in topic:
                     acks.snapshots[kiosk].extend(ids)
+                elif topic.endswith("/status"):
+                    if payload:
+                        acks.statuses[kiosk].append(None)  # refused, but the time still helps
+                elif topic.endswith("/csr"):
+                    acks.certs[kiosk].append(wire.encode_cert(kiosk, error=f"{reason}: {safe_text(detail, 250)}"))
                 else:
                     acks.ratings[kiosk].extend(ids)
             return reason
@@ -327,14 +363,43 @@ class MessageHandler:
             self.counts.snapshots += 1
         acks.snapshots[kiosk].append(rating_id)
 
-    def _status(self, kiosk: str, payload: bytes, received_at: str) -> None:
+    def _status(self, kiosk: str, payload: bytes, received_at: str, acks: Acks) -> None:
         if not payload:
             return  # a retained status being cleared
         doc = wire.decode_status(payload, topic_kiosk=kiosk)
         if kiosk not in self.registry().kiosks:
             raise Rejected("unknown_kiosk", f"status from kiosk {kiosk!r}, which is not in the registry")
         self.store.record_status(kiosk, doc, received_at)
+        self.store.kiosk_sample_add(
+            kiosk, received_at, json.dumps(sample_of(doc)), unless_after=_minus(received_at, SAMPLE_EVERY_S)
+        )
         self.counts.statuses += 1
+        if doc["state"] == "online":  # the will of a kiosk that is gone needs no answer
+            acks.statuses[kiosk].append(doc.get("probe"))
+
+    def _csr(self, kiosk: str, payload: bytes, received_at: str, acks: Acks) -> None:
+        """A kiosk asks for a new certificate before its own expires: signed by the fleet CA when the
+        kiosk is registered and holds a certificate that is not revoked."""
+        request = wire.decode_csr(payload, topic_kiosk=kiosk)
+        if kiosk not in self.registry().kiosks:
+            raise Rejected("unknown_kiosk", f"certificate request from kiosk {kiosk!r}, which is not in the registry")
+        ca = FleetCA(self.settings.data_dir / "fleet")
+        try:
+            if not ca.exists():
+                raise FleetError(f"this collector holds no fleet CA ({ca.folder})")
+            cert_pem = ca.renew(request, kiosk)
+            expires = ca.expiry(kiosk)
+        except (FleetError, OSError, ValueError) as exc:
+            # The CA's files, not the store: an unreadable key or a full disk refuses this request
+            # (quarantined, answered), it never pauses ingest for the fleet.
+            raise Rejected(
+                "csr_refused", f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError) else str(exc)
+            ) from None
+        self.store.audit_add(
+            received_at, "collector", "renew_certificate", f"kiosk:{kiosk}", f"new certificate until {expires}"
+        )
+        log.info("renewed the certificate of a kiosk", extra={"kv": {"kiosk": kiosk, "until": str(expires)}})
+        acks.certs[kiosk].append(wire.encode_cert(kiosk, cert_pem=cert_pem.decode("ascii")))
 
 
 class Ingestor:
@@ -367,6 +432,15 @@ class Ingestor:
         self.client.will_set(self._presence_topic, wire.encode_collector_status("offline"), qos=1, retain=True)
         self.last_error: str | None = None
         self.outage: str | None = None  # why ingest is paused, while the store is unwell
+        # Remote settings: each kiosk's retained config, sent when its settings change.
+        releases = ReleaseBook(store, settings.data_dir)
+        self.config_sender = ConfigSender(
+            store,
+            self.registry,
+            self._publish_retained,
+            offers=lambda registry: releases.offers(registry, settings.release_url),
+        )
+        self._config_resend = threading.Event()
         # Commit times of recent batches, for the metrics' histogram (taken and emptied at scrape).
         self.batch_seconds: collections.deque[float] = collections.deque(maxlen=100_000)
 
@@ -399,17 +473,26 @@ class Ingestor:
         self._thread.start()
 
     def publish(self, topic: str, payload: bytes) -> None:
-        """For other parts of the collector (alerts): QoS 1, not retained."""
-        self.client.publish(topic, payload, qos=1)
+        """For other parts of the collector (alerts): QoS 1, not retained; MqttError if not taken."""
+        publish(self.client, topic, payload)
+
+    def _publish_retained(self, topic: str, payload: bytes) -> None:
+        publish(self.client, topic, payload, retain=True)
+
+    def _send(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        """An ack or an answer after the commit: one not taken is logged, and the kiosk's re-send
+        (its ratings are stored already) brings another."""
+        try:
+            publish(self.client, topic, payload, retain=retain)
+        except MqttError as exc:
+            log.warning("could not send to a kiosk: %s", exc, extra={"kv": {"topic": topic}})
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
         if self.connected:
-            info = self.client.publish(
-                self._presence_topic, wire.encode_collector_status("offline"), qos=1, retain=True
-            )
-            with contextlib.suppress(RuntimeError, ValueError):
+            with contextlib.suppress(MqttError, RuntimeError, ValueError):
+                info = publish(self.client, self._presence_topic, wire.encode_collector_status("offline"), retain=True)
                 info.wait_for_publish(timeout=5)
         self.client.disconnect()
         self.client.loop_stop()
@@ -431,7 +514,10 @@ class Ingestor:
             self._announce(client)
 
     def _announce(self, client: mqtt.Client) -> None:
-        client.publish(self._presence_topic, wire.encode_collector_status("online", self.session), qos=1, retain=True)
+        try:
+            publish(client, self._presence_topic, wire.encode_collector_status("online", self.session), retain=True)
+        except MqttError as exc:  # the next connection announces again
+            log.warning("could not announce the collector's presence: %s", exc)
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
@@ -448,6 +534,7 @@ class Ingestor:
         # A new session on every connection: kiosks that reconnected first re-send to it at once.
         self.session = uuid.uuid4().hex[:16]
         self._announce(client)
+        self._config_resend.set()
         self._connected.set()
         log.info(
             "collector connected to %s:%d (session present: %s), subscribed to %s",
@@ -464,17 +551,31 @@ class Ingestor:
 
     def _run(self) -> None:
         last_purge = 0.0
+        last_config = 0.0
         while not self._stop.is_set():
             try:
                 batch = self._take_batch()
                 if batch:
                     self._commit(batch)
+                if self.connected and (self._config_resend.is_set() or time.monotonic() - last_config > CONFIG_EVERY_S):
+                    last_config = time.monotonic()
+                    self._send_configs()
                 if self.housekeeper is not None and time.monotonic() - last_purge > 3600:
                     last_purge = time.monotonic()
                     self.housekeeper.run_once()
             except Exception:  # the loop must outlive anything; the broker keeps what was not PUBACKed
                 log.exception("ingest loop error; going on")
                 self._stop.wait(1.0)
+
+    def _send_configs(self) -> None:
+        if self._config_resend.is_set():
+            self._config_resend.clear()
+            self.config_sender.forget()
+        try:
+            self.config_sender.run_once(self.topics.config)
+        except Exception as exc:  # the store is unwell: the next round tries again
+            self.config_sender.forget()
+            log.warning("could not send remote settings: %s", exc)
 
     def _take_batch(self) -> list[mqtt.MQTTMessage]:
         try:
@@ -543,21 +644,27 @@ class Ingestor:
         subscriptions ask for the flag as published (MQTT v5 retain-as-published)."""
         self.handler.counts.retained_cleared += 1
         log.warning("cleared a retained message a kiosk left on the broker", extra={"kv": {"topic": topic}})
-        self.client.publish(topic, b"", qos=1, retain=True)
+        self._send(topic, b"", retain=True)
 
     def _publish_acks(self, acks: Acks) -> None:
+        for kiosk, answers in acks.certs.items():
+            for answer in answers:
+                self._send(self.topics.cert(kiosk), answer)
+        for kiosk, probes in acks.statuses.items():
+            for probe in probes[-8:]:  # a kiosk keeps no more unanswered statuses than that
+                self.handler.counts.acks += 1
+                self._send(self.topics.acks(kiosk), wire.encode_ack(status=probe))
         for kiosk in set(acks.ratings) | set(acks.snapshots):
             ratings = list(dict.fromkeys(acks.ratings.get(kiosk, [])))
             snapshots = list(dict.fromkeys(acks.snapshots.get(kiosk, [])))
             for start in range(0, max(len(ratings), len(snapshots)), ACK_IDS_PER_MESSAGE):
                 self.handler.counts.acks += 1
-                self.client.publish(
+                self._send(
                     self.topics.acks(kiosk),
                     wire.encode_ack(
                         ratings[start : start + ACK_IDS_PER_MESSAGE],
                         snapshots[start : start + ACK_IDS_PER_MESSAGE],
                     ),
-                    qos=1,
                 )
 
 
@@ -574,6 +681,18 @@ class Housekeeper:
     def run_once(self) -> None:
         self._purge_snapshots()
         self._expire_quarantine()
+        self._purge_samples()
+
+    def _purge_samples(self) -> None:
+        cutoff = wire.format_time(datetime.now().astimezone() - timedelta(days=SAMPLE_KEEP_DAYS))
+        try:
+            with self.store.transaction():
+                gone = self.store.kiosk_samples_purge(cutoff)
+        except Exception:
+            log.exception("could not remove old kiosk status samples")
+            return
+        if gone:
+            log.info("removed %d kiosk status sample(s) older than %d days", gone, SAMPLE_KEEP_DAYS)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="housekeeping", daemon=True)
@@ -683,6 +802,10 @@ def _merge(into: Acks, part: Acks) -> None:
         into.ratings[kiosk].extend(ids)
     for kiosk, ids in part.snapshots.items():
         into.snapshots[kiosk].extend(ids)
+    for kiosk, probes in part.statuses.items():
+        into.statuses[kiosk].extend(probes)
+    for kiosk, answers in part.certs.items():
+        into.certs[kiosk].extend(answers)
 
 
 def _topic_of(message: mqtt.MQTTMessage) -> str:

@@ -27,6 +27,7 @@ from collector.sqlshared import PICTURE_IN_DB, SharedSql
 from collector.store import (
     _PAGE_COLUMNS,
     _PAGE_JOINS,
+    RELEASE_TABLES,
     Assignments,
     Count,
     InstallSeq,
@@ -181,6 +182,18 @@ _m6_access = _run(
 
 _m7_pictures = _run("CREATE TABLE pictures (sha256 TEXT PRIMARY KEY, data BYTEA NOT NULL)")
 
+_m8_remote_settings = _run(
+    """CREATE TABLE remote_settings (scope TEXT PRIMARY KEY, doc TEXT NOT NULL, revision BIGINT NOT NULL,
+        updated_by TEXT NOT NULL, updated_at TEXT NOT NULL)"""
+)
+
+_m9_kiosk_samples = _run(
+    "CREATE TABLE kiosk_samples (kiosk TEXT NOT NULL, at TEXT NOT NULL, doc TEXT NOT NULL)",
+    "CREATE INDEX kiosk_samples_kiosk_at ON kiosk_samples(kiosk, at)",
+)
+
+_m10_releases = _run(*RELEASE_TABLES)
+
 MIGRATIONS: list[PgMigration] = [
     _m1_initial,
     _m2_monthly,
@@ -189,6 +202,9 @@ MIGRATIONS: list[PgMigration] = [
     _m5_report_trust,
     _m6_access,
     _m7_pictures,
+    _m8_remote_settings,
+    _m9_kiosk_samples,
+    _m10_releases,
 ]
 
 

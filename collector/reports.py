@@ -248,6 +248,7 @@ def kiosk_health(store: RatingStore, registry: Registry) -> list[dict[str, Any]]
                 "last_press_at": status.get("last_press_at"),
                 "possibly_missing_ratings": gaps.get(kiosk.id, 0),
                 "selftest": status.get("selftest"),  # {"at", "ok", …}: installed and tested at …
+                "update": status.get("update"),  # {"version", "state", …}: a release on its way or done
             }
         )
     return out

@@ -291,6 +291,116 @@ class SharedSql:
             )
         ]
 
+    # --- a kiosk's history (its page) ----------------------------------------------------------
+
+    def kiosk_sample_add(self, kiosk: str, at: str, doc: str, *, unless_after: str) -> bool:
+        """Keep a status sample unless the kiosk has one newer than ``unless_after``."""
+        return (
+            self._run(
+                "INSERT INTO kiosk_samples(kiosk, at, doc) SELECT ?, ?, ?"
+                " WHERE NOT EXISTS (SELECT 1 FROM kiosk_samples WHERE kiosk = ? AND at > ?)",
+                (kiosk, at, doc, kiosk, unless_after),
+            )
+            > 0
+        )
+
+    def kiosk_samples(self, kiosk: str, since: str, limit: int = 2000) -> list[tuple[str, str]]:
+        """(at, doc) of the kiosk's samples since ``since``, oldest first."""
+        return [
+            (str(at), str(doc))
+            for at, doc in self._rows(
+                "SELECT at, doc FROM (SELECT at, doc FROM kiosk_samples WHERE kiosk = ? AND at >= ?"
+                " ORDER BY at DESC LIMIT ?) AS recent ORDER BY at",
+                (kiosk, since, limit),
+            )
+        ]
+
+    def kiosk_samples_purge(self, older_than: str) -> int:
+        return self._run("DELETE FROM kiosk_samples WHERE at < ?", (older_than,))
+
+    def kiosk_transitions(self, kiosk: str, since: str, limit: int = 500) -> list[tuple[str, str]]:
+        """(state, at) of the kiosk's online/offline changes since ``since``, oldest first."""
+        return [
+            (str(state), str(at))
+            for state, at in self._rows(
+                "SELECT state, at FROM (SELECT id, state, at FROM kiosk_transitions WHERE kiosk = ? AND at >= ?"
+                " ORDER BY id DESC LIMIT ?) AS recent ORDER BY id",
+                (kiosk, since, limit),
+            )
+        ]
+
+    def kiosk_recent_ratings(self, kiosk: str, counters: Sequence[str], limit: int = 20) -> list[tuple[Any, ...]]:
+        """(pressed_at, id, counter, score, flag, clock, snapshot_error) of the kiosk's newest presses."""
+        if not counters:
+            return []
+        marks = ",".join("?" * len(counters))
+        return self._rows(
+            "SELECT pressed_at, id, counter, score, flag, clock, snapshot_error FROM ratings"
+            f" WHERE counter IN ({marks}) AND kiosk = ? ORDER BY pressed_at DESC LIMIT ?",
+            (*counters, kiosk, limit),
+        )
+
+    # --- releases (collector/releases.py) -------------------------------------------------------
+
+    def release_put(self, version: str, manifest: str, signature: str, signer: str, by: str, at: str) -> None:
+        self._run(
+            "INSERT INTO releases(version, manifest, signature, signer, created_by, created_at) VALUES (?,?,?,?,?,?)",
+            (version, manifest, signature, signer, by, at),
+        )
+
+    def releases_all(self) -> list[tuple[str, str, str, str, str, str]]:
+        return [
+            (str(a), str(b), str(c), str(d), str(e), str(f))
+            for a, b, c, d, e, f in self._rows(
+                "SELECT version, manifest, signature, signer, created_by, created_at FROM releases ORDER BY created_at"
+            )
+        ]
+
+    def rollout_put(self, version: str, units: str, percent: int, state: str, by: str, at: str) -> None:
+        self._run(
+            "INSERT INTO rollouts(version, units, percent, state, updated_by, updated_at) VALUES (?,?,?,?,?,?)"
+            " ON CONFLICT (version) DO UPDATE SET units=excluded.units, percent=excluded.percent,"
+            " state=excluded.state, updated_by=excluded.updated_by, updated_at=excluded.updated_at",
+            (version, units, percent, state, by, at),
+        )
+
+    def rollout_set_state(self, version: str, state: str, by: str, at: str) -> bool:
+        return (
+            self._run(
+                "UPDATE rollouts SET state=?, updated_by=?, updated_at=? WHERE version=?", (state, by, at, version)
+            )
+            > 0
+        )
+
+    def rollouts_all(self) -> list[tuple[str, str, int, str, str, str]]:
+        return [
+            (str(a), str(b), int(c), str(d), str(e), str(f))
+            for a, b, c, d, e, f in self._rows(
+                "SELECT version, units, percent, state, updated_by, updated_at FROM rollouts ORDER BY updated_at"
+            )
+        ]
+
+    # --- remote settings (collector/remotesettings.py) ---------------------------------------
+
+    def remote_settings_put(self, scope: str, doc: str, by: str, at: str) -> int:
+        """Store a scope's settings under the next revision (call inside a transaction)."""
+        (revision,) = self._row("SELECT COALESCE(MAX(revision), 0) + 1 FROM remote_settings") or (1,)
+        self._run(
+            "INSERT INTO remote_settings(scope, doc, revision, updated_by, updated_at) VALUES (?,?,?,?,?)"
+            " ON CONFLICT (scope) DO UPDATE SET doc=excluded.doc, revision=excluded.revision,"
+            " updated_by=excluded.updated_by, updated_at=excluded.updated_at",
+            (scope, doc, int(revision), by, at),
+        )
+        return int(revision)
+
+    def remote_settings_all(self) -> list[tuple[str, str, int, str, str]]:
+        return [
+            (str(a), str(b), int(c), str(d), str(e))
+            for a, b, c, d, e in self._rows(
+                "SELECT scope, doc, revision, updated_by, updated_at FROM remote_settings ORDER BY scope"
+            )
+        ]
+
     # --- alert rules and alerts -------------------------------------------------------------
 
     def alert_rules_put(self, unit: str, doc: str) -> None:

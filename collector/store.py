@@ -177,6 +177,11 @@ class RatingStore(Protocol):
     def is_outage(self, exc: BaseException) -> bool: ...
     def ping(self) -> None: ...
     def assignments(self) -> Assignments: ...
+    def remote_settings_put(self, scope: str, doc: str, by: str, at: str) -> int: ...
+    def remote_settings_all(self) -> list[tuple[str, str, int, str, str]]: ...
+    def audit_add(self, at: str, username: str, action: str, target: str, detail: str = "") -> None: ...
+    def kiosk_sample_add(self, kiosk: str, at: str, doc: str, *, unless_after: str) -> bool: ...
+    def kiosk_samples_purge(self, older_than: str) -> int: ...
     def snapshot_expected(self, rating_id: str) -> tuple[str, str | None, int | None] | None: ...
     def has_snapshot(self, rating_id: str) -> bool: ...
     def add_snapshot(self, rating_id: str, sha256: str, path: str, nbytes: int, received_at: str) -> None: ...
@@ -363,6 +368,34 @@ def _m7_pictures(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE pictures (sha256 TEXT PRIMARY KEY, data BLOB NOT NULL)")
 
 
+def _m8_remote_settings(db: sqlite_utils.Database) -> None:
+    """Remote settings per unit or kiosk (``scope`` = ``unit:<id>`` or ``kiosk:<id>``)."""
+    db.execute(
+        """CREATE TABLE remote_settings (scope TEXT PRIMARY KEY, doc TEXT NOT NULL, revision INTEGER NOT NULL,
+            updated_by TEXT NOT NULL, updated_at TEXT NOT NULL)"""
+    )
+
+
+RELEASE_TABLES = (
+    """CREATE TABLE releases (version TEXT PRIMARY KEY, manifest TEXT NOT NULL, signature TEXT NOT NULL,
+        signer TEXT NOT NULL, created_by TEXT NOT NULL, created_at TEXT NOT NULL)""",
+    """CREATE TABLE rollouts (version TEXT PRIMARY KEY, units TEXT NOT NULL, percent INTEGER NOT NULL,
+        state TEXT NOT NULL, updated_by TEXT NOT NULL, updated_at TEXT NOT NULL)""",
+)
+
+
+def _m9_kiosk_samples(db: sqlite_utils.Database) -> None:
+    """A kiosk's status every SAMPLE_EVERY_S (backlog, disk, camera, clock), for its own page."""
+    db.execute("CREATE TABLE kiosk_samples (kiosk TEXT NOT NULL, at TEXT NOT NULL, doc TEXT NOT NULL)")
+    db.execute("CREATE INDEX kiosk_samples_kiosk_at ON kiosk_samples(kiosk, at)")
+
+
+def _m10_releases(db: sqlite_utils.Database) -> None:
+    """Signed software releases and their staged rollouts (collector/releases.py)."""
+    for sql in RELEASE_TABLES:
+        db.execute(sql)
+
+
 MIGRATIONS: list[Migration] = [
     _m1_initial,
     _m2_monthly,
@@ -371,6 +404,9 @@ MIGRATIONS: list[Migration] = [
     _m5_report_trust,
     _m6_access,
     _m7_pictures,
+    _m8_remote_settings,
+    _m9_kiosk_samples,
+    _m10_releases,
 ]
 
 

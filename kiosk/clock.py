@@ -11,8 +11,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -86,6 +88,89 @@ class SteppableClock(SystemClock):
                     "clock offset file %s unreadable (%s); offset stays %+.0f s", self.offset_file, exc, self._offset
                 )
         return time.time() + self._offset
+
+
+DRIFT_PPM = 100.0  # a Pi's crystal is good to ~50 ppm; twice that for the estimate's error
+MAX_ROUND_TRIP_S = 10.0  # an answer slower than this says too little about the time to use
+
+
+@dataclass(frozen=True)
+class TimeEstimate:
+    """The collector's clock as seen from this boot: ``wall = since_boot + offset_s``."""
+
+    offset_s: float
+    error_s: float  # half the round trip of the sample, plus drift since
+    sampled_at: float  # boot-clock seconds of the sample
+
+
+class CollectorTime:
+    """Wall time taken from the collector's acks, for a kiosk whose NTP is blocked.
+
+    Each ack carries the collector's time ``at``; an ack that answers a status (it names no
+    rating) was sent between the status going out (``sent``) and the ack coming in
+    (``received``), both on the boot clock. So ``offset = at - (sent + received) / 2`` with an
+    error of half the round trip. A new sample replaces the estimate when it is at least as good
+    as the old one has become with the boot clock's drift, so a slow answer over 3G never
+    overrides a fast one from a minute ago. Thread-safe: the publisher writes, presses read.
+    """
+
+    def __init__(self, *, drift_ppm: float = DRIFT_PPM, max_round_trip_s: float = MAX_ROUND_TRIP_S) -> None:
+        self.drift = drift_ppm * 1e-6
+        self.max_round_trip_s = max_round_trip_s
+        self._best: TimeEstimate | None = None
+        self._lock = threading.Lock()
+        self.samples = 0
+
+    def observe(self, *, at: float, sent: float, received: float) -> bool:
+        """One answer; True when it became the estimate."""
+        round_trip = received - sent
+        if not 0 <= round_trip <= self.max_round_trip_s:
+            return False
+        sample = TimeEstimate(offset_s=at - (sent + received) / 2, error_s=round_trip / 2, sampled_at=received)
+        with self._lock:
+            self.samples += 1
+            current = self._best
+            if current is None or sample.error_s <= self._aged_error(current, received):
+                self._best = sample
+                return True
+            return False
+
+    def estimate(self, now: float) -> TimeEstimate | None:
+        """The estimate at boot-clock ``now``, its error grown by the drift since the sample."""
+        with self._lock:
+            best = self._best
+        if best is None:
+            return None
+        return TimeEstimate(best.offset_s, self._aged_error(best, now), best.sampled_at)
+
+    def _aged_error(self, sample: TimeEstimate, now: float) -> float:
+        return sample.error_s + max(0.0, now - sample.sampled_at) * self.drift
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """The time of an event and where it came from."""
+
+    wall: float
+    since_boot_s: float
+    clock: str  # synced (NTP), corrected (from the collector's time), unsynced
+    error_s: float | None = None
+
+
+def stamp(clock: Clock, collector_time: CollectorTime | None) -> Stamp:
+    """Now, from the best source: NTP when it works, else the collector's time, else the bare clock."""
+    since_boot = clock.since_boot()
+    if clock.is_synced():
+        return Stamp(clock.wall(), since_boot, "synced")
+    estimate = collector_time.estimate(since_boot) if collector_time is not None else None
+    if estimate is not None:
+        return Stamp(since_boot + estimate.offset_s, since_boot, "corrected", estimate.error_s)
+    return Stamp(clock.wall(), since_boot, "unsynced")
+
+
+def clock_source(label: str) -> str:
+    """The status ``clock_source`` for a stamp's clock label."""
+    return {"synced": "ntp", "corrected": "collector"}.get(label, "none")
 
 
 class FakeClock:

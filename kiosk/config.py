@@ -8,8 +8,8 @@ from typing import Any
 
 from kiosk import wire
 from kiosk.errors import ConfigError
+from kiosk.mqtt import MqttSettings
 from kiosk.press import PressRules
-from kiosk.publisher import MqttSettings
 from kiosk.sections import build_section, limits
 from kiosk.tomlfile import check_keys, read_toml
 
@@ -44,6 +44,7 @@ class PanelSettings:
 @dataclass(frozen=True)
 class CameraSettings:
     source: str = ""  # "" = no camera; index, /dev/videoN, rtsp://…, a file, or "picamera2"
+    enabled: bool = True  # false: no pictures (a unit may switch this remotely)
     timeout_s: float = field(default=3.0, metadata=limits(above=0, high=60))
     width: int = field(default=640, metadata=limits(16, 4096))
     jpeg_quality: int = field(default=80, metadata=limits(1, 100))
@@ -87,6 +88,11 @@ class KioskSettings:
     @property
     def state_path(self) -> Path:
         return self.data_dir / "state.json"
+
+    @property
+    def remote_settings_path(self) -> Path:
+        """The last remote settings message used (kiosk/remote.py), kept across restarts."""
+        return self.data_dir / "remote-settings.json"
 
 
 FAKE_DEFAULTS: dict[str, Any] = {

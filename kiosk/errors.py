@@ -19,3 +19,7 @@ class PanelError(KioskError, OSError):
 
 class CameraError(KioskError, OSError):
     """The camera cannot be opened or gave no picture."""
+
+
+class MqttError(KioskError, OSError):
+    """The MQTT client would not take a message (not connected, queue full, bad topic)."""

@@ -263,6 +263,9 @@ install -m 0600 -o kiosk -g kiosk "$SRC/bundle/kiosk.key" /etc/kiosk/kiosk.key
 rm -rf "$SRC/bundle"
 python3 -m venv --system-site-packages /opt/kiosk/.venv
 /opt/kiosk/.venv/bin/pip install --no-index --find-links "$SRC/wheels" "satisfaction-kiosk[kiosk]"
+# The launcher stays here, owned by root; updates install beside it under /var/lib/kiosk/versions.
+/opt/kiosk/.venv/bin/python -c "import kiosk.launcher as l, shutil; shutil.copy(l.__file__, '/opt/kiosk/launch')"
+chmod 0755 /opt/kiosk/launch
 install -d -m 0750 -o kiosk -g kiosk /var/lib/kiosk
 if [ -f "$SRC/read-only-root" ]; then
   # The overlay keeps root writes in RAM: the outbox lives on its own ext4 partition.

@@ -9,12 +9,12 @@ carries an MQTT message expiry, so the broker drops a copy once the next one is 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import queue
-import random
+import secrets
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -23,83 +23,28 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from kiosk import wire
+from kiosk.clock import CollectorTime
+from kiosk.errors import MqttError
 from kiosk.files import remove_file
+from kiosk.mqtt import (
+    MqttSettings,
+    expiring,
+    make_client,
+    publish,
+    session_properties,
+    set_nodelay,
+    tls_context,
+)
 from kiosk.outbox import OutboxRow, SqliteOutbox
 from kiosk.presence import CollectorPresence
 from kiosk.resend import MAX_TIMEOUT_S, ResendBackoff
-from kiosk.sections import limits
 
 log = logging.getLogger(__name__)
 
-SESSION_EXPIRY_S = 7 * 24 * 3600
 STATUS_CHECK_S = 1.0
-
-
-@dataclass(frozen=True)
-class MqttSettings:
-    host: str = "localhost"
-    port: int = field(default=1883, metadata=limits(1, 65535))
-    tls_ca: str | None = None
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    username: str | None = None
-    password: str | None = None
-    keepalive_s: int = field(default=30, metadata=limits(5, 3600))
-    topic_prefix: str = wire.DEFAULT_PREFIX
-
-
-CONNECT_TIMEOUT_S = 30.0
-
-
-def make_client(client_id: str, settings: MqttSettings, *, manual_ack: bool = False) -> mqtt.Client:
-    """A paho client for MQTT v5 with TLS and credentials from the settings."""
-    client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        protocol=mqtt.MQTTv5,
-        manual_ack=manual_ack,
-    )
-    if settings.tls_ca:
-        client.tls_set(
-            ca_certs=settings.tls_ca,
-            certfile=settings.tls_cert,
-            keyfile=settings.tls_key,
-            cert_reqs=ssl.CERT_REQUIRED,
-        )
-    if settings.username:
-        client.username_pw_set(settings.username, settings.password)
-    # Back within a few seconds of the broker's return, however long it was away (paho doubles the
-    # delay up to the maximum), and with jitter: thousands of kiosks that lost the broker at the
-    # same instant must not all knock at the same second when it is back.
-    # (paho types these as int; it only adds and compares them, so fractions of a second work.)
-    client.reconnect_delay_set(
-        min_delay=random.uniform(0.5, 1.5),  # type: ignore[arg-type]
-        max_delay=random.uniform(4.0, 8.0),  # type: ignore[arg-type]
-    )
-    client.max_queued_messages_set(0)
-    # paho gives up on a connection (TCP, TLS handshake, CONNACK) after 5 s and starts again. A
-    # broker handshaking with 2,000 kiosks that came back at once, or a 3G link, can take longer:
-    # 5 s made the fleet benchmark's kiosks retry in a loop, each retry adding to the queue.
-    client.connect_timeout = CONNECT_TIMEOUT_S
-    return client
-
-
-def set_nodelay(client: mqtt.Client) -> None:
-    """Send small packets (a rating, an ack) at once; paho leaves Nagle's algorithm on."""
-    sock = client.socket()
-    if sock is not None and hasattr(sock, "setsockopt"):
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def session_properties(expiry_s: int = SESSION_EXPIRY_S) -> Properties:
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = expiry_s
-    return props
 
 
 @dataclass
@@ -111,7 +56,25 @@ class _InFlight:
 StatusSource = Callable[[SqliteOutbox], dict[str, Any]]
 ReadyCheck = Callable[[OutboxRow], bool]
 
-_STATUS_KEYS_THAT_MATTER = ("state", "camera", "clock", "panel", "counter")
+_CORE_STATUS = (
+    "kiosk",
+    "state",
+    "at",
+    "fw",
+    "install",
+    "boot",
+    "uptime_s",
+    "counter",
+    "backlog",
+    "camera",
+    "clock",
+    "disk_free_mb",
+    "suppressed_presses",
+    "last_press_at",
+    "panel",
+    "probe",
+)
+_STATUS_KEYS_THAT_MATTER = ("state", "camera", "clock", "panel", "counter", "settings", "selftest", "renewal")
 
 
 class MqttPublisher:
@@ -130,6 +93,11 @@ class MqttPublisher:
         snapshot_inflight: int = 4,
         status_interval_s: float = 60.0,
         wall: Callable[[], float] = time.time,
+        since_boot: Callable[[], float] = time.monotonic,
+        collector_time: CollectorTime | None = None,
+        on_config: Callable[[bytes], None] | None = None,
+        on_cert: Callable[[bytes], None] | None = None,
+        on_status_answered: Callable[[], None] | None = None,
     ) -> None:
         self.kiosk_id = kiosk_id
         self.outbox_path = outbox_path
@@ -144,9 +112,19 @@ class MqttPublisher:
         self.snapshot_inflight = snapshot_inflight
         self.status_interval_s = status_interval_s
         self._wall = wall
+        self._since_boot = since_boot
+        self.collector_time = collector_time
+        self.on_config = on_config
+        self._config_topic = self.topics.config(kiosk_id)
+        self.on_cert = on_cert
+        self.on_status_answered = on_status_answered
+        self._cert_topic = self.topics.cert(kiosk_id)
+        # The statuses sent on this connection and not yet answered: probe -> boot-clock time sent.
+        # The collector's ack to a status echoes its probe, so the round trip is known exactly.
+        self._status_probes: collections.OrderedDict[str, float] = collections.OrderedDict()
         self.last_error: str | None = None
         self.published_batches = 0
-        self._acks: queue.Queue[bytes] = queue.Queue()
+        self._acks: queue.Queue[tuple[bytes, float]] = queue.Queue()  # payload, boot clock on arrival
         self._presence_updates: queue.Queue[tuple[bytes, bool]] = queue.Queue()
         self.presence = CollectorPresence()
         self.presence_resends = 0
@@ -156,7 +134,8 @@ class MqttPublisher:
         self._connected = threading.Event()
         self._generation = 0
         self._thread: threading.Thread | None = None
-        self.client = make_client(kiosk_id, settings)
+        self.tls = tls_context(settings) if settings.tls_ca else None
+        self.client = make_client(kiosk_id, settings, tls=self.tls)
         self.client.will_set(self.topics.status(kiosk_id), wire.offline_will(kiosk_id), qos=1, retain=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -188,13 +167,40 @@ class MqttPublisher:
         if self._thread is not None:
             self._thread.join(timeout=timeout_s)
         if self.connected:
-            info = self.client.publish(
-                self.topics.status(self.kiosk_id), wire.offline_will(self.kiosk_id), qos=1, retain=True
-            )
-            with contextlib.suppress(RuntimeError, ValueError):
+            with contextlib.suppress(MqttError, RuntimeError, ValueError):
+                info = publish(
+                    self.client, self.topics.status(self.kiosk_id), wire.offline_will(self.kiosk_id), retain=True
+                )
                 info.wait_for_publish(timeout=timeout_s)
         self.client.disconnect()
         self.client.loop_stop()
+
+    def send_csr(self, payload: bytes) -> bool:
+        """Publish a certificate request; False when not connected (the kiosk asks again later)."""
+        if not self.connected:
+            return False
+        try:
+            publish(self.client, self.topics.csr(self.kiosk_id), payload)
+        except MqttError as exc:
+            self.last_error = str(exc)
+            return False
+        return True
+
+    def use_certificate(self, cert: str, key: str) -> None:
+        """Load a (renewed) client certificate and connect again with it: the connection in use was
+        made with the old one. Dropping the socket makes paho reconnect as after a network fault."""
+        if self.tls is None:
+            return
+        self.tls.load_cert_chain(cert, key)
+        sock = self.client.socket()
+        if sock is not None and hasattr(sock, "shutdown"):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    @property
+    def generation(self) -> int:
+        """Counts successful connections (a new one after each reconnect)."""
+        return self._generation
 
     # --- paho callbacks (paho's thread): hand over, never touch the outbox here ---
 
@@ -204,7 +210,14 @@ class MqttPublisher:
             log.warning("%s — check the kiosk's certificate and the broker ACL", self.last_error)
             return
         set_nodelay(client)
-        client.subscribe([(self.topics.acks(self.kiosk_id), 1), (self._presence_topic, 1)])
+        client.subscribe(
+            [
+                (self.topics.acks(self.kiosk_id), 1),
+                (self._presence_topic, 1),
+                (self._config_topic, 1),
+                (self._cert_topic, 1),
+            ]
+        )
         self._generation += 1
         self._connected.set()
         self.last_error = None
@@ -220,8 +233,14 @@ class MqttPublisher:
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         if message.topic == self._presence_topic:
             self._presence_updates.put((bytes(message.payload), bool(message.retain)))
+        elif message.topic == self._config_topic:
+            if self.on_config is not None:
+                self.on_config(bytes(message.payload))  # the kiosk's loop checks and applies it
+        elif message.topic == self._cert_topic:
+            if self.on_cert is not None:
+                self.on_cert(bytes(message.payload))
         else:
-            self._acks.put(bytes(message.payload))
+            self._acks.put((bytes(message.payload), self._since_boot()))
         self._wake.set()
 
     # --- the publisher's own thread -----------------------------------------
@@ -251,6 +270,7 @@ class MqttPublisher:
             state.reset(self._generation)
             state.status_sent_at = 0.0
             state.status_checked_at = float("-inf")
+            self._status_probes.clear()
         if any(self.backoff.due(f.sent_at, now) for f in state.batches):
             log.info(
                 "no ack within %.0f s; publishing unacked ratings again (next wait %.0f s)",
@@ -288,7 +308,7 @@ class MqttPublisher:
         snapshot_ids: list[str] = []
         while True:
             try:
-                payload = self._acks.get_nowait()
+                payload, received = self._acks.get_nowait()
             except queue.Empty:
                 break
             try:
@@ -296,6 +316,8 @@ class MqttPublisher:
             except wire.WireError as exc:
                 log.warning("ignoring malformed ack (%s): %r", exc, payload[:200])
                 continue
+            if ack.status is not None:
+                self._time_from(ack, ack.status, received)
             rating_ids.extend(ack.ratings)
             snapshot_ids.extend(ack.snapshots)
         if rating_ids or snapshot_ids:
@@ -310,6 +332,20 @@ class MqttPublisher:
                     log.warning("could not delete delivered snapshot %s: %s", path, error)
             for rid in snapshot_ids:
                 state.snapshots.pop(rid, None)
+
+    def _time_from(self, ack: wire.Ack, probe: str, received: float) -> None:
+        """The answer to one of this connection's statuses: a sample of the collector's clock. An
+        answer to a status of an earlier connection or process (queued in the broker) matches no
+        probe and is ignored."""
+        sent = self._status_probes.pop(probe, None)
+        if sent is None:
+            return
+        if self.on_status_answered is not None:
+            self.on_status_answered()  # connected, and the collector took a status: an update proves itself
+        if ack.at is None or self.collector_time is None:
+            return
+        if self.collector_time.observe(at=ack.at, sent=sent, received=received):
+            log.debug("collector time: round trip %.3f s", received - sent)
 
     def _publish_ratings(self, outbox: SqliteOutbox, state: _DrainState, now: float) -> None:
         topic = self.topics.ratings(self.kiosk_id)
@@ -328,11 +364,10 @@ class MqttPublisher:
                 batch.append(rating)
             if not batch:
                 return
-            info = self.client.publish(
-                topic, wire.encode_batch(self.kiosk_id, batch), qos=1, properties=self._expiring()
-            )
-            if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                self.last_error = f"publish failed: {mqtt.error_string(info.rc)}"
+            try:
+                publish(self.client, topic, wire.encode_batch(self.kiosk_id, batch), properties=self._expiring())
+            except MqttError as exc:
+                self.last_error = str(exc)
                 return
             self.published_batches += 1
             state.cursor = batch[-1].seq
@@ -354,18 +389,21 @@ class MqttPublisher:
                 log.warning("snapshot %s is gone (%s); the rating stays, the picture is lost", pending.rating_id, exc)
                 outbox.mark_snapshots_acked([pending.rating_id], self._wall())
                 continue
-            info = self.client.publish(
-                self.topics.snapshot(self.kiosk_id, pending.rating_id), data, qos=1, properties=self._expiring()
-            )
-            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            try:
+                publish(
+                    self.client,
+                    self.topics.snapshot(self.kiosk_id, pending.rating_id),
+                    data,
+                    properties=self._expiring(),
+                )
+            except MqttError as exc:
+                self.last_error = str(exc)
                 return
             state.snapshots[pending.rating_id] = now
 
     def _expiring(self) -> Properties:
         """An MQTT v5 message expiry: a copy the broker still queues when the next one goes out lapses."""
-        props = Properties(PacketTypes.PUBLISH)
-        props.MessageExpiryInterval = self.backoff.expiry_s()
-        return props
+        return expiring(self.backoff.expiry_s())
 
     def _publish_status(self, outbox: SqliteOutbox, state: _DrainState, now: float) -> None:
         # Building the status counts the backlog: not on every step of a drain, once a second is enough.
@@ -373,23 +411,70 @@ class MqttPublisher:
             return
         state.status_checked_at = now
         status = self.status_source(outbox)
-        key = tuple(status.get(k) for k in _STATUS_KEYS_THAT_MATTER)
+        # An update's state matters, its byte count (every second while downloading) does not.
+        key = (*(status.get(k) for k in _STATUS_KEYS_THAT_MATTER), (status.get("update") or {}).get("state"))
         backlog = status.get("backlog")
         due = now - state.status_sent_at >= self.status_interval_s
         changed = key != state.status_key or (backlog != state.status_backlog and now - state.status_sent_at >= 5.0)
         if not (due or changed):
             return
+        probe = secrets.token_hex(8)
+        status = {**status, "probe": probe}
         try:
             payload = wire.encode_status(status)
         except wire.WireError as exc:
-            # A part the contract refuses (an old self-test file, say) must not silence the status.
-            log.warning("status field refused (%s); sending the status without the self-test", exc)
-            payload = wire.encode_status({k: v for k, v in status.items() if k != "selftest"})
-        info = self.client.publish(self.topics.status(self.kiosk_id), payload, qos=1, retain=True)
-        if info.rc == mqtt.MQTT_ERR_SUCCESS:
+            # A part the contract refuses (an old self-test file, an odd certificate date) must not
+            # silence the status: send the fields every status has, without the optional ones.
+            log.warning("status field refused (%s); sending the status without its optional parts", exc)
+            payload = wire.encode_status({k: v for k, v in status.items() if k in _CORE_STATUS})
+        sent = self._since_boot()  # before the publish: the answer cannot come earlier
+        try:
+            publish(self.client, self.topics.status(self.kiosk_id), payload, retain=True)
+        except MqttError as exc:
+            self.last_error = str(exc)
+        else:
+            self._status_probes[probe] = sent
+            while len(self._status_probes) > 8:
+                self._status_probes.popitem(last=False)
             state.status_sent_at = now
             state.status_key = key
             state.status_backlog = backlog
+
+
+class OfflinePublisher:
+    """A publisher that delivers nothing: for the kiosk's logic under test and for benchmarks of
+    the press path (the outbox keeps everything for a real publisher later)."""
+
+    def __init__(self) -> None:
+        self.last_error: str | None = None
+        self.status_interval_s = 60.0
+        self.wakes = 0
+        self.csrs: list[bytes] = []
+        self.certificates: list[tuple[str, str]] = []
+
+    @property
+    def connected(self) -> bool:
+        return False
+
+    @property
+    def generation(self) -> int:
+        return 0
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def wake(self) -> None:
+        self.wakes += 1
+
+    def send_csr(self, payload: bytes) -> bool:
+        self.csrs.append(payload)
+        return False
+
+    def use_certificate(self, cert: str, key: str) -> None:
+        self.certificates.append((cert, key))
 
 
 class _DrainState:

@@ -21,10 +21,11 @@ from kiosk import __version__, wire
 from kiosk.camera import Camera
 from kiosk.clock import Clock
 from kiosk.config import KioskSettings
-from kiosk.errors import CameraError
+from kiosk.errors import CameraError, MqttError
+from kiosk.mqtt import make_client, publish
 from kiosk.outbox import SqliteOutbox
 from kiosk.panel import ButtonPanel
-from kiosk.publisher import make_client
+from kiosk.renewal import cert_store_for, with_pair_in_use
 
 MIN_FREE_MB = 200
 
@@ -91,25 +92,10 @@ class SelfTest:
     # --- the steps --------------------------------------------------------------------------
 
     def check_outbox(self) -> Check:
-        outbox = SqliteOutbox(self.settings.outbox_path)
-        try:
-            verdict = outbox.db.conn.execute("PRAGMA integrity_check").fetchone()[0]
-            backlog = outbox.backlog()
-        except sqlite3.Error as exc:
-            return Check("outbox", False, f"{exc} — is the data partition healthy?")
-        finally:
-            outbox.close()
-        return Check(
-            "outbox",
-            verdict == "ok",
-            f"integrity {verdict}; {backlog.ratings} rating(s) and {backlog.snapshots} picture(s) waiting",
-        )
+        return check_outbox(self.settings)
 
     def check_disk(self) -> Check:
-        free_mb = shutil.disk_usage(self.settings.data_dir).free // (1024 * 1024)
-        return Check(
-            "disk", free_mb >= MIN_FREE_MB, f"{free_mb} MB free in {self.settings.data_dir} (need {MIN_FREE_MB} MB)"
-        )
+        return check_disk(self.settings)
 
     def check_clock(self) -> Check:
         synced = self.clock.is_synced()
@@ -164,7 +150,9 @@ class SelfTest:
         return Check("panel", True, f"buttons 1-4 pressed and lamps lit ({self.panel.name}, {self.panel.state})")
 
     def check_broker(self) -> Check:
-        mqtt_settings = self.settings.mqtt
+        mqtt_settings = with_pair_in_use(
+            self.settings.mqtt, cert_store_for(self.settings.mqtt, self.settings.data_dir, self.settings.kiosk_id)
+        )
         client = make_client(self.settings.kiosk_id, mqtt_settings)
         answer: queue.Queue[str] = queue.Queue()
         client.on_connect = lambda c, u, f, reason, p: answer.put("" if not reason.is_failure else str(reason))
@@ -191,12 +179,15 @@ class SelfTest:
                 "counter": self.settings.counter,
                 "selftest": self.report(),
             }
-            info = client.publish(
-                wire.Topics(mqtt_settings.topic_prefix).status(self.settings.kiosk_id),
-                wire.encode_status(status),
-                qos=1,
-                retain=True,
-            )
+            try:
+                info = publish(
+                    client,
+                    wire.Topics(mqtt_settings.topic_prefix).status(self.settings.kiosk_id),
+                    wire.encode_status(status),
+                    retain=True,
+                )
+            except MqttError as exc:
+                return Check("broker", False, f"connected, but the report could not be sent: {exc}")
             info.wait_for_publish(10)
             if not info.is_published():
                 return Check("broker", False, "connected, but the report was not accepted — check the broker ACL")
@@ -207,8 +198,67 @@ class SelfTest:
             client.loop_stop()
 
     def _save(self) -> None:
-        path = self.settings.data_dir / "selftest.json"
-        path.write_text(json.dumps(self.report(), ensure_ascii=False, indent=1))
+        save_report(self.settings, self.report())
+
+
+def save_report(settings: KioskSettings, report: dict[str, Any]) -> None:
+    path = settings.data_dir / "selftest.json"
+    path.write_text(json.dumps(report, ensure_ascii=False, indent=1))
+
+
+def check_outbox(settings: KioskSettings) -> Check:
+    outbox = SqliteOutbox(settings.outbox_path)
+    try:
+        verdict = outbox.db.conn.execute("PRAGMA quick_check").fetchone()[0]
+        backlog = outbox.backlog()
+    except sqlite3.Error as exc:
+        return Check("outbox", False, f"{exc} — is the data partition healthy?")
+    finally:
+        outbox.close()
+    return Check(
+        "outbox",
+        verdict == "ok",
+        f"integrity {verdict}; {backlog.ratings} rating(s) and {backlog.snapshots} picture(s) waiting",
+    )
+
+
+def check_disk(settings: KioskSettings) -> Check:
+    free_mb = shutil.disk_usage(settings.data_dir).free // (1024 * 1024)
+    return Check("disk", free_mb >= MIN_FREE_MB, f"{free_mb} MB free in {settings.data_dir} (need {MIN_FREE_MB} MB)")
+
+
+def unattended(
+    settings: KioskSettings,
+    *,
+    at: float,
+    clock: str,
+    camera: str,
+    camera_error: str | None,
+    panel: str,
+    connected: bool,
+    request: str,
+) -> dict[str, Any]:
+    """The self-test an admin starts from the collector, run by the kiosk service itself: every
+    step that needs nobody at the panel (the buttons and lamps are for `kiosk selftest` on site).
+    The camera, panel and broker are judged by the service's live state, not opened again."""
+    checks: list[Check] = []
+    for step in (lambda: check_outbox(settings), lambda: check_disk(settings)):
+        try:
+            checks.append(step())
+        except Exception as exc:  # a failing step is a failed check, never a crash
+            checks.append(Check("outbox" if not checks else "disk", False, f"{type(exc).__name__}: {exc}"))
+    checks.append(Check("clock", clock != "unsynced", f"{wire.format_epoch(at)} ({clock})"))
+    camera_ok = camera in ("ok", "disabled")
+    checks.append(Check("camera", camera_ok, camera if camera_ok else f"{camera}: {camera_error or '?'}"))
+    checks.append(Check("panel", panel == "ok", f"panel {panel} (buttons not pressed: nobody on site)"))
+    checks.append(Check("broker", connected, "connected" if connected else "not connected"))
+    return {
+        "at": wire.format_epoch(at),
+        "ok": all(c.ok for c in checks),
+        "fw": __version__,
+        "remote": request,
+        "checks": [{**asdict(c), "detail": c.detail[:300]} for c in checks],
+    }
 
 
 def _label(settings: KioskSettings, button: int) -> str:

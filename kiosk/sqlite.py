@@ -76,7 +76,12 @@ def migrate(db: sqlite_utils.Database, migrations: Sequence[Migration], *, name:
     processes opening one new database at once (a web and an ingest collector started together)
     never run a step twice: the second waits for the first's lock and then sees its version. An
     up-to-date database (every open after the first) takes no write lock."""
-    if db.conn.execute("PRAGMA user_version").fetchone()[0] >= len(migrations):
+    found = db.conn.execute("PRAGMA user_version").fetchone()[0]
+    if found > len(migrations):
+        # A newer release migrated it and this one was switched back to (kiosk/update.py): steps
+        # only ever add tables and columns, so this version reads what it knows and goes on.
+        log.info("%s is at schema %d, newer than this version's %d; using it as it is", name, found, len(migrations))
+    if found >= len(migrations):
         return
     while True:
         with transaction(db.conn):

@@ -7,8 +7,11 @@ is a short, stable code the collector stores in quarantine.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +33,7 @@ MAX_TEXT = 1024  # characters in any JSON string, key or value, unless a field s
 KIOSK_ID = re.compile(r"\A[a-z0-9][a-z0-9-]{1,62}\Z", re.ASCII)  # \Z: no trailing newline; ASCII digits only
 UNIT_ID = re.compile(r"\A[A-Za-z0-9._-]{1,64}\Z", re.ASCII)  # \Z: no trailing newline; ASCII digits only
 COUNTER_ID = UNIT_ID
+PROBE = re.compile(r"\A[0-9a-f]{8,32}\Z", re.ASCII)  # a status's probe, echoed by the ack that answers it
 INSTALL_ID = re.compile(r"\A[0-9a-f]{8,64}\Z", re.ASCII)  # \Z: no trailing newline; ASCII digits only
 SHA256_HEX = re.compile(r"\A[0-9a-f]{64}\Z", re.ASCII)  # \Z: no trailing newline; ASCII digits only
 _TIME = re.compile(
@@ -85,7 +89,7 @@ def parse_time(text: str) -> datetime:
 @dataclass(frozen=True)
 class TopicRef:
     kiosk: str
-    kind: str  # ratings | snapshots | status | acks | config
+    kind: str  # ratings | snapshots | status | acks | config | csr | cert
     rating_id: str | None = None
 
 
@@ -110,12 +114,21 @@ class Topics:
     def config(self, kiosk: str) -> str:
         return f"{self.prefix}/k/{kiosk}/config"
 
+    def csr(self, kiosk: str) -> str:
+        """A kiosk's certificate request (only that kiosk may write it)."""
+        return f"{self.prefix}/k/{kiosk}/csr"
+
+    def cert(self, kiosk: str) -> str:
+        """The collector's answer to it (only that kiosk may read it)."""
+        return f"{self.prefix}/k/{kiosk}/cert"
+
     def collector_filters(self) -> list[str]:
         """What a collector subscribes to (before any shared-subscription prefix)."""
         return [
             f"{self.prefix}/k/+/ratings",
             f"{self.prefix}/k/+/snapshots/+",
             f"{self.prefix}/k/+/status",
+            f"{self.prefix}/k/+/csr",
         ]
 
     def parse(self, topic: str) -> TopicRef:
@@ -126,7 +139,7 @@ class Topics:
         kiosk = parts[0]
         if not KIOSK_ID.match(kiosk):
             raise WireError("bad_topic", f"kiosk id {kiosk!r} in topic is not valid")
-        if len(parts) == 2 and parts[1] in ("ratings", "status", "acks", "config"):
+        if len(parts) == 2 and parts[1] in ("ratings", "status", "acks", "config", "csr", "cert"):
             return TopicRef(kiosk, parts[1])
         if len(parts) == 3 and parts[1] == "snapshots":
             return TopicRef(kiosk, "snapshots", _check_uuid(parts[2], "rating id in topic"))
@@ -354,10 +367,25 @@ def decode_batch(payload: bytes, *, topic_kiosk: str | None = None) -> RatingBat
 class Ack:
     ratings: tuple[str, ...] = ()
     snapshots: tuple[str, ...] = ()
+    at: float | None = None  # the collector's clock when it sent the ack (epoch seconds); None from older collectors
+    status: str | None = None  # the probe of the status this ack answers
 
 
-def encode_ack(ratings: Iterable[str] = (), snapshots: Iterable[str] = ()) -> bytes:
-    return _dumps({"v": VERSION, "ratings": list(ratings), "snapshots": list(snapshots)})
+def encode_ack(
+    ratings: Iterable[str] = (), snapshots: Iterable[str] = (), *, at: float | None = None, status: str | None = None
+) -> bytes:
+    """``at`` (epoch seconds, default now) is the collector's time; kiosks without NTP set their clock
+    by it. ``status`` echoes the ``probe`` of the status this ack answers, so the kiosk knows the
+    round trip."""
+    doc: dict[str, Any] = {
+        "v": VERSION,
+        "ratings": list(ratings),
+        "snapshots": list(snapshots),
+        "at": format_epoch(time.time() if at is None else at),
+    }
+    if status is not None:
+        doc["status"] = status
+    return _dumps(doc)
 
 
 def decode_ack(payload: bytes) -> Ack:
@@ -371,15 +399,107 @@ def decode_ack(payload: bytes) -> Ack:
         if not isinstance(ids, list):
             raise WireError("bad_field", f"ack {name} must be a list")
         out[name] = tuple(_check_uuid(i, f"ack {name} id") for i in ids)
-    return Ack(out["ratings"], out["snapshots"])
+    # The additions are optional: a malformed "at" or "status" is dropped, never the ids beside it
+    # (refusing the whole ack would leave its ratings to be sent again for ever).
+    at = None
+    if doc.get("at") is not None:
+        try:
+            at = _time_in_years(doc["at"], "ack at").timestamp()
+        except WireError:
+            at = None
+    status = doc.get("status")
+    if status is not None and not (isinstance(status, str) and PROBE.match(status)):
+        status = None
+    return Ack(out["ratings"], out["snapshots"], at, status)
+
+
+# --- certificate renewal -----------------------------------------------------
+
+MAX_CERT_MESSAGE_BYTES = 16 * 1024
+_PEM = re.compile(r"\A-----BEGIN ([A-Z ]+)-----\n[A-Za-z0-9+/=\n]+-----END \1-----\n?\Z", re.ASCII)
+
+
+@dataclass(frozen=True)
+class CertRequest:
+    csr: str  # PEM: the new key's request
+    cert: str  # PEM: the certificate the kiosk holds now
+    proof: bytes  # the request's PEM bytes signed with the key of ``cert`` (ECDSA P-256, SHA-256)
+
+
+def encode_csr(kiosk: str, csr_pem: str, *, cert_pem: str, proof: bytes) -> bytes:
+    return _dumps(
+        {"v": VERSION, "kiosk": kiosk, "csr": csr_pem, "cert": cert_pem, "proof": base64.b64encode(proof).decode()}
+    )
+
+
+def decode_csr(payload: bytes, *, topic_kiosk: str) -> CertRequest:
+    """``{"v": 1, "kiosk", "csr", "cert", "proof"}``: the new request, the certificate held now
+    and the proof that the sender holds its key; their content is the CA's to judge."""
+    csr = _decode_pem_message(payload, topic_kiosk, "csr", "CERTIFICATE REQUEST")
+    doc = _loads(payload, check_tree=False)
+    cert = _decode_pem_message(payload, topic_kiosk, "cert", "CERTIFICATE", doc=doc)
+    proof = doc.get("proof")
+    if not (isinstance(proof, str) and len(proof) <= 200):
+        raise WireError("missing_field" if proof is None else "bad_field", "csr proof must be base64 of a signature")
+    try:
+        raw = base64.b64decode(proof, validate=True)
+    except (binascii.Error, ValueError):
+        raise WireError("bad_field", "csr proof is not base64") from None
+    return CertRequest(csr, cert, raw)
+
+
+def encode_cert(kiosk: str, *, cert_pem: str | None = None, error: str | None = None) -> bytes:
+    doc: dict[str, Any] = {"v": VERSION, "kiosk": kiosk}
+    if cert_pem is not None:
+        doc["cert"] = cert_pem
+    if error is not None:
+        doc["error"] = error[:300]
+    return _dumps(doc)
+
+
+def decode_cert(payload: bytes, *, kiosk: str) -> tuple[str | None, str | None]:
+    """(certificate PEM, None) or (None, why the collector refused the request)."""
+    if len(payload) > MAX_CERT_MESSAGE_BYTES:
+        raise WireError("too_big", f"certificate message of {len(payload)} bytes")
+    doc = _loads(payload, check_tree=False)  # a PEM is longer than MAX_TEXT; the regex bounds it
+    _check_envelope(doc)
+    if doc.get("kiosk") != kiosk:
+        raise WireError("kiosk_mismatch", "certificate message for another kiosk")
+    if doc.get("error") is not None:
+        error = doc["error"]
+        _check(
+            isinstance(error, str) and len(error) <= 300 and error.isprintable(),
+            "certificate error",
+            "printable text of at most 300 characters",
+        )
+        return None, error
+    return _decode_pem_message(payload, kiosk, "cert", "CERTIFICATE", doc=doc), None
+
+
+def _decode_pem_message(payload: bytes, kiosk: str, field_name: str, label: str, doc: Any = None) -> str:
+    if len(payload) > MAX_CERT_MESSAGE_BYTES:
+        raise WireError("too_big", f"{field_name} message of {len(payload)} bytes > {MAX_CERT_MESSAGE_BYTES}")
+    if doc is None:
+        doc = _loads(payload, check_tree=False)  # a PEM is longer than MAX_TEXT; the regex bounds it
+        _check_envelope(doc)
+        if doc.get("kiosk") != kiosk:
+            raise WireError("kiosk_mismatch", f"payload kiosk {doc.get('kiosk')!r} != topic {kiosk!r}")
+    pem = doc.get(field_name)
+    if not isinstance(pem, str):
+        raise WireError("missing_field" if pem is None else "bad_field", f"{field_name} must be PEM text")
+    found = _PEM.match(pem)
+    if found is None or found.group(1) != label:
+        raise WireError("bad_field", f"{field_name} must be one PEM {label}")
+    return pem
 
 
 # --- status ----------------------------------------------------------------
 
-_STATUS_INTS = ("uptime_s", "disk_free_mb", "suppressed_presses")
+_STATUS_INTS = ("uptime_s", "disk_free_mb", "suppressed_presses", "clock_error_ms")
 # Short texts a page shows: (field, longest length). Unknown fields pass (v1 peers may add
 # optional ones) but every string anywhere in the status is bounded by MAX_TEXT.
-_STATUS_TEXTS = (("fw", 32), ("boot", 64), ("camera", 32), ("panel", 32), ("clock", 16))
+_STATUS_TEXTS = (("fw", 32), ("boot", 64), ("camera", 32), ("panel", 32), ("clock", 16), ("clock_source", 16))
+CLOCK_SOURCES = ("ntp", "collector", "none")  # where a kiosk's wall time comes from (status clock_source)
 
 
 def encode_status(status: Mapping[str, Any]) -> bytes:
@@ -425,6 +545,8 @@ def validate_status(doc: Any) -> None:
         _check(isinstance(doc["install"], str) and INSTALL_ID.match(doc["install"]), "status install", "hex")
     if doc.get("counter") is not None:
         _check(isinstance(doc["counter"], str) and COUNTER_ID.match(doc["counter"]), "status counter", "a counter id")
+    if doc.get("probe") is not None:
+        _check(isinstance(doc["probe"], str) and PROBE.match(doc["probe"]), "status probe", "8-32 hex digits")
     backlog = doc.get("backlog")
     if backlog is not None:
         if not (isinstance(backlog, Mapping) and all(_is_count(backlog.get(k, 0)) for k in ("ratings", "snapshots"))):
@@ -434,6 +556,26 @@ def validate_status(doc: Any) -> None:
     selftest = doc.get("selftest")
     if selftest is not None:
         _validate_selftest(selftest)
+    settings = doc.get("settings")
+    if settings is not None:
+        _validate_settings_state(settings)
+    if doc.get("cert_not_after") is not None:
+        _status_time(doc["cert_not_after"], "cert_not_after")
+    update = doc.get("update")
+    if update is not None:
+        if not isinstance(update, Mapping) or update.get("state") not in UPDATE_STATES:
+            raise WireError("bad_field", f"status update.state must be one of {', '.join(UPDATE_STATES)}")
+        _check_short_text(update.get("version"), "update.version", 32)
+        if update.get("bytes") is not None and not _is_count(update["bytes"]):
+            raise WireError("bad_field", "status update.bytes must be a count")
+        _check_short_text(update.get("error"), "update.error")
+    renewal = doc.get("renewal")
+    if renewal is not None:
+        if not isinstance(renewal, Mapping) or renewal.get("state") not in RENEWAL_STATES:
+            raise WireError("bad_field", f"status renewal.state must be one of {', '.join(RENEWAL_STATES)}")
+        if renewal.get("at") is not None:
+            _status_time(renewal["at"], "renewal.at")
+        _check_short_text(renewal.get("error"), "renewal.error")
 
 
 STATUS_YEARS = (1970, 2199)  # a Pi without a clock may say 1970; nothing a page shows goes beyond
@@ -442,11 +584,35 @@ STATUS_YEARS = (1970, 2199)  # a Pi without a clock may say 1970; nothing a page
 def _status_time(value: Any, name: str) -> None:
     """A status time every page can show in local time: the year 9999 (or 0001) would overflow
     when moved to UTC+7."""
+    _time_in_years(value, f"status {name}")
+
+
+def _time_in_years(value: Any, what: str) -> datetime:
     moment = parse_time(value)
     if not STATUS_YEARS[0] <= moment.year <= STATUS_YEARS[1]:
-        raise WireError(
-            "bad_field", f"status {name} {value!r} is outside the years {STATUS_YEARS[0]}-{STATUS_YEARS[1]}"
-        )
+        raise WireError("bad_field", f"{what} {value!r} is outside the years {STATUS_YEARS[0]}-{STATUS_YEARS[1]}")
+    return moment
+
+
+SETTINGS_STATES = ("applied", "refused")
+RENEWAL_STATES = ("requested", "renewed", "refused", "failed")
+UPDATE_STATES = ("downloading", "installing", "switching", "trial", "updated", "rolled_back", "failed")
+
+
+def _check_short_text(value: Any, name: str, longest: int = 300) -> None:
+    if value is not None and not (isinstance(value, str) and len(value) <= longest and value.isprintable()):
+        raise WireError("bad_field", f"status {name} must be printable text of at most {longest} characters")
+
+
+def _validate_settings_state(state: Any) -> None:
+    """Which remote settings the kiosk uses: ``{"revision", "state": applied|refused, "error"?}``."""
+    if not isinstance(state, Mapping):
+        raise WireError("bad_field", "status settings must be an object")
+    if state.get("revision") is not None and not is_seq(state["revision"]):
+        raise WireError("bad_field", "status settings.revision must be a positive integer")
+    if state.get("state") not in SETTINGS_STATES:
+        raise WireError("bad_field", "status settings.state must be applied or refused")
+    _check_short_text(state.get("error"), "settings.error")
 
 
 def _validate_selftest(report: Any) -> None:
@@ -498,9 +664,16 @@ def _loads(payload: bytes, *, check_tree: bool = True) -> Any:
     return doc
 
 
-def loads(payload: bytes) -> Any:
-    """Parse JSON within the contract's bounds (nesting, text, numbers) or raise WireError."""
-    return _loads(payload)
+def check_tree(node: Any) -> None:
+    """The text and number bounds of the contract over one part of a parsed document."""
+    _check_tree(node)
+
+
+def loads(payload: bytes, *, long_texts: bool = False) -> Any:
+    """Parse JSON within the contract's bounds (nesting, text, numbers) or raise WireError.
+    ``long_texts``: strings may be longer than MAX_TEXT (a config message carries a release's
+    certificate and manifest); the caller bounds the payload and checks every field it uses."""
+    return _loads(payload, check_tree=not long_texts)
 
 
 def _no_constant(name: str) -> Any:

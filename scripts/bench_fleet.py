@@ -238,6 +238,7 @@ def main() -> int:
                 f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\ntls_ca = "{fleet_dir / "ca.crt"}"\n'
                 f'tls_cert = "{fleet_dir / "collector.crt"}"\ntls_key = "{fleet_dir / "collector.key"}"\n'
                 f'[ingest]\nclient_id = "collector-bench-{n}"\n[http]\nport = {free_port()}\n'
+                "[update]\nport = 0\n"  # no release server: this measures ingest
             )
             configs.append(conf)
         assert collector_main(["registry", "load", str(tmp / "registry.toml"), "--config", str(configs[0])]) == 0

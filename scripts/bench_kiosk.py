@@ -31,6 +31,7 @@ from kiosk import wire  # noqa: E402
 from kiosk.clock import SystemClock  # noqa: E402
 from kiosk.config import settings_from_dict  # noqa: E402
 from kiosk.outbox import SqliteOutbox  # noqa: E402
+from kiosk.publisher import OfflinePublisher  # noqa: E402
 from kiosk.service import Kiosk  # noqa: E402
 from kiosk.simulate import fake_gpio_panel  # noqa: E402
 
@@ -60,7 +61,13 @@ def kiosk_settings(folder: Path, port: int, kiosk_id: str = "k-bench") -> object
 def bench_commit(tmp: Path, presses: int) -> None:
     settings = kiosk_settings(tmp / "commit", 1)  # no broker needed
     panel, factory = fake_gpio_panel(PINS)
-    kiosk = Kiosk(settings=settings, panel=panel, camera=None, clock=SystemClock(assume_synced=True), connect=False)
+    kiosk = Kiosk(
+        settings=settings,
+        panel=panel,
+        camera=None,
+        clock=SystemClock(assume_synced=True),
+        publisher=OfflinePublisher(),  # the press path only: nothing delivered
+    )
     kiosk.start()
     took = []
     for i in range(presses):

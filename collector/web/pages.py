@@ -4,9 +4,10 @@ Every table a page shows is built once by a ``*_table`` function and used for th
 its CSV/XLSX export, so the files carry the same numbers as the screen.
 """
 
+import json
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
@@ -19,10 +20,13 @@ from collector.accounts import ROLES, Accounts, AuthError, Principal, TooMany
 from collector.alerts import RULE_KEYS, AlertBook, RuleError
 from collector.anystore import Store
 from collector.errors import CollectorError, NotFound, RegistryError
+from collector.fleet import FleetCA
 from collector.office import OfficeHours
 from collector.officers import NOBODY, Officers, RosterError, local_bounds, parse_local
 from collector.periods import KINDS, Period
 from collector.registry import Registry
+from collector.remotesettings import FORM_KEYS, SettingsBook, SettingsFormError, from_form, scope_key
+from collector.store import now_text
 from collector.web.context import (
     LANG_COOKIE,
     SESSION_COOKIE,
@@ -45,6 +49,7 @@ from collector.web.context import (
     visible_unit,
 )
 from kiosk import wire
+from kiosk.remote import merge as merge_layers
 
 router = APIRouter()
 SORT_KEYS = ("name", "total", "rate", "index", "s4", "s3", "s2", "s1", "change")
@@ -1062,3 +1067,235 @@ async def registry_upload(
         f"{len(new.units)} units, {len(new.counters)} counters, {len(new.kiosks)} kiosks",
     )
     return registry_page(request, me, ctx, new, done=f"{len(new.units)}/{len(new.counters)}/{len(new.kiosks)}")
+
+
+# --- remote settings (admins; collector/remotesettings.py) ---------------------------------------
+
+
+def _settings_scope(me: Principal, registry: Registry, kind: str, ident: str) -> str:
+    """The scope's unit for the grant check: a unit itself, or a kiosk's counter's unit."""
+    if kind == "unit":
+        visible_unit(me, registry, ident)
+        return ident
+    if kind == "kiosk":
+        return registry.counters[_visible_kiosk(me, registry, ident)].unit
+    raise HTTPException(404, f"no {kind} {ident!r}")
+
+
+@router.get("/admin/settings", response_class=HTMLResponse)
+def settings_page(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> HTMLResponse:
+    need(me, "admin")
+    book = SettingsBook(db)
+    layers = book.layers()
+    statuses = db.kiosk_statuses()
+    units = [(registry.units[u], layers.get(f"unit:{u}")) for u in registry.subtree_in_order(me.unit)]
+    kiosks = []
+    for kiosk_id in sorted(registry.kiosks):
+        entry = registry.kiosks[kiosk_id]
+        if not me.sees_counter(registry, entry.counter):
+            continue
+        effective = book.effective(kiosk_id, registry, layers)
+        kiosks.append(
+            {
+                "id": kiosk_id,
+                "counter": registry.counters[entry.counter].name,
+                "own": layers.get(f"kiosk:{kiosk_id}"),
+                "effective": effective,
+                "reported": (statuses.get(kiosk_id) or {}).get("settings"),
+            }
+        )
+    return render(ctx, request, "settings.html", me, registry, units=units, kiosks=kiosks)
+
+
+def _settings_form(
+    request: Request,
+    me: Principal,
+    ctx: WebContext,
+    db: Store,
+    registry: Registry,
+    kind: str,
+    ident: str,
+    *,
+    values: dict[str, str] | None = None,
+    error: str = "",
+) -> HTMLResponse:
+    book = SettingsBook(db)
+    layers = book.layers()
+    own = layers.get(scope_key(kind, ident))
+    if values is None:
+        values = {
+            f"{section}.{key}": _form_text(value)
+            for section, keys in (own.settings if own else {}).items()
+            for key, value in keys.items()
+        }
+    if kind == "kiosk":
+        effective = book.effective(ident, registry, layers)
+        inherited_layers = [layer for layer in (effective.layers if effective else ()) if layer is not own]
+    else:
+        inherited_layers = [layers[f"unit:{u.id}"] for u in registry.path(ident)[:-1] if f"unit:{u.id}" in layers]
+    inherited = merge_layers(*(layer.settings for layer in inherited_layers))
+    title = registry.units[ident].name if kind == "unit" else ident
+    return render(
+        ctx,
+        request,
+        "settings_form.html",
+        me,
+        registry,
+        status=422 if error else 200,
+        kind=kind,
+        ident=ident,
+        title=title,
+        keys=FORM_KEYS,
+        values=values,
+        inherited={f"{s}.{k}": _form_text(v) for s, keys in inherited.items() for k, v in keys.items()},
+        own=own,
+        error=error,
+    )
+
+
+def _form_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+@router.get("/admin/settings/unit/{unit}", response_class=HTMLResponse)
+def unit_settings_form(unit: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> HTMLResponse:
+    need(me, "admin")
+    _settings_scope(me, registry, "unit", unit)
+    return _settings_form(request, me, ctx, db, registry, "unit", unit)
+
+
+@router.get("/admin/settings/kiosk/{kiosk}", response_class=HTMLResponse)
+def kiosk_settings_form(kiosk: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> HTMLResponse:
+    need(me, "admin")
+    _settings_scope(me, registry, "kiosk", kiosk)
+    return _settings_form(request, me, ctx, db, registry, "kiosk", kiosk)
+
+
+@router.post("/admin/settings/unit/{unit}")
+async def set_unit_settings(unit: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
+    return await _set_settings(request, me, ctx, db, registry, "unit", unit)
+
+
+@router.post("/admin/settings/kiosk/{kiosk}")
+async def set_kiosk_settings(kiosk: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
+    return await _set_settings(request, me, ctx, db, registry, "kiosk", kiosk)
+
+
+async def _set_settings(
+    request: Request, me: Principal, ctx: WebContext, db: Store, registry: Registry, kind: str, ident: str
+) -> Response:
+    need(me, "admin")
+    form = await request.form()
+    check_csrf(me, str(form.get("csrf", "")))
+    _settings_scope(me, registry, kind, ident)
+    texts = {f"{s}.{k}": str(form.get(f"{s}.{k}", "")) for s, k in FORM_KEYS}
+    clear = form.get("clear") is not None
+    try:
+        values = {} if clear else from_form(texts)
+        layer = SettingsBook(db).put(kind, ident, values, registry, by=me.username, at=now_text())
+    except SettingsFormError as exc:
+        return _settings_form(request, me, ctx, db, registry, kind, ident, values=texts, error=str(exc))
+    Accounts(db).audit(
+        me.username,
+        "set_remote_settings",
+        f"{kind}:{ident}",
+        f"revision {layer.revision}: {json.dumps(layer.settings)}",
+    )
+    return RedirectResponse("/admin/settings", status_code=303)
+
+
+# --- one kiosk's page -------------------------------------------------------------------------------
+
+
+def _visible_kiosk(me: Principal, registry: Registry, kiosk: str) -> str:
+    """The kiosk's counter; 404 for a kiosk that does not exist or is outside the reader's grant."""
+    entry = registry.kiosks.get(kiosk)
+    if entry is None or not me.sees_counter(registry, entry.counter):
+        raise HTTPException(404, f"no kiosk {kiosk!r}")
+    return entry.counter
+
+
+def _normalised(values: list[float | None]) -> list[float | None]:
+    top = max((v for v in values if v is not None), default=0.0)
+    return [None if v is None else (v / top if top else 0.0) for v in values]
+
+
+@router.get("/kiosks/{kiosk}", response_class=HTMLResponse)
+def kiosk_page(kiosk: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> HTMLResponse:
+    """A kiosk's health over time, its version, settings and certificate, its last self-test and
+    newest presses; an admin can ask for a self-test or change its settings from here."""
+    counter = _visible_kiosk(me, registry, kiosk)
+    now = datetime.now(UTC)
+    status = db.kiosk_statuses().get(kiosk) or {}
+    week_ago = wire.format_time(now - timedelta(days=7))
+    samples = [(at, json.loads(doc)) for at, doc in db.kiosk_samples(kiosk, week_ago)]
+    transitions = db.kiosk_transitions(kiosk, wire.format_time(now - timedelta(days=30)))
+    book = SettingsBook(db)
+    effective = book.effective(kiosk, registry)
+    ca = FleetCA(ctx.settings.data_dir / "fleet")
+    expires = ca.expiry(kiosk) if ca.exists() else None
+    backlog = _normalised([s.get("backlog") for _, s in samples])
+    disk = _normalised([s.get("disk_free_mb") for _, s in samples])
+    recent = db.kiosk_recent_ratings(kiosk, [counter], limit=20)
+    return render(
+        ctx,
+        request,
+        "kiosk.html",
+        me,
+        registry,
+        kiosk=kiosk,
+        counter=registry.counters[counter],
+        unit=registry.units[registry.counters[counter].unit],
+        kiosk_status=status,
+        samples=samples[-48:][::-1],
+        sample_count=len(samples),
+        backlog_chart=charts.sparkline(backlog, width=360, height=40),
+        disk_chart=charts.sparkline(disk, width=360, height=40),
+        transitions=transitions[::-1],
+        effective=effective,
+        cert_expires=expires,
+        cert_days=None if expires is None else (expires - now).days,
+        recent=recent,
+        tz=ctx.settings.tz,
+        done=request.query_params.get("done", ""),
+    )
+
+
+@router.post("/kiosks/{kiosk}/selftest")
+def request_selftest(
+    kiosk: str, request: Request, me: PageUser, db: Db, registry: Reg, csrf: Annotated[str, Form()] = ""
+) -> Response:
+    need(me, "admin")
+    check_csrf(me, csrf)
+    _visible_kiosk(me, registry, kiosk)
+    layer = SettingsBook(db).request_selftest(kiosk, registry, by=me.username, at=now_text())
+    Accounts(db).audit(me.username, "request_selftest", f"kiosk:{kiosk}", f"request {layer.settings['selftest']}")
+    return RedirectResponse(f"/kiosks/{quote(kiosk)}?done=selftest", status_code=303)
+
+
+@router.post("/kiosks/{kiosk}/update")
+def request_update_action(
+    kiosk: str,
+    request: Request,
+    me: PageUser,
+    db: Db,
+    registry: Reg,
+    action: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """Retry a release the kiosk switched back from, or roll it back to the version before."""
+    need(me, "admin")
+    check_csrf(me, csrf)
+    _visible_kiosk(me, registry, kiosk)
+    try:
+        layer = SettingsBook(db).request_update_action(kiosk, action, registry, by=me.username, at=now_text())
+    except SettingsFormError as exc:
+        raise HTTPException(400, str(exc)) from None
+    Accounts(db).audit(me.username, "update_action", f"kiosk:{kiosk}", json.dumps(layer.settings["update_action"]))
+    return RedirectResponse(f"/kiosks/{quote(kiosk)}?done={quote(action)}", status_code=303)

@@ -18,7 +18,7 @@ from collector.localbroker import LocalBroker, free_port
 from collector.registry import load_registry
 from collector.store import SqliteStore
 from kiosk import wire
-from kiosk.publisher import MqttSettings
+from kiosk.mqtt import MqttSettings
 from tests.conftest import wait_for
 
 REGISTRY = Path(__file__).resolve().parents[2] / "config" / "registry.example.toml"

@@ -75,6 +75,7 @@ def world(store, settings, users, tmp_path):
         "alert_id": str(alert.id),
         "username": "vanban",
         "action": "disable",
+        "kiosk": "k-vb-q1",
     }
 
 
@@ -122,6 +123,14 @@ ROUTES = {
     ("POST", "/admin/roster.csv"): "role",
     ("GET", "/admin/rules"): "role",
     ("POST", "/admin/rules"): "role",
+    ("GET", "/admin/settings"): "role",
+    ("GET", "/kiosks/{kiosk}"): "hidden",
+    ("POST", "/kiosks/{kiosk}/selftest"): "role",
+    ("POST", "/kiosks/{kiosk}/update"): "role",
+    ("GET", "/admin/settings/unit/{unit}"): "role",
+    ("POST", "/admin/settings/unit/{unit}"): "role",
+    ("GET", "/admin/settings/kiosk/{kiosk}"): "role",
+    ("POST", "/admin/settings/kiosk/{kiosk}"): "role",
     ("GET", "/admin/registry"): "role",
     ("GET", "/admin/registry.toml"): "role",
     ("POST", "/admin/registry"): "role",

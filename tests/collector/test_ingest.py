@@ -175,6 +175,28 @@ def test_status_is_kept_with_online_offline_history(ingestor, store, fake_kiosk)
     assert store.kiosk_statuses()["k-vb-q1"]["backlog"] == {"ratings": 3, "snapshots": 1}
 
 
+def test_every_online_status_is_answered_with_the_collectors_time(ingestor, store, fake_kiosk):
+    """CONTRACT additions, time in acks: the answer echoes the status's probe and carries "at"."""
+    online = {"kiosk": "k-vb-q1", "state": "online", "at": "2000-01-01T00:00:00.000Z"}  # a kiosk without NTP
+    before = time.time()
+    fake_kiosk.publish("status", wire.encode_status({**online, "probe": "00112233aabbccdd"}))
+    assert wait_for(lambda: fake_kiosk.acks)
+    (answer,) = fake_kiosk.acks
+    assert answer.status == "00112233aabbccdd"
+    assert answer.ratings == answer.snapshots == ()
+    assert before - 0.01 <= answer.at <= time.time() + 0.01
+    # A kiosk of the first v1 (no probe) is answered too; a will (offline) is not.
+    fake_kiosk.publish("status", wire.encode_status(online))
+    fake_kiosk.publish("status", wire.offline_will("k-vb-q1"))
+    assert wait_for(lambda: store.kiosk_statuses()["k-vb-q1"]["state"] == "offline")
+    time.sleep(0.3)
+    assert [a.status for a in fake_kiosk.acks] == ["00112233aabbccdd", None]
+    # Rating acks carry the time as well.
+    fake_kiosk.publish("ratings", wire.encode_batch("k-vb-q1", [rating()]))
+    assert wait_for(lambda: fake_kiosk.acked_ratings())
+    assert fake_kiosk.acks[-1].at is not None
+
+
 def test_seq_gaps_are_reported_as_possibly_missing(ingestor, store, fake_kiosk):
     fake_kiosk.publish("ratings", wire.encode_batch("k-vb-q1", [rating(seq=s) for s in (1, 2, 5, 6)]))
     assert wait_for(lambda: store.rating_count() == 4)

@@ -12,6 +12,7 @@ import pytest
 from kiosk import wire
 from kiosk.clock import FakeClock
 from kiosk.config import settings_from_dict
+from kiosk.publisher import OfflinePublisher
 from kiosk.service import Kiosk
 from kiosk.simulate import fake_gpio_panel
 from tests.conftest import wait_for
@@ -24,6 +25,9 @@ class AckingCollector:
 
     def __init__(self, port: int, *, acking: bool = True) -> None:
         self.acking = acking
+        # When set, every status is answered with an ack carrying this time (a collector's "at");
+        # None answers none, as a collector older than the time-in-acks addition.
+        self.time_now = None
         self.batches: list[wire.RatingBatch] = []
         self.snapshots: dict[str, bytes] = {}
         self.statuses: list[dict] = []
@@ -51,7 +55,11 @@ class AckingCollector:
                 if self.acking:
                     client.publish(self.topics.acks(ref.kiosk), wire.encode_ack([], [ref.rating_id]), qos=1)
             elif ref.kind == "status":
-                self.statuses.append(wire.decode_status(message.payload))
+                status = wire.decode_status(message.payload)
+                self.statuses.append(status)
+                if self.time_now is not None and status["state"] == "online":
+                    answer = wire.encode_ack(status=status.get("probe"), at=self.time_now())
+                    client.publish(self.topics.acks(ref.kiosk), answer, qos=1)
 
     @property
     def ratings(self) -> list[wire.Rating]:
@@ -90,10 +98,17 @@ def kiosk_settings(tmp_path: Path, port: int, **sections):
 class KioskRig:
     """A real Kiosk on mock pins, driven by the test instead of a thread loop."""
 
-    def __init__(self, settings, *, camera=None, clock=None, connect=True) -> None:
+    def __init__(self, settings, *, camera=None, clock=None, connect=True, installer=None) -> None:
         self.panel, self.factory = fake_gpio_panel(settings.panel.pins)
         self.clock = clock or FakeClock()
-        self.kiosk = Kiosk(settings=settings, panel=self.panel, camera=camera, clock=self.clock, connect=connect)
+        self.kiosk = Kiosk(
+            settings=settings,
+            panel=self.panel,
+            camera=camera,
+            clock=self.clock,
+            publisher=None if connect else OfflinePublisher(),
+            installer=installer,
+        )
         self.kiosk.start()
 
     def press(self, button: int, *, then_advance_s: float = 6.0) -> None:

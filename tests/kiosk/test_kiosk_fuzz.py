@@ -11,8 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kiosk import wire
+from kiosk.clock import CollectorTime
+from kiosk.mqtt import MqttSettings
 from kiosk.outbox import SqliteOutbox
-from kiosk.publisher import MqttPublisher, MqttSettings, _DrainState
+from kiosk.publisher import MqttPublisher, _DrainState
 from kiosk.serial_panel import SerialButtonPanel
 from tests.conftest import wait_for
 from tests.kiosk.test_outbox import record
@@ -33,12 +35,21 @@ junk = st.recursive(
 @st.composite
 def ack_payload(draw: st.DrawFn, own: list[str]) -> tuple[bytes, set[str]]:
     """An ack, near-valid or garbage, and the ids a correct kiosk clears when it gets it."""
-    kind = draw(st.sampled_from(["valid", "valid", "bad_id", "bad_v", "junk", "bytes", "deep"]))
+    kind = draw(st.sampled_from(["valid", "valid", "bad_id", "bad_v", "bad_at", "bad_status", "junk", "bytes", "deep"]))
     ids = draw(st.lists(st.sampled_from(own + [str(uuid.uuid4()) for _ in range(2)]), max_size=6))
     if kind == "valid":
         return wire.encode_ack(ids), set(ids) & set(own)
     if kind == "bad_id":
         return json.dumps({"v": 1, "ratings": [*ids, draw(junk)]}).encode(), set()
+    if kind == "bad_at":
+        at = draw(st.one_of(st.integers(), st.text(max_size=30), st.sampled_from(["9999-01-01T00:00:00.000Z", "now"])))
+        # A bad optional field is dropped; the ids beside it still count.
+        return json.dumps({"v": 1, "ratings": ids, "at": at}).encode("utf-8", "surrogatepass"), set(ids) & set(own)
+    if kind == "bad_status":
+        probe = draw(st.one_of(st.integers(), st.text(max_size=40), st.just("ABCDEF12")))
+        return json.dumps({"v": 1, "ratings": ids, "status": probe}).encode("utf-8", "surrogatepass"), set(ids) & set(
+            own
+        )
     if kind == "bad_v":
         return json.dumps({"v": draw(junk), "ratings": ids}).encode(), set()
     if kind == "junk":
@@ -54,17 +65,25 @@ def test_only_valid_acks_clear_and_only_the_kiosks_own_ratings(tmp_path_factory,
     folder = tmp_path_factory.mktemp("acks")
     outbox = SqliteOutbox(folder / "outbox.db")
     own = [record(outbox).id for _ in range(5)]
+    collector_time = CollectorTime()
     publisher = MqttPublisher(
-        kiosk_id="k-vb-q1", outbox_path=folder / "outbox.db", settings=MqttSettings(), status_source=lambda o: {}
+        kiosk_id="k-vb-q1",
+        outbox_path=folder / "outbox.db",
+        settings=MqttSettings(),
+        status_source=lambda o: {},
+        collector_time=collector_time,
     )
+    publisher._status_probes["abcdef12"] = 10.0  # a status of this connection, sent at boot clock 10 s
     expected: set[str] = set()
     for payload, clears in data.draw(st.lists(ack_payload(own), max_size=5)):
-        publisher._acks.put(payload)
+        publisher._acks.put((payload, 10.5))
         expected |= clears
     publisher._apply_acks(outbox, _DrainState())
     still = {row.id for row in outbox.unacked(after_seq=0, limit=100)}
     assert set(own) - still == expected
     assert outbox.backlog().ratings == len(own) - len(expected)
+    # No ack here names that status's probe in a valid ack: the clock is not taken from any of them.
+    assert collector_time.estimate(11.0) is None
     outbox.close()
 
 

@@ -98,3 +98,23 @@ def test_suppressed_presses_survive_restart(tmp_path):
 def test_schema_version_is_recorded(tmp_path):
     SqliteOutbox(tmp_path / "o.db").close()
     assert sqlite3.connect(tmp_path / "o.db").execute("PRAGMA user_version").fetchone()[0] == 1
+
+
+def test_an_outbox_migrated_by_a_newer_release_is_used_by_the_older_one(tmp_path, caplog):
+    """A rollback (kiosk/update.py) runs the older version on the newer outbox: migrations only add."""
+    import logging
+
+    from kiosk.outbox import SqliteOutbox
+
+    caplog.set_level(logging.INFO)
+    outbox = SqliteOutbox(tmp_path / "outbox.db")
+    record(outbox)
+    version = outbox.db.conn.execute("PRAGMA user_version").fetchone()[0]
+    outbox.db.conn.execute("ALTER TABLE ratings ADD COLUMN added_by_a_newer_release TEXT")
+    outbox.db.conn.execute(f"PRAGMA user_version={version + 1}")
+    outbox.close()
+    older = SqliteOutbox(tmp_path / "outbox.db")
+    assert "newer than this version" in caplog.text
+    record(older)
+    assert older.backlog().ratings == 2
+    older.close()

@@ -128,11 +128,32 @@ def test_encoder_refuses_batches_over_the_contract_limits():
 
 
 def test_ack_round_trip_and_garbage():
-    payload = wire.encode_ack([RID], [RID])
-    assert wire.decode_ack(payload) == wire.Ack((RID,), (RID,))
-    for garbage in (b"", b"{}", b'{"v":1,"ratings":"x"}', b'{"v":1,"ratings":[7]}', b"\x00\x01"):
+    payload = wire.encode_ack([RID], [RID], at=1_795_000_000.123)
+    assert wire.decode_ack(payload) == wire.Ack((RID,), (RID,), 1_795_000_000.123)
+    assert json.loads(payload)["at"] == "2026-11-18T11:06:40.123Z"
+    answer = wire.decode_ack(wire.encode_ack(status="0123456789abcdef", at=1_795_000_000.0))
+    assert answer == wire.Ack((), (), 1_795_000_000.0, "0123456789abcdef")
+    # A v1 ack without the additions still reads.
+    assert wire.decode_ack(b'{"v":1,"ratings":[],"snapshots":[]}') == wire.Ack()
+    for garbage in (
+        b"",
+        b"{}",
+        b'{"v":1,"ratings":"x"}',
+        b'{"v":1,"ratings":[7]}',
+        b"\x00\x01",
+    ):
         with pytest.raises(wire.WireError):
             wire.decode_ack(garbage)
+    # The additions are optional: a malformed "at" or "status" is dropped, the ids beside it kept.
+    for odd in (
+        b'"at":"2026-11-22T02:16:00Z"',  # no milliseconds
+        b'"at":"9999-11-22T02:16:00.000Z"',
+        b'"at":1795000000',
+        b'"status":"XYZ"',
+        b'"status":"0123456\\n"',
+    ):
+        ack = wire.decode_ack(b'{"v":1,"ratings":["' + RID.encode() + b'"],' + odd + b"}")
+        assert ack == wire.Ack((RID,), (), None, None), odd
 
 
 def test_status_and_will():
