@@ -106,8 +106,12 @@ def test_the_collector_alerts_30_days_before_a_kiosk_certificate_expires_unrenew
     registry = store.load_registry()
     book = AlertBook(store, settings)
     now = dt.datetime.now(dt.UTC)
-    assert [a.kind for a in book.evaluate(registry, now)] == []  # 5 years left
-    opened = book.evaluate(registry, now + dt.timedelta(days=5 * 365 - 29))
+
+    def certificate_alerts(at: dt.datetime) -> list:  # not the "silent" ones of a weekday morning
+        return [a for a in book.evaluate(registry, at) if a.kind == "cert_expiry"]
+
+    assert certificate_alerts(now) == []  # 5 years left
+    opened = certificate_alerts(now + dt.timedelta(days=5 * 365 - 29))
     assert sorted((a.kind, a.target) for a in opened) == [("cert_expiry", "k-sp-q1"), ("cert_expiry", "k-vb-q1")]
     assert "chưa được gia hạn" in opened[0].detail
     later = now + dt.timedelta(days=5 * 365 - 29)
