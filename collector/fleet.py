@@ -30,8 +30,9 @@ from kiosk.files import write_atomically
 
 COLLECTOR_IDENTITY = "collector.central"
 KIOSK_DAYS = 5 * 365
-RELEASE_SIGNER = "release-signer"
-RENEW_AT_MOST_EVERY = dt.timedelta(hours=1)  # the CN of the release-signing certificate
+RELEASE_SIGNER = "release-signer"  # the CN of the release-signing certificate
+SIGNER_RENEW_BEFORE = dt.timedelta(days=90)  # a release-signing certificate this close to expiry is replaced
+RENEW_AT_MOST_EVERY = dt.timedelta(hours=1)  # a kiosk's certificate is renewed at most this often
 CRL_DAYS = 365
 
 
@@ -192,6 +193,14 @@ class FleetCA:
             raise FleetError(
                 f"no release key in {self.folder}: run `collector ca init` (it adds one to an existing CA)"
             )
+        cert = x509.load_pem_x509_certificate(self.release_crt.read_bytes())
+        if cert.not_valid_after_utc - _now() < SIGNER_RENEW_BEFORE:
+            # Kiosks refuse a release whose signer has expired: a new signer from the same CA,
+            # which every kiosk already trusts, before that happens.
+            with self.locked():
+                cert = x509.load_pem_x509_certificate(self.release_crt.read_bytes())
+                if cert.not_valid_after_utc - _now() < SIGNER_RENEW_BEFORE:
+                    self.issue_release_signer()
         key = serialization.load_pem_private_key(self.release_key.read_bytes(), password=None)
         assert isinstance(key, ec.EllipticCurvePrivateKey)
         return key, self.release_crt.read_bytes()

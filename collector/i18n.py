@@ -113,6 +113,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "expires": ("Hết hạn", "Expires"),
     "days_left": ("còn {n} ngày", "{n} days left"),
     "renewal": ("Gia hạn", "Renewal"),
+    "retry_in": ("thử lại sau", "tried again in"),
     "settings_in_force": ("Cài đặt từ xa đang áp dụng", "Remote settings in force"),
     "run_selftest": ("Chạy tự kiểm tra từ xa", "Run a remote self-test"),
     "selftest_requested": (

@@ -278,8 +278,8 @@ install -m 0644 "$SRC/kiosk.service" /etc/systemd/system/kiosk.service
 # Hardware watchdog: the Pi's allows 15 s at most.
 install -d /etc/systemd/system.conf.d
 printf '[Manager]\nRuntimeWatchdogSec=15\n' > /etc/systemd/system.conf.d/kiosk-watchdog.conf
+# Time sync on from the next boot (timedatectl needs D-Bus, which this first-boot step runs without).
 systemctl enable systemd-timesyncd.service || true
-timedatectl set-ntp true || true
 systemctl enable kiosk.service
 touch /etc/kiosk/.installed
 echo "kiosk installed"

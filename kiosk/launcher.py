@@ -90,11 +90,12 @@ def decide(data: Path, *, now: str | None = None) -> Path:
         trial = None
     if isinstance(trial, dict):
         trial["attempts"] = int(trial.get("attempts", 0)) + 1
-        reason = ""
+        reason = kind = ""
         if trial.get("unconfirmed"):
-            reason = str(trial.get("unconfirmed"))
+            reason, kind = str(trial.get("unconfirmed")), "unconfirmed"
         elif trial["attempts"] > MAX_ATTEMPTS:
             reason = f"started {MAX_ATTEMPTS} times without a connection and an acked status (crash loop?)"
+            kind = "crash_loop"
         if reason:
             version = str(trial.get("version", "?"))
             try:
@@ -107,6 +108,7 @@ def decide(data: Path, *, now: str | None = None) -> Path:
             state["rolled_back"] = {
                 "version": version,
                 "reason": reason[:300],
+                "kind": kind,  # "unconfirmed": ran but never connected, maybe the link's fault (retaken)
                 "at": now or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
             }
             state["refused"] = sorted({*refused, version})

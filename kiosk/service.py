@@ -133,6 +133,7 @@ class Kiosk:
             tls=self._download_tls,
             restart=self.restart,
             installer=installer or pip_install,
+            now=self._known_time,
         )
         self.exit_code = 0
         self._load_remote()
@@ -232,7 +233,7 @@ class Kiosk:
                 self.handle_config(event.payload)
             elif isinstance(event, CertMessage):
                 self.handle_cert(event.payload)
-            elif isinstance(event, StatusAnswered) and self.updater.confirmed():
+            elif isinstance(event, StatusAnswered) and self.updater.answered():
                 self.publisher.wake()
             self.housekeeping()
         except Exception as exc:  # the kiosk must keep answering presses
@@ -517,6 +518,14 @@ class Kiosk:
             return waited >= self.settings.clock.unsynced_hold_s
         return True
 
+    def _known_time(self) -> datetime | None:
+        """The wall time when NTP or the collector vouches for it (a release signer's validity is
+        checked against it), else None."""
+        now = self.now()
+        if clock_source(now.clock) == "none":
+            return None
+        return datetime.fromtimestamp(now.wall, UTC)
+
     def now(self) -> Stamp:
         """The time from the best source: NTP, else the collector's acks, else the bare clock."""
         return stamp(self.clock, self.collector_time)
@@ -601,8 +610,11 @@ class Kiosk:
             self._write_state()
         if self._due("renewal", now, 60.0):
             self.renew_if_due()
-        if self._due("update", now, 5.0) and self.updater.trial_expired():
-            self.restart()
+        if self._due("update", now, 5.0):
+            if self.updater.trial_expired():
+                self.restart()
+            else:
+                self.updater.retry_due()
         self._check_cert_trial()
         if self._due("watchdog", now, 5.0):
             systemd.notify("WATCHDOG=1")

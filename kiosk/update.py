@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import http.client
 import json
@@ -61,6 +62,10 @@ from kiosk.launcher import point_current, read_state, write_state
 log = logging.getLogger(__name__)
 
 TRIAL_S = 600.0  # a new version must be connected with a status answered within this
+RETRY_S = 60.0  # a download or install that failed is tried again after this, doubling …
+RETRY_MAX_S = 3600.0  # … up to this
+RETAKES = 2  # a release rolled back because it never connected is taken again at most this often
+SIGNER_SKEW = dt.timedelta(days=1)  # a signer "not yet valid" by less than this is a clock off by hours
 CHUNK = 64 * 1024
 VERSION = re.compile(r"\A[0-9]+(\.[0-9]+){1,3}([a-z]+[0-9]*)?(\+[a-z0-9.]+)?\Z", re.ASCII)
 SHA256 = re.compile(r"\A[0-9a-f]{64}\Z", re.ASCII)
@@ -113,9 +118,10 @@ class Offer:
             raise UpdateError("update sha256 or signer malformed")
         return cls(version, url, size, digest, manifest, signature, signer)
 
-    def check(self, ca_path: Path) -> dict[str, Any]:
-        """The signer is the fleet's code-signing certificate and signed this manifest, which names
-        this release. Returns the manifest."""
+    def check(self, ca_path: Path, *, now: dt.datetime | None = None) -> dict[str, Any]:
+        """The signer is the fleet's code-signing certificate, valid at ``now`` (the kiosk's best
+        time; None: unknown, not checked), and signed this manifest, which names this release.
+        Returns the manifest."""
         try:
             ca = x509.load_pem_x509_certificate(ca_path.read_bytes())
             signer = x509.load_pem_x509_certificate(self.signer.encode("ascii"))
@@ -131,6 +137,11 @@ class Offer:
             usage = x509.ExtendedKeyUsage([])
         if ExtendedKeyUsageOID.CODE_SIGNING not in usage:
             raise UpdateError("release signer is not a code-signing certificate")
+        if now is not None:
+            if now > signer.not_valid_after_utc:
+                raise UpdateError(f"release signer expired on {signer.not_valid_after_utc:%Y-%m-%d}")
+            if now + SIGNER_SKEW < signer.not_valid_before_utc:
+                raise UpdateError(f"release signer not valid before {signer.not_valid_before_utc:%Y-%m-%d}")
         key = signer.public_key()
         if not isinstance(key, ec.EllipticCurvePublicKey):
             raise UpdateError("release signer key is not EC")
@@ -270,6 +281,8 @@ class Updater:
         running: str = __version__,
         trial_s: float = TRIAL_S,
         monotonic: Callable[[], float] = time.monotonic,
+        now: Callable[[], dt.datetime | None] = lambda: None,
+        download_tries: int = 50,
     ) -> None:
         self.data_dir = data_dir
         self.ca = ca
@@ -279,6 +292,11 @@ class Updater:
         self.running = running
         self.trial_s = trial_s
         self._monotonic = monotonic
+        self._now = now
+        self._download_tries = download_tries  # reconnections within one attempt (a 3G link drops often)
+        self._offer: Offer | None = None  # the release offered last, tried again after a failure
+        self._failures = 0
+        self._retry_at: float | None = None
         self._started = monotonic()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -316,26 +334,52 @@ class Updater:
                 "error": str(exc)[:300],
             }
             return False
+        if offer != self._offer:
+            self._offer, self._failures, self._retry_at = offer, 0, None
+        elif self._retry_at is not None and self._monotonic() < self._retry_at:
+            return False  # the same offer again (every reconnect): its back-off holds
+        return self._start(offer)
+
+    def _start(self, offer: Offer) -> bool:
         if offer.version == self.running or self.busy or self.on_trial:
             return False
         if version_key(offer.version) < version_key(self.running):
             return False  # never backwards by an offer (a paused newer rollout); an admin's rollback is the way
         if offer.version in self.refused():
-            return False  # rolled back from it once: not again (a new version is needed)
+            return False  # rolled back from it: not again (a new version is needed), but see answered()
+        self._retry_at = None
         self._thread = threading.Thread(target=self._work, args=(offer,), name="update", daemon=True)
         self._thread.start()
         return True
+
+    def retry_due(self) -> bool:
+        """From the kiosk loop: try the offered release again once its back-off has passed (a
+        download cut for good, a release server down, a full disk); True when work started."""
+        if self._offer is None or self._retry_at is None or self._monotonic() < self._retry_at:
+            return False
+        log.info("trying release %s again (attempt %d)", self._offer.version, self._failures + 1)
+        return self._start(self._offer)
+
+    def _failed(self, offer: Offer, error: str, *, again: bool) -> None:
+        self._say(offer, "failed", error=error[:300])
+        if again and offer == self._offer:
+            self._failures += 1
+            wait = min(RETRY_MAX_S, RETRY_S * 2 ** (self._failures - 1))
+            self._retry_at = self._monotonic() + wait
+            self._say(offer, "failed", error=error[:300], retry_in_s=int(wait))
 
     def _say(self, offer: Offer, state: str, **more: Any) -> None:
         self.report = {"version": offer.version, "state": state, **more}
 
     def _work(self, offer: Offer) -> None:
         folder = self.data_dir / "update"
-        folder.mkdir(parents=True, exist_ok=True)
+        checked = False
         try:
+            folder.mkdir(parents=True, exist_ok=True)
             if self.ca is None:
                 raise UpdateError("no tls_ca: this kiosk cannot check a release")
-            offer.check(self.ca)
+            offer.check(self.ca, now=self._now())
+            checked = True  # from here on a failure may pass (the link, the server, the disk)
             context = self.tls()
             if context is None:
                 raise UpdateError("no TLS client certificate: releases are only served to kiosk certificates")
@@ -351,6 +395,7 @@ class Updater:
                 context,
                 progress=lambda n: self._say(offer, "downloading", bytes=n),
                 stop=self._stop,
+                attempts=self._download_tries,
             )
             self._say(offer, "installing")
             wheels = extract_wheels(tar_path, folder / f"{offer.version}-wheels")
@@ -383,10 +428,10 @@ class Updater:
             self.switch(offer.version)
         except UpdateError as exc:
             log.error("update to %s failed: %s", offer.version, exc)
-            self._say(offer, "failed", error=str(exc)[:300])
+            self._failed(offer, str(exc), again=checked)
         except Exception as exc:  # noqa: BLE001 - an update must never take the kiosk down
             log.exception("update to %s failed", offer.version)
-            self._say(offer, "failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            self._failed(offer, f"{type(exc).__name__}: {exc}", again=checked)
 
     def switch(self, version: str) -> None:
         """Make ``version`` (installed under versions/) the one systemd starts, on trial."""
@@ -420,6 +465,36 @@ class Updater:
         self.report = {"version": self.running, "state": "updated"}
         log.info("update %s proved itself: connected and a status acked", self.running)
         return True
+
+    def answered(self) -> bool:
+        """A status was answered by the collector. On trial: the new version proved itself (True).
+        Otherwise, if the last release was rolled back only because it never connected (the
+        collector or the link was down through its trial), that release may be taken again, at
+        most ``RETAKES`` times: the link works now, so a new failure is the release's own."""
+        if self.on_trial:
+            return self.confirmed()
+        state = read_state(self.data_dir)
+        back = state.get("rolled_back")
+        if not (isinstance(back, dict) and back.get("kind") == "unconfirmed"):
+            return False
+        version = str(back.get("version"))
+        given = state.get("retakes")
+        retakes: dict[str, Any] = given if isinstance(given, dict) else {}
+        if version not in state.get("refused", []) or int(retakes.get(version, 0)) >= RETAKES:
+            return False
+        retakes[version] = int(retakes.get(version, 0)) + 1
+        state["retakes"] = retakes
+        state["refused"] = [v for v in state.get("refused", []) if v != version]
+        write_state(self.data_dir, state)
+        log.warning(
+            "release %s was rolled back without ever connecting; the collector answers now: taking it again (%d of %d)",
+            version,
+            retakes[version],
+            RETAKES,
+        )
+        if self._offer is not None and self._offer.version == version:
+            self._failures, self._retry_at = 0, self._monotonic()
+        return False
 
     def trial_expired(self) -> bool:
         """On trial for longer than ``trial_s`` without proof: mark it for the launcher, True to exit."""

@@ -566,8 +566,9 @@ def validate_status(doc: Any) -> None:
         if not isinstance(update, Mapping) or update.get("state") not in UPDATE_STATES:
             raise WireError("bad_field", f"status update.state must be one of {', '.join(UPDATE_STATES)}")
         _check_short_text(update.get("version"), "update.version", 32)
-        if update.get("bytes") is not None and not _is_count(update["bytes"]):
-            raise WireError("bad_field", "status update.bytes must be a count")
+        for name in ("bytes", "retry_in_s"):
+            if update.get(name) is not None and not _is_count(update[name]):
+                raise WireError("bad_field", f"status update.{name} must be a count")
         _check_short_text(update.get("error"), "update.error")
     renewal = doc.get("renewal")
     if renewal is not None:

@@ -309,3 +309,104 @@ def test_a_setting_only_a_newer_release_knows_does_not_block_that_release(tmp_pa
         assert rig.kiosk.remote["state"] == "refused" and offered == [{"version": "0.3.0"}]
     finally:
         rig.close()
+
+
+def test_a_release_signer_is_checked_against_the_known_time_and_renewed_before_it_expires(fleet, released, tmp_path):
+    import datetime as dt
+
+    from cryptography import x509
+
+    ca = fleet["tmp"] / "k-vb-q1" / "ca.crt"
+    offer = Offer.parse(_offer_doc(released["book"], released["store"].load_registry(), "k-vb-q1", released["url"]))
+    now = dt.datetime.now(dt.UTC)
+    assert offer.check(ca, now=now)["version"] == "0.2.0"
+    assert offer.check(ca, now=None)["version"] == "0.2.0"  # no trusted time: the signature still holds
+    with pytest.raises(UpdateError, match="expired"):
+        offer.check(ca, now=now + dt.timedelta(days=21 * 365))
+    with pytest.raises(UpdateError, match="not valid before"):
+        offer.check(ca, now=now - dt.timedelta(days=3))
+    # The collector replaces a signer close to its end before it signs with it.
+    fleet_ca: FleetCA = fleet["ca"]
+    fleet_ca.issue_release_signer(days=30)
+    _, pem = fleet_ca.release_signer()
+    assert x509.load_pem_x509_certificate(pem).not_valid_after_utc - now > dt.timedelta(days=19 * 365)
+
+
+def test_a_failed_download_is_tried_again_with_back_off_and_then_taken(fleet, released, tmp_path):
+    import ssl
+
+    vb = fleet["tmp"] / "k-vb-q1"
+    good = ssl.create_default_context(cafile=str(vb / "ca.crt"))
+    good.load_cert_chain(str(vb / "kiosk.crt"), str(vb / "kiosk.key"))
+    anonymous = ssl.create_default_context(cafile=str(vb / "ca.crt"))  # the server refuses it
+    contexts = [anonymous]
+    clock = [0.0]
+    calls: list = []
+    restarts: list = []
+    data = tmp_path / "data"
+    updater = Updater(
+        data_dir=data,
+        ca=vb / "ca.crt",
+        tls=lambda: contexts[0],
+        restart=lambda: restarts.append(1),
+        installer=fake_installer(calls),
+        running="0.1.0",
+        monotonic=lambda: clock[0],
+        download_tries=2,
+    )
+    doc = _offer_doc(released["book"], released["store"].load_registry(), "k-vb-q1", released["url"])
+    assert updater.offer(doc)
+    assert wait_for(lambda: not updater.busy, 30)
+    assert updater.report["state"] == "failed" and updater.report["retry_in_s"] == 60
+    assert not updater.retry_due()  # not before its time
+    clock[0] = 61
+    assert updater.retry_due()
+    assert wait_for(lambda: not updater.busy, 30)
+    assert updater.report["retry_in_s"] == 120  # doubled
+    assert not updater.offer(doc)  # the same offer again (a reconnect) does not reset the back-off …
+    clock[0] = 61 + 121
+    contexts[0] = good  # … and once the link (here: the certificate) is right, it is taken
+    assert updater.retry_due()
+    assert wait_for(lambda: restarts == [1], 30), updater.report
+    assert calls and calls[0][0] == "0.2.0"
+    # A release whose signature is wrong is not tried again: waiting cannot mend it.
+    other = Updater(data_dir=tmp_path / "other", ca=fleet["tmp"] / "k-sp-q1" / "ca.crt", tls=lambda: good,
+                    restart=lambda: None, monotonic=lambda: clock[0], running="0.1.0")  # fmt: skip
+    assert other.offer({**doc, "sha256": "0" * 64})
+    assert wait_for(lambda: not other.busy, 10)
+    assert other.report["state"] == "failed" and "retry_in_s" not in other.report
+
+
+def test_a_release_rolled_back_only_because_it_never_connected_is_taken_again_when_the_link_returns(tmp_path):
+    data = tmp_path / "data"
+    (data / "versions" / "0.2.0" / "bin").mkdir(parents=True)
+    launcher.point_current(data, "0.2.0")
+    clock = [0.0]
+    offer = {"version": "0.3.0", "url": "https://x/r", "size": 1, "sha256": "0" * 64, "manifest": "",
+             "signature": "", "signer": ""}  # fmt: skip
+    for retake in range(1, 4):
+        # On trial, 0.3.0 runs but the collector is down for its whole trial: unconfirmed.
+        launcher.write_state(
+            data,
+            {
+                **launcher.read_state(data),
+                "trial": {"version": "0.3.0", "previous": "0.2.0", "attempts": 1, "unconfirmed": "no connection"},
+            },
+        )
+        launcher.point_current(data, "0.3.0")
+        launcher.decide(data, now=AT)
+        state = launcher.read_state(data)
+        assert state["rolled_back"]["kind"] == "unconfirmed" and "0.3.0" in state["refused"]
+        old = Updater(data_dir=data, ca=None, tls=lambda: None, restart=lambda: None, running="0.2.0",
+                      monotonic=lambda: clock[0])  # fmt: skip
+        started: list = []
+        old._work = started.append  # type: ignore[method-assign]  # the download and install are not the point
+        old.offer(offer)
+        assert started == []  # refused while rolled back
+        assert not old.answered()  # the old version's status is answered: the link works again
+        assert old.retry_due() == (retake <= 2), retake  # taken again, twice at most
+    # A crash loop is the release's own fault: never lifted by a working link.
+    launcher.write_state(data, {"rolled_back": {"version": "0.4.0", "kind": "crash_loop"}, "refused": ["0.4.0"]})
+    old = Updater(data_dir=data, ca=None, tls=lambda: None, restart=lambda: None, running="0.2.0")
+    old.answered()
+    assert old.refused() == {"0.4.0"}
