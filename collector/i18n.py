@@ -103,6 +103,15 @@ _TEXT: dict[str, tuple[str, str]] = {
     "set_camera.jpeg_quality": ("Chất lượng ảnh JPEG (1–100)", "JPEG quality (1–100)"),
     "set_camera.width": ("Chiều rộng ảnh (điểm ảnh)", "Picture width (pixels)"),
     "set_outbox.status_interval_s": ("Chu kỳ gửi trạng thái (giây)", "Status every (s)"),
+    "set_office.weekdays": (
+        "Ngày làm việc (0 = Thứ Hai … 6 = Chủ nhật, ví dụ 0,1,2,3,4)",
+        "Office days (0 = Monday … 6 = Sunday, e.g. 0,1,2,3,4)",
+    ),
+    "set_office.spans": (
+        "Giờ làm việc (ví dụ 07:30-11:30, 13:30-17:00); cập nhật phần mềm chỉ khởi động lại ngoài giờ này",
+        "Office hours (e.g. 07:30-11:30, 13:30-17:00); an update restarts the kiosk only outside them",
+    ),
+    "set_office.timezone": ("Múi giờ (ví dụ Asia/Ho_Chi_Minh)", "Time zone (e.g. Asia/Ho_Chi_Minh)"),
     "settings_applied": ("đã áp dụng", "applied"),
     "kiosk_page": ("Thiết bị", "Kiosk"),
     "panel": ("Bảng nút", "Panel"),

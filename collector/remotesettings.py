@@ -196,8 +196,11 @@ def _parse(raw: str, hint: Any, label: str) -> Any:
             return int(raw)
         if kind is float:
             return float(raw)
+        if kind is str:
+            return raw
         if typing.get_origin(kind) is tuple:
-            return [int(part) for part in raw.replace(" ", ",").split(",") if part]
+            parts = [part for part in raw.replace(" ", ",").split(",") if part]
+            return parts if typing.get_args(kind)[0] is str else [int(part) for part in parts]
     except ValueError:
         pass
     raise SettingsFormError(f"{label} = {raw[:40]!r}: not a {_kind_name(kind)}")
@@ -207,7 +210,7 @@ def _kind_name(kind: Any) -> str:
     if kind is bool:
         return "yes/no value"
     if typing.get_origin(kind) is tuple:
-        return "list of whole numbers"
+        return "list of whole numbers" if typing.get_args(kind)[0] is int else "list"
     return {int: "whole number", float: "number"}.get(kind, "value")
 
 

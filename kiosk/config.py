@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from kiosk import wire
 from kiosk.errors import ConfigError
+from kiosk.hours import DEFAULT_TIMEZONE, WEEKDAY, OfficeHours, check_hours, zone
 from kiosk.mqtt import MqttSettings
 from kiosk.press import PressRules
 from kiosk.sections import build_section, limits
@@ -67,6 +69,22 @@ class OutboxSettings:
 
 
 @dataclass(frozen=True)
+class OfficeSettings:
+    """When citizens are served here: an update waits outside these hours to restart the kiosk.
+    No weekdays (the default): office hours unknown, an update restarts it at once."""
+
+    weekdays: tuple[int, ...] = field(default=(), metadata=WEEKDAY)  # 0 Monday .. 6 Sunday
+    spans: tuple[str, ...] = ("07:30-11:30", "13:30-17:00")
+    timezone: str = DEFAULT_TIMEZONE
+
+    def __post_init__(self) -> None:
+        check_hours(self.weekdays, self.spans, self.timezone)
+
+    def is_open(self, moment: datetime) -> bool:
+        return OfficeHours(self.weekdays, self.spans).is_open(moment, zone(self.timezone))
+
+
+@dataclass(frozen=True)
 class KioskSettings:
     kiosk_id: str
     counter: str
@@ -76,6 +94,7 @@ class KioskSettings:
     camera: CameraSettings = field(default_factory=CameraSettings)
     clock: ClockSettings = field(default_factory=ClockSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    office: OfficeSettings = field(default_factory=OfficeSettings)
 
     @property
     def outbox_path(self) -> Path:
@@ -114,7 +133,7 @@ def load_settings(path: str | Path | None, *, fake_hardware: bool = False) -> Ki
 
 def settings_from_dict(doc: dict[str, Any], *, base_dir: Path) -> KioskSettings:
     doc = dict(doc)
-    sections = {name: doc.pop(name, {}) for name in ("mqtt", "panel", "camera", "clock", "outbox")}
+    sections = {name: doc.pop(name, {}) for name in ("mqtt", "panel", "camera", "clock", "outbox", "office")}
     _no_unknown(doc, {"kiosk_id", "counter", "data_dir"}, "top level")
     for key in ("kiosk_id", "counter", "data_dir"):
         if key not in doc:
@@ -141,6 +160,7 @@ def settings_from_dict(doc: dict[str, Any], *, base_dir: Path) -> KioskSettings:
         camera=_section(CameraSettings, sections["camera"], "camera"),
         clock=_section(ClockSettings, sections["clock"], "clock"),
         outbox=_section(OutboxSettings, sections["outbox"], "outbox"),
+        office=_section(OfficeSettings, sections["office"], "office"),
     )
     _check_panel(settings.panel)
     paths: dict[str, Any] = {}

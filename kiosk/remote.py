@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from kiosk import wire
+from kiosk.hours import WEEKDAY, check_hours
 from kiosk.sections import build_section, limits
 
 MAX_CONFIG_BYTES = 16 * 1024
@@ -49,7 +50,24 @@ class RemoteOutbox:
     status_interval_s: float | None = field(default=None, metadata=limits(10, 3600))
 
 
-SECTIONS: dict[str, type] = {"panel": RemotePanel, "camera": RemoteCamera, "outbox": RemoteOutbox}
+@dataclass(frozen=True)
+class RemoteOffice:
+    """Office hours: an update waits outside them to restart the kiosk (kiosk.toml [office])."""
+
+    weekdays: tuple[int, ...] | None = field(default=None, metadata=WEEKDAY)  # 0 Monday .. 6 Sunday
+    spans: tuple[str, ...] | None = None  # "HH:MM-HH:MM", local time
+    timezone: str | None = None  # IANA, e.g. Asia/Ho_Chi_Minh
+
+    def __post_init__(self) -> None:
+        check_hours(self.weekdays, self.spans, self.timezone)
+
+
+SECTIONS: dict[str, type] = {
+    "panel": RemotePanel,
+    "camera": RemoteCamera,
+    "outbox": RemoteOutbox,
+    "office": RemoteOffice,
+}
 
 
 @dataclass(frozen=True)
@@ -59,6 +77,7 @@ class RemoteSettings:
     panel: RemotePanel = field(default_factory=RemotePanel)
     camera: RemoteCamera = field(default_factory=RemoteCamera)
     outbox: RemoteOutbox = field(default_factory=RemoteOutbox)
+    office: RemoteOffice = field(default_factory=RemoteOffice)
 
     def given(self) -> dict[str, dict[str, Any]]:
         """The keys set, as plain JSON values (what the message and the store carry)."""

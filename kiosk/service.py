@@ -134,6 +134,7 @@ class Kiosk:
             restart=self.restart,
             installer=installer or pip_install,
             now=self._known_time,
+            may_switch=self._may_restart,
         )
         self.exit_code = 0
         self._load_remote()
@@ -517,6 +518,13 @@ class Kiosk:
             waited = self.clock.since_boot() - row.since_boot_s
             return waited >= self.settings.clock.unsynced_hold_s
         return True
+
+    def _may_restart(self) -> bool:
+        """Whether an update may restart the kiosk now: outside the office hours in force, or
+        whenever they or the time are unknown (an update must not wait for ever)."""
+        office = self.settings.office
+        known = self._known_time()
+        return not office.weekdays or known is None or not office.is_open(known)
 
     def _known_time(self) -> datetime | None:
         """The wall time when NTP or the collector vouches for it (a release signer's validity is

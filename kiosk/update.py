@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 TRIAL_S = 600.0  # a new version must be connected with a status answered within this
 RETRY_S = 60.0  # a download or install that failed is tried again after this, doubling …
 RETRY_MAX_S = 3600.0  # … up to this
+WAIT_CHECK_S = 30.0  # an installed update waiting for office hours to end looks this often
 RETAKES = 2  # a release rolled back because it never connected is taken again at most this often
 SIGNER_SKEW = dt.timedelta(days=1)  # a signer "not yet valid" by less than this is a clock off by hours
 CHUNK = 64 * 1024
@@ -283,6 +284,7 @@ class Updater:
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], dt.datetime | None] = lambda: None,
         download_tries: int = 50,
+        may_switch: Callable[[], bool] = lambda: True,
     ) -> None:
         self.data_dir = data_dir
         self.ca = ca
@@ -294,6 +296,7 @@ class Updater:
         self._monotonic = monotonic
         self._now = now
         self._download_tries = download_tries  # reconnections within one attempt (a 3G link drops often)
+        self._may_switch = may_switch  # False inside office hours: the restart waits for closing time
         self._offer: Offer | None = None  # the release offered last, tried again after a failure
         self._failures = 0
         self._retry_at: float | None = None
@@ -425,13 +428,24 @@ class Updater:
             # holds the outbox).
             tar_path.unlink(missing_ok=True)
             shutil.rmtree(folder / f"{offer.version}-wheels", ignore_errors=True)
-            self.switch(offer.version)
+            self.switch_when_allowed(offer)
         except UpdateError as exc:
             log.error("update to %s failed: %s", offer.version, exc)
             self._failed(offer, str(exc), again=checked)
         except Exception as exc:  # noqa: BLE001 - an update must never take the kiosk down
             log.exception("update to %s failed", offer.version)
             self._failed(offer, f"{type(exc).__name__}: {exc}", again=checked)
+
+    def switch_when_allowed(self, offer: Offer, *, check_every_s: float = WAIT_CHECK_S) -> None:
+        """Switch to the installed ``offer`` once a restart is allowed: a restart is seconds
+        without a panel, so not while citizens are served (office hours)."""
+        if not self._may_switch():
+            self._say(offer, "waiting")
+            log.info("update %s installed; it restarts the kiosk after office hours", offer.version)
+            while not self._may_switch():
+                if self._stop.wait(check_every_s):
+                    raise UpdateError("stopped while waiting for office hours to end")
+        self.switch(offer.version)
 
     def switch(self, version: str) -> None:
         """Make ``version`` (installed under versions/) the one systemd starts, on trial."""

@@ -597,7 +597,7 @@ def _time_in_years(value: Any, what: str) -> datetime:
 
 SETTINGS_STATES = ("applied", "refused")
 RENEWAL_STATES = ("requested", "renewed", "refused", "failed")
-UPDATE_STATES = ("downloading", "installing", "switching", "trial", "updated", "rolled_back", "failed")
+UPDATE_STATES = ("downloading", "installing", "waiting", "switching", "trial", "updated", "rolled_back", "failed")
 
 
 def _check_short_text(value: Any, name: str, longest: int = 300) -> None:

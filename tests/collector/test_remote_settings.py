@@ -121,7 +121,7 @@ def test_an_admin_of_one_district_sees_and_sets_only_its_own(settings, store, us
 
 
 @FUZZ
-@given(kind=st.sampled_from(["unit", "kiosk", "x"]), ident=texts, values=st.lists(texts, min_size=8, max_size=8))
+@given(kind=st.sampled_from(["unit", "kiosk", "x"]), ident=texts, values=st.lists(texts, min_size=11, max_size=11))
 def test_the_settings_form_never_fails_and_stores_only_what_a_kiosk_takes(admin, store, kind, ident, values):
     client, csrf = admin
     ident = ident or "10"
@@ -134,6 +134,9 @@ def test_the_settings_form_never_fails_and_stores_only_what_a_kiosk_takes(admin,
         "camera.jpeg_quality",
         "camera.width",
         "outbox.status_interval_s",
+        "office.weekdays",
+        "office.spans",
+        "office.timezone",
     ]
     answer = client.post(
         f"/admin/settings/{kind}/{quote(ident, safe='')}", data={"csrf": csrf, **dict(zip(keys, values, strict=True))}

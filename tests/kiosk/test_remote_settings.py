@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from kiosk import remote, wire
 from kiosk.config import settings_from_dict
+from tests.conftest import wait_for
 from tests.kiosk.conftest import KioskRig, kiosk_settings
 from tests.kiosk.test_camera import BrokenCamera
 from tests.kiosk.test_kiosk_fuzz import FUZZ, junk
@@ -121,8 +122,18 @@ def test_the_settings_in_force_survive_a_restart_before_the_broker_answers(tmp_p
 section_values = st.one_of(
     junk,
     st.dictionaries(
-        st.sampled_from(["lockout_s", "max_per_minute", "flagged_per_minute", "scores", "enabled", "jpeg_quality"]),
-        st.one_of(st.integers(-5, 700), st.floats(allow_nan=True), st.booleans(), st.lists(st.integers(0, 5))),
+        st.sampled_from(
+            ["lockout_s", "max_per_minute", "flagged_per_minute", "scores", "enabled", "jpeg_quality"]
+            + ["weekdays", "spans", "timezone"]
+        ),
+        st.one_of(
+            st.integers(-5, 700),
+            st.floats(allow_nan=True),
+            st.booleans(),
+            st.lists(st.integers(0, 7)),
+            st.lists(st.sampled_from(["07:30-11:30", "13:30-17:00", "17:00-07:00", "7h-11h", ""]), max_size=3),
+            st.sampled_from(["Asia/Ho_Chi_Minh", "UTC", "Mars/Olympus", "../etc/passwd", ""]),
+        ),
         max_size=3,
     ),
 )
@@ -131,7 +142,10 @@ config_docs = st.fixed_dictionaries(
     optional={
         "revision": st.one_of(st.integers(-1, 50), junk),
         "settings": st.one_of(
-            st.dictionaries(st.sampled_from(["panel", "camera", "outbox", "mqtt"]), section_values, max_size=3), junk
+            st.dictionaries(
+                st.sampled_from(["panel", "camera", "outbox", "office", "mqtt"]), section_values, max_size=3
+            ),
+            junk,
         ),
     },
 )
@@ -169,3 +183,85 @@ def test_a_config_carrying_a_big_update_offer_is_read_and_its_settings_still_bou
     long_key = json.dumps({"v": 1, "kiosk": "k-vb-q1", "revision": 3, "settings": {"x" * 2000: {}}}).encode()
     with pytest.raises(remote.RemoteSettingsError, match="bad_text"):
         remote.decode_config(long_key, kiosk="k-vb-q1")
+
+
+def test_office_hours_come_from_kiosk_toml_or_remotely_and_bad_ones_are_refused(tmp_path):
+    base = {"kiosk_id": "k-vb-q1", "counter": "vb-q1", "data_dir": str(tmp_path)}
+    assert settings_from_dict(base, base_dir=tmp_path).office.weekdays == ()  # unknown: updates restart at once
+    office = settings_from_dict(
+        {**base, "office": {"weekdays": [0, 1, 2, 3, 4], "spans": ["07:30-11:30", "13:30-17:00"]}}, base_dir=tmp_path
+    ).office
+    import datetime as dt
+
+    monday_9 = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)  # 09:00 in Hà Nội
+    assert office.is_open(monday_9)
+    assert not office.is_open(monday_9 + dt.timedelta(hours=3, minutes=45))  # 12:45, lunch
+    assert not office.is_open(monday_9 + dt.timedelta(days=5))  # Saturday
+    from kiosk.errors import ConfigError
+
+    for bad, words in (
+        ({"weekdays": [7]}, "weekdays"),
+        ({"spans": ["17:00-07:00"]}, "end must be after"),
+        ({"spans": ["7h-11h"]}, "HH:MM-HH:MM"),
+        ({"timezone": "Mars/Olympus"}, "unknown"),
+        ({"timezone": "../../etc/passwd"}, "unknown"),
+    ):
+        with pytest.raises(ConfigError, match=words):
+            settings_from_dict({**base, "office": bad}, base_dir=tmp_path)
+        with pytest.raises(remote.RemoteSettingsError):
+            remote.check_settings({"panel": {"lockout_s": 9}, "office": bad})  # refused whole
+    given = remote.check_settings({"office": {"weekdays": [5], "spans": ["08:00-11:00"], "timezone": "UTC"}})
+    over = given.over(settings_from_dict(base, base_dir=tmp_path))
+    assert over.office.weekdays == (5,) and over.office.spans == ("08:00-11:00",) and over.office.timezone == "UTC"
+
+
+def test_an_installed_update_waits_for_office_hours_to_end_before_it_restarts_the_kiosk(tmp_path):
+    import threading
+
+    from kiosk.update import Offer, UpdateError, Updater
+
+    open_now = threading.Event()
+    open_now.set()
+    restarts: list = []
+    updater = Updater(
+        data_dir=tmp_path, ca=None, tls=lambda: None, restart=lambda: restarts.append(1),
+        may_switch=lambda: not open_now.is_set(),
+    )  # fmt: skip
+    (tmp_path / "versions" / "0.9.0" / "bin").mkdir(parents=True)
+    offer = Offer("0.9.0", "https://x/r", 1, "0" * 64, b"", b"", "")
+    # Past the download and install (tested elsewhere): the moment of the switch.
+    thread = threading.Thread(target=updater.switch_when_allowed, args=(offer,), kwargs={"check_every_s": 0.05})
+    thread.start()
+    assert wait_for(lambda: (updater.report or {}).get("state") == "waiting", 5)
+    assert restarts == []
+    open_now.clear()  # closing time
+    thread.join(5)
+    assert restarts == [1] and updater.report["state"] == "switching"
+    # A kiosk stopped while it waits: the thread ends, nothing switched.
+    open_now.set()
+    updater._stop.set()
+    with pytest.raises(UpdateError, match="stopped"):
+        updater.switch_when_allowed(offer, check_every_s=0.05)
+    assert restarts == [1]
+
+
+def test_the_kiosk_may_restart_outside_office_hours_or_when_it_knows_no_hours_or_no_time(tmp_path):
+    import datetime as dt
+
+    rig = KioskRig(kiosk_settings(tmp_path, 1), connect=False)
+    try:
+        kiosk = rig.kiosk
+        assert kiosk._may_restart()  # no office hours in kiosk.toml
+        kiosk.handle_config(
+            json.dumps({"v": 1, "kiosk": kiosk.settings.kiosk_id, "revision": 1,
+                        "settings": {"office": {"weekdays": [0, 1, 2, 3, 4, 5, 6], "spans": ["00:00-23:59"]}}}).encode()
+        )  # fmt: skip
+        assert kiosk.settings.office.weekdays == (0, 1, 2, 3, 4, 5, 6)
+        kiosk._known_time = lambda: dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.UTC)  # type: ignore[method-assign]
+        assert not kiosk._may_restart()  # open all day
+        kiosk._known_time = lambda: dt.datetime(2026, 11, 23, 16, 59, 30, tzinfo=dt.UTC)  # 23:59:30 local
+        assert kiosk._may_restart()
+        kiosk._known_time = lambda: None  # the time is not known: an update must not wait for ever
+        assert kiosk._may_restart()
+    finally:
+        rig.close()
