@@ -117,7 +117,9 @@ def test_spoofed_kiosk_id_is_refused(ingestor, store, fake_kiosk):
 
 
 def test_unknown_kiosk_is_quarantined_then_replayed_after_the_registry_is_fixed(ingestor, store, settings, fake_kiosk):
-    newcomer = rating(counter="vb-q1")
+    # Pressed now: a press from before the kiosk's first enrolment - 1 day is time_implausible (a
+    # fixed date here made this test fail from the day after it was written).
+    newcomer = rating(counter="vb-q1", pressed_at=wire.format_epoch(time.time()))
     fake_kiosk.publish("ratings", wire.encode_batch("k-new-1", [newcomer]), kiosk="k-new-1")
     assert wait_for(lambda: store.quarantined())
     assert store.quarantined()[0].reason == "unknown_kiosk"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 
 from fastapi.testclient import TestClient
 
@@ -22,6 +23,8 @@ def batch(*items: object, kiosk: str = "k-vb-q1") -> bytes:
     return json.dumps({"v": 1, "kiosk": kiosk, "ratings": list(items)}).encode()
 
 
+NOW = wire.format_epoch(time.time())  # when this module was imported
+
 POISONS = {
     # seq = 2^64 once raised OverflowError in the SQLite insert and stopped all ingest
     "seq_2_64": ("ratings", batch({**make_rating(seq=2).to_dict(), "seq": 2**64})),
@@ -36,8 +39,8 @@ POISONS = {
     "surrogate_item": (
         "ratings",
         batch(
-            {**make_rating(seq=3).to_dict(), "fw": "\ud800"},
-            make_rating(seq=4).to_dict(),
+            {**make_rating(seq=3, pressed_at=NOW).to_dict(), "fw": "\ud800"},
+            make_rating(seq=4, pressed_at=NOW).to_dict(),  # now: a date days before enrolment is implausible
         ).replace(b"\\\\ud800", b"\\ud800"),
     ),
 }
