@@ -4,6 +4,7 @@ an update may restart it."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -21,18 +22,30 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"time zone {name!r} is unknown (e.g. {DEFAULT_TIMEZONE})") from None
 
 
-def check_hours(weekdays: tuple[int, ...] | None, spans: tuple[str, ...] | None, timezone: str | None) -> None:
-    """ValueError when given values cannot make office hours (for settings sections)."""
+def check_hours(
+    weekdays: tuple[int, ...] | None, spans: tuple[str, ...] | None, timezone: str | None, *, resolve: bool = False
+) -> None:
+    """ValueError when given values cannot make office hours (for settings sections). The zone is
+    looked up when ``resolve`` or when weekdays use it: a system without a tz database still starts
+    with kiosk.toml's default."""
     OfficeHours(weekdays or (), spans or ())
-    if timezone is not None:
+    if timezone is not None and len(timezone) > 64:
+        raise ValueError("a time zone name is at most 64 characters")
+    if timezone is not None and (weekdays or resolve):
         zone(timezone)
 
 
+_SPAN = re.compile(r"\A\s*([01][0-9]|2[0-3]):([0-5][0-9])\s*-\s*([01][0-9]|2[0-3]):([0-5][0-9])\s*\Z", re.ASCII)
+
+
 def _parse_span(text: str) -> tuple[time, time]:
-    try:
-        start, end = (time.fromisoformat(part.strip()) for part in text.split("-"))
-    except ValueError:
-        raise ValueError(f"office hours {text!r}: write them as HH:MM-HH:MM") from None
+    """``HH:MM-HH:MM`` in local time, nothing else (no seconds, no UTC offset: the zone is the
+    office's)."""
+    found = _SPAN.match(text) if isinstance(text, str) else None
+    if found is None:
+        raise ValueError(f"office hours {str(text)[:40]!r}: write them as HH:MM-HH:MM")
+    h1, m1, h2, m2 = (int(g) for g in found.groups())
+    start, end = time(h1, m1), time(h2, m2)
     if end <= start:
         raise ValueError(f"office hours {text!r}: the end must be after the start")
     return start, end

@@ -59,7 +59,7 @@ class RemoteOffice:
     timezone: str | None = None  # IANA, e.g. Asia/Ho_Chi_Minh
 
     def __post_init__(self) -> None:
-        check_hours(self.weekdays, self.spans, self.timezone)
+        check_hours(self.weekdays, self.spans, self.timezone, resolve=True)
 
 
 SECTIONS: dict[str, type] = {
@@ -100,10 +100,16 @@ class RemoteSettings:
         return replace(base, **changed)
 
 
-def check_settings(doc: Any) -> RemoteSettings:
-    """``{"panel": {...}, ...}`` checked as a whole; RemoteSettingsError names the first bad value."""
+def check_settings(doc: Any, *, ignored: list[str] | None = None) -> RemoteSettings:
+    """``{"panel": {...}, ...}`` checked as a whole; RemoteSettingsError names the first bad value.
+
+    With ``ignored`` (a kiosk reading its config): a section or key this version does not know —
+    a newer collector's — is left out and its name added to the list, and the rest is used; a
+    known key with a bad value still refuses the whole. Without (the collector): refused."""
     if not isinstance(doc, dict):
         raise RemoteSettingsError("settings must be an object of sections")
+    if ignored is not None:
+        doc = _known_only(doc, ignored)
     unknown = sorted(set(doc) - set(SECTIONS))
     if unknown:
         raise RemoteSettingsError(
@@ -116,6 +122,21 @@ def check_settings(doc: Any) -> RemoteSettings:
             raise RemoteSettingsError(f"[{name}]: null is not a value; leave the key out to keep kiosk.toml's")
         sections[name] = build_section(cls, values, where=f"[{name}]", error=RemoteSettingsError)
     return RemoteSettings(**sections)
+
+
+def _known_only(doc: dict[str, Any], ignored: list[str]) -> dict[str, Any]:
+    known: dict[str, Any] = {}
+    for name, values in doc.items():
+        cls = SECTIONS.get(name)
+        if cls is None:
+            ignored.append(str(name)[:64])
+            continue
+        if isinstance(values, dict):
+            names = {f.name for f in fields(cls)}
+            ignored.extend(f"{name}.{key}"[:64] for key in values if key not in names)
+            values = {k: v for k, v in values.items() if k in names}
+        known[name] = values
+    return known
 
 
 def merge(*layers: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -134,6 +155,7 @@ class RemoteConfig:
     settings: RemoteSettings
     extra: dict[str, Any] = field(default_factory=dict)  # top-level keys of later additions (updates)
     selftest: str | None = None  # a request to run the unattended self-test, once per id
+    ignored: tuple[str, ...] = ()  # sections and keys of a newer collector this kiosk does not know
 
 
 def encode_config(
@@ -183,15 +205,16 @@ def decode_config(payload: bytes, *, kiosk: str) -> RemoteConfig:
     revision = int(doc["revision"])
     if doc.get("kiosk") != kiosk:
         raise _with_revision(RemoteSettingsError(f"config names kiosk {doc.get('kiosk')!r}, not {kiosk!r}"), revision)
+    ignored: list[str] = []
     try:
-        settings = check_settings(doc.get("settings", {}))
+        settings = check_settings(doc.get("settings", {}), ignored=ignored)
     except RemoteSettingsError as exc:
         raise _with_revision(exc, revision) from None
     extra = {k: v for k, v in doc.items() if k not in ("v", "kiosk", "revision", "settings", "selftest")}
     selftest = doc.get("selftest")
     if selftest is not None and not (isinstance(selftest, str) and wire.PROBE.match(selftest)):
         raise _with_revision(RemoteSettingsError("config selftest must be a request id of 8-32 hex digits"), revision)
-    return RemoteConfig(kiosk, revision, settings, extra, selftest)
+    return RemoteConfig(kiosk, revision, settings, extra, selftest, tuple(ignored[:32]))
 
 
 def _with_revision(exc: RemoteSettingsError, revision: int) -> RemoteSettingsError:

@@ -420,9 +420,21 @@ class Kiosk:
             log.warning("remote settings refused, the kiosk keeps what it had: %s", exc)
             self.publisher.wake()
             return
-        self._use(config.settings.over(self.local_settings))
+        try:
+            merged = config.settings.over(self.local_settings)
+        except (ValueError, TypeError) as exc:  # valid alone, not with kiosk.toml (a zone this Pi lacks)
+            self.remote = {"revision": config.revision, "state": "refused", "error": _printable(str(exc), 300)}
+            self._remote_payload = payload
+            log.warning("remote settings refused with this kiosk.toml, the kiosk keeps what it had: %s", exc)
+            self.publisher.wake()
+            return
+        self._use(merged)
         self._remote_payload = payload
         self.remote = {"revision": config.revision, "state": "applied"}
+        if config.ignored:
+            self.remote["ignored"] = [n for n in config.ignored if wire.is_setting_name(n)]
+            log.warning("remote settings revision %d: not known to this version, ignored: %s", config.revision,
+                        ", ".join(config.ignored))  # fmt: skip
         if persist:
             self._save_remote(payload)
         log.info("remote settings revision %d applied: %s", config.revision, config.settings.given())

@@ -563,8 +563,9 @@ def validate_status(doc: Any) -> None:
         _status_time(doc["cert_not_after"], "cert_not_after")
     update = doc.get("update")
     if update is not None:
-        if not isinstance(update, Mapping) or update.get("state") not in UPDATE_STATES:
-            raise WireError("bad_field", f"status update.state must be one of {', '.join(UPDATE_STATES)}")
+        # A state word of a later release is stored as it is, not refused (versions differ in a fleet).
+        if not isinstance(update, Mapping) or not _is_state_word(update.get("state")):
+            raise WireError("bad_field", f"status update.state must be a word such as {', '.join(UPDATE_STATES)}")
         _check_short_text(update.get("version"), "update.version", 32)
         for name in ("bytes", "retry_in_s"):
             if update.get(name) is not None and not _is_count(update[name]):
@@ -572,8 +573,8 @@ def validate_status(doc: Any) -> None:
         _check_short_text(update.get("error"), "update.error")
     renewal = doc.get("renewal")
     if renewal is not None:
-        if not isinstance(renewal, Mapping) or renewal.get("state") not in RENEWAL_STATES:
-            raise WireError("bad_field", f"status renewal.state must be one of {', '.join(RENEWAL_STATES)}")
+        if not isinstance(renewal, Mapping) or not _is_state_word(renewal.get("state")):
+            raise WireError("bad_field", f"status renewal.state must be a word such as {', '.join(RENEWAL_STATES)}")
         if renewal.get("at") is not None:
             _status_time(renewal["at"], "renewal.at")
         _check_short_text(renewal.get("error"), "renewal.error")
@@ -611,9 +612,28 @@ def _validate_settings_state(state: Any) -> None:
         raise WireError("bad_field", "status settings must be an object")
     if state.get("revision") is not None and not is_seq(state["revision"]):
         raise WireError("bad_field", "status settings.revision must be a positive integer")
-    if state.get("state") not in SETTINGS_STATES:
-        raise WireError("bad_field", "status settings.state must be applied or refused")
+    if not _is_state_word(state.get("state")):
+        raise WireError("bad_field", "status settings.state must be a word such as applied or refused")
     _check_short_text(state.get("error"), "settings.error")
+    ignored = state.get("ignored")
+    if ignored is not None and not (
+        isinstance(ignored, list) and len(ignored) <= 32 and all(_is_state_word(n, 64, dots=True) for n in ignored)
+    ):
+        raise WireError("bad_field", "status settings.ignored must be a list of setting names")
+
+
+_STATE_WORD = re.compile(r"\A[a-z][a-z_]*\Z", re.ASCII)
+_SETTING_NAME = re.compile(r"\A[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?\Z", re.ASCII)
+
+
+def is_setting_name(value: Any) -> bool:
+    """``section`` or ``section.key``: what a status may list as ignored."""
+    return _is_state_word(value, 64, dots=True)
+
+
+def _is_state_word(value: Any, longest: int = 24, *, dots: bool = False) -> bool:
+    pattern = _SETTING_NAME if dots else _STATE_WORD
+    return isinstance(value, str) and len(value) <= longest and pattern.match(value) is not None
 
 
 def _validate_selftest(report: Any) -> None:

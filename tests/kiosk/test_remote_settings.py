@@ -203,8 +203,8 @@ def test_office_hours_come_from_kiosk_toml_or_remotely_and_bad_ones_are_refused(
         ({"weekdays": [7]}, "weekdays"),
         ({"spans": ["17:00-07:00"]}, "end must be after"),
         ({"spans": ["7h-11h"]}, "HH:MM-HH:MM"),
-        ({"timezone": "Mars/Olympus"}, "unknown"),
-        ({"timezone": "../../etc/passwd"}, "unknown"),
+        ({"weekdays": [0], "timezone": "Mars/Olympus"}, "unknown"),
+        ({"weekdays": [0], "timezone": "../../etc/passwd"}, "unknown"),
     ):
         with pytest.raises(ConfigError, match=words):
             settings_from_dict({**base, "office": bad}, base_dir=tmp_path)
@@ -265,3 +265,40 @@ def test_the_kiosk_may_restart_outside_office_hours_or_when_it_knows_no_hours_or
         assert kiosk._may_restart()
     finally:
         rig.close()
+
+
+def test_a_newer_collectors_sections_and_states_are_ignored_not_fatal(tmp_path):
+    """A fleet runs several versions: a kiosk applies what it knows and names what it ignored; a
+    collector stores a status whose state word it does not know yet."""
+    doc = {"v": 1, "kiosk": "k-vb-q1", "revision": 4,
+           "settings": {"panel": {"lockout_s": 20, "glow": 3}, "lamps": {"night": True}}}  # fmt: skip
+    config = remote.decode_config(json.dumps(doc).encode(), kiosk="k-vb-q1")
+    assert config.settings.given() == {"panel": {"lockout_s": 20}}
+    assert sorted(config.ignored) == ["lamps", "panel.glow"]
+    with pytest.raises(remote.RemoteSettingsError):  # the collector itself never sends unknown keys
+        remote.check_settings(doc["settings"])
+    with pytest.raises(remote.RemoteSettingsError, match="lockout_s"):  # a known key's bad value still refuses
+        remote.decode_config(
+            json.dumps({**doc, "settings": {"panel": {"lockout_s": -1}, "lamps": {}}}).encode(), kiosk="k-vb-q1"
+        )
+    rig = KioskRig(kiosk_settings(tmp_path, 1), connect=False)
+    try:
+        rig.kiosk.handle_config(json.dumps({**doc, "kiosk": rig.kiosk.settings.kiosk_id}).encode())
+        assert rig.kiosk.remote == {"revision": 4, "state": "applied", "ignored": ["panel.glow", "lamps"]}
+        assert rig.kiosk.settings.panel.lockout_s == 20
+        wire.encode_status(rig.kiosk.status(rig.kiosk.outbox))
+    finally:
+        rig.close()
+    status = {"v": 1, "kiosk": "k-vb-q1", "state": "online", "update": {"version": "0.9.0", "state": "verifying"},
+              "settings": {"revision": 4, "state": "partly_applied"}}  # fmt: skip
+    wire.validate_status(status)
+    for bad in ({"version": "0.9.0", "state": "<script>"}, {"state": "x" * 40}, {"state": 3}):
+        with pytest.raises(wire.WireError):
+            wire.validate_status({**status, "update": bad})
+
+
+def test_office_spans_are_local_hh_mm_only():
+    for bad in ("07:30Z-11:30Z", "07:30+07:00-17:00+07:00", "07:30:15-11:30", "7:30-11:30", "24:00-25:00"):
+        with pytest.raises(remote.RemoteSettingsError, match="HH:MM-HH:MM"):
+            remote.check_settings({"office": {"spans": [bad]}})
+    assert remote.check_settings({"office": {"spans": [" 07:30 - 11:30 "]}}).office.spans == (" 07:30 - 11:30 ",)
