@@ -401,7 +401,8 @@ class Kiosk:
         """Check the whole message, then use all of it, or none of it and say why in the status."""
         if payload == self._remote_payload or (not payload and not self._remote_payload):
             return  # the retained copy again, on a reconnect; or "none" while there are none
-        if not payload:  # the collector cleared it: kiosk.toml alone again
+        if not payload:  # the collector cleared it: kiosk.toml alone again, and no release offered
+            self.updater.withdraw()
             self._use(self.local_settings)
             self._remote_payload, self.remote = payload, None
             self._save_remote(payload)
@@ -443,7 +444,9 @@ class Kiosk:
         if "update_action" in config.extra and self.updater.act(config.extra["update_action"]):
             self.restart()
             return
-        if "update" in config.extra and self.updater.offer(config.extra["update"]):
+        if "update" not in config.extra:
+            self.updater.withdraw()  # a paused rollout: nothing offered any more
+        elif self.updater.offer(config.extra["update"]):
             log.info("release %s offered: checking and downloading it", config.extra["update"].get("version"))
         self.publisher.wake()
 
@@ -459,6 +462,8 @@ class Kiosk:
             self.restart()
         elif "update" in doc:
             self.updater.offer(doc["update"])
+        else:
+            self.updater.withdraw()
 
     def remote_selftest(self, request: str) -> bool:
         """Run the unattended self-test for a request from the collector, once per request id

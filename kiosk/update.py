@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 TRIAL_S = 600.0  # a new version must be connected with a status answered within this
 RETRY_S = 60.0  # a download or install that failed is tried again after this, doubling …
 RETRY_MAX_S = 3600.0  # … up to this
+MAX_TRIES = 10  # then the offer is left until another one comes, or an admin's retry (about 7 h)
 WAIT_CHECK_S = 30.0  # an installed update waiting for office hours to end looks this often
 RETAKES = 2  # a release rolled back because it never connected is taken again at most this often
 SIGNER_SKEW = dt.timedelta(days=1)  # a signer "not yet valid" by less than this is a clock off by hours
@@ -172,7 +173,10 @@ def download(
     pause_s: float = 2.0,
     stop: threading.Event | None = None,
 ) -> Path:
-    """Fetch the release into ``target`` (``.part`` until whole), resuming after every break."""
+    """Fetch the release into ``target`` (``.part`` until whole), resuming after every break. A
+    ``target`` already there and whole (an install that failed before) is not fetched again."""
+    if target.is_file() and target.stat().st_size == offer.size and _sha256(target) == offer.sha256:
+        return target
     part = target.with_name(target.name + ".part")
     parts = urllib.parse.urlsplit(offer.url)
     host, port = parts.hostname or "", parts.port or 443
@@ -218,15 +222,19 @@ def download(
             conn.close()
     else:
         raise UpdateError(f"download did not complete after {attempts} tries: {last_error}")
-    digest = hashlib.sha256()
-    with part.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    if part.stat().st_size != offer.size or digest.hexdigest() != offer.sha256:
+    if part.stat().st_size != offer.size or _sha256(part) != offer.sha256:
         part.unlink(missing_ok=True)
         raise UpdateError("downloaded release does not match its size and sha256; removed, will fetch again")
     os.replace(part, target)
     return target
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def extract_wheels(tar_path: Path, folder: Path) -> list[Path]:
@@ -302,7 +310,8 @@ class Updater:
         self._retry_at: float | None = None
         self._started = monotonic()
         self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._job: tuple[Offer, threading.Event] | None = None  # the offer being worked on, its stop
+        self._stopped = False
         self.report: dict[str, Any] | None = None
         state = read_state(data_dir)
         trial = state.get("trial") if isinstance(state.get("trial"), dict) else None
@@ -338,20 +347,53 @@ class Updater:
             }
             return False
         if offer != self._offer:
+            if self._offer is not None and self._offer.version != offer.version:
+                self.withdraw(offer.version)
             self._offer, self._failures, self._retry_at = offer, 0, None
-        elif self._retry_at is not None and self._monotonic() < self._retry_at:
-            return False  # the same offer again (every reconnect): its back-off holds
+        elif self._failures >= MAX_TRIES or (self._retry_at is not None and self._monotonic() < self._retry_at):
+            return False  # the same offer again (every reconnect): its back-off holds, or it was given up
         return self._start(offer)
 
+    def withdraw(self, version: str | None = None) -> bool:
+        """The config no longer offers a release (a paused rollout), or offers ``version`` instead:
+        call off the work on the one before — the download, the install or the wait for closing
+        time — so that it is never switched to. Does not wait for the worker. True when something
+        was called off."""
+        offer = self._offer
+        if offer is None or offer.version == version:
+            return False
+        self._offer, self._failures, self._retry_at = None, 0, None
+        if self._job is not None and self._job[0] == offer:
+            self._job[1].set()  # the worker sees it at its next step and switches to nothing
+        if (
+            self.report is not None
+            and self.report.get("version") == offer.version
+            and self.report.get("state")
+            in (
+                "downloading",
+                "installing",
+                "waiting",
+                "failed",
+            )
+        ):
+            self.report = {"version": offer.version, "state": "withdrawn"}
+        log.warning("release %s is no longer offered: its update is called off", offer.version)
+        return True
+
     def _start(self, offer: Offer) -> bool:
-        if offer.version == self.running or self.busy or self.on_trial:
+        if self.busy and self._job is not None and self._job[0] != offer:
+            self._retry_at = self._monotonic()  # once the job called off has ended
+            return False
+        if offer.version == self.running or self.busy or self.on_trial or self._stopped:
             return False
         if version_key(offer.version) < version_key(self.running):
             return False  # never backwards by an offer (a paused newer rollout); an admin's rollback is the way
         if offer.version in self.refused():
             return False  # rolled back from it: not again (a new version is needed), but see answered()
         self._retry_at = None
-        self._thread = threading.Thread(target=self._work, args=(offer,), name="update", daemon=True)
+        stop = threading.Event()
+        self._job = (offer, stop)
+        self._thread = threading.Thread(target=self._work, args=(offer, stop), name="update", daemon=True)
         self._thread.start()
         return True
 
@@ -367,14 +409,22 @@ class Updater:
         self._say(offer, "failed", error=error[:300])
         if again and offer == self._offer:
             self._failures += 1
+            if self._failures >= MAX_TRIES:
+                self._retry_at = None
+                log.error("release %s failed %d times; left until another release or an admin's retry", offer.version,
+                          self._failures)  # fmt: skip
+                return
             wait = min(RETRY_MAX_S, RETRY_S * 2 ** (self._failures - 1))
             self._retry_at = self._monotonic() + wait
             self._say(offer, "failed", error=error[:300], retry_in_s=int(wait))
 
     def _say(self, offer: Offer, state: str, **more: Any) -> None:
+        if self._job is not None and self._job[0] == offer and self._job[1].is_set():
+            return  # called off: the report says so already
         self.report = {"version": offer.version, "state": state, **more}
 
-    def _work(self, offer: Offer) -> None:
+    def _work(self, offer: Offer, stop: threading.Event | None = None) -> None:
+        stop = stop or threading.Event()
         folder = self.data_dir / "update"
         checked = False
         try:
@@ -397,7 +447,7 @@ class Updater:
                 folder / f"{offer.version}.tar",
                 context,
                 progress=lambda n: self._say(offer, "downloading", bytes=n),
-                stop=self._stop,
+                stop=stop,
                 attempts=self._download_tries,
             )
             self._say(offer, "installing")
@@ -428,23 +478,36 @@ class Updater:
             # holds the outbox).
             tar_path.unlink(missing_ok=True)
             shutil.rmtree(folder / f"{offer.version}-wheels", ignore_errors=True)
-            self.switch_when_allowed(offer)
+            if stop.is_set():
+                shutil.rmtree(final, ignore_errors=True)
+                raise UpdateError("called off")
+            self.switch_when_allowed(offer, stop=stop)
         except UpdateError as exc:
+            if stop.is_set():  # withdrawn or the kiosk stopping: not a failure to report or retry
+                log.info("update to %s called off (%s)", offer.version, exc)
+                return
             log.error("update to %s failed: %s", offer.version, exc)
             self._failed(offer, str(exc), again=checked)
         except Exception as exc:  # noqa: BLE001 - an update must never take the kiosk down
+            if stop.is_set():
+                return
             log.exception("update to %s failed", offer.version)
             self._failed(offer, f"{type(exc).__name__}: {exc}", again=checked)
 
-    def switch_when_allowed(self, offer: Offer, *, check_every_s: float = WAIT_CHECK_S) -> None:
+    def switch_when_allowed(
+        self, offer: Offer, *, stop: threading.Event | None = None, check_every_s: float = WAIT_CHECK_S
+    ) -> None:
         """Switch to the installed ``offer`` once a restart is allowed: a restart is seconds
-        without a panel, so not while citizens are served (office hours)."""
+        without a panel, so not while citizens are served (office hours). ``stop`` calls it off."""
+        stop = stop or threading.Event()
         if not self._may_switch():
             self._say(offer, "waiting")
             log.info("update %s installed; it restarts the kiosk after office hours", offer.version)
             while not self._may_switch():
-                if self._stop.wait(check_every_s):
+                if stop.wait(check_every_s):
                     raise UpdateError("stopped while waiting for office hours to end")
+        if stop.is_set() or self._stopped:
+            raise UpdateError("called off before the switch")
         self.switch(offer.version)
 
     def switch(self, version: str) -> None:
@@ -540,6 +603,7 @@ class Updater:
             state["refused"] = []
             write_state(self.data_dir, state)
             self.report = None
+            self._failures, self._retry_at = 0, (self._monotonic() if self._offer is not None else None)
             log.info("update retry asked by an admin: releases switched back from may be taken again")
             return False
         current = self.data_dir / "versions" / "current"
@@ -562,4 +626,6 @@ class Updater:
         return True
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopped = True
+        if self._job is not None:
+            self._job[1].set()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import subprocess
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -306,7 +307,17 @@ def test_a_setting_only_a_newer_release_knows_does_not_block_that_release(tmp_pa
                 }
             ).encode()
         )
-        assert rig.kiosk.remote["state"] == "refused" and offered == [{"version": "0.3.0"}]
+        # A key it does not know is ignored (a newer collector's), the rest applied, the offer taken …
+        assert rig.kiosk.remote == {"revision": 5, "state": "applied", "ignored": ["panel.night_mode"]}
+        assert offered == [{"version": "0.3.0"}]
+        # … and a value it refuses does not block the release either.
+        rig.kiosk.handle_config(
+            json.dumps(
+                {"v": 1, "kiosk": "k-vb-q1", "revision": 6, "settings": {"panel": {"lockout_s": -1}},
+                 "update": {"version": "0.3.1"}}
+            ).encode()
+        )  # fmt: skip
+        assert rig.kiosk.remote["state"] == "refused" and offered[-1] == {"version": "0.3.1"}
     finally:
         rig.close()
 
@@ -410,3 +421,69 @@ def test_a_release_rolled_back_only_because_it_never_connected_is_taken_again_wh
     old = Updater(data_dir=data, ca=None, tls=lambda: None, restart=lambda: None, running="0.2.0")
     old.answered()
     assert old.refused() == {"0.4.0"}
+
+
+def test_a_paused_rollout_calls_off_an_update_in_progress_and_one_waiting_to_retry(fleet, released, tmp_path):
+    """From the review: a withdrawn offer was retried, and a kiosk waiting for closing time switched."""
+    import ssl
+    import threading
+
+    vb = fleet["tmp"] / "k-vb-q1"
+    good = ssl.create_default_context(cafile=str(vb / "ca.crt"))
+    good.load_cert_chain(str(vb / "kiosk.crt"), str(vb / "kiosk.key"))
+    clock = [0.0]
+    restarts: list = []
+    calls: list = []
+    failing = [True]
+
+    def installer(version, wheels, venv):
+        if failing[0]:
+            raise subprocess.CalledProcessError(1, "pip", stderr=b"No space left on device")
+        fake_installer(calls)(version, wheels, venv)
+
+    office_open = threading.Event()
+    updater = Updater(data_dir=tmp_path / "data", ca=vb / "ca.crt", tls=lambda: good,
+                      restart=lambda: restarts.append(1), installer=installer, running="0.1.0",
+                      monotonic=lambda: clock[0], may_switch=lambda: not office_open.is_set())  # fmt: skip
+    doc = _offer_doc(released["book"], released["store"].load_registry(), "k-vb-q1", released["url"])
+    assert updater.offer(doc)
+    assert wait_for(lambda: not updater.busy, 30)
+    assert updater.report["state"] == "failed" and updater.report["retry_in_s"] == 60
+    assert updater.withdraw()  # the admin paused the rollout: the config comes without "update"
+    clock[0] = 1000
+    assert not updater.retry_due()
+    assert updater.report == {"version": "0.2.0", "state": "withdrawn"}
+    served = len(released["server"].downloads)
+    # Offered again, installed during office hours, waiting — and paused again: never switched.
+    failing[0] = False
+    office_open.set()
+    assert updater.offer(doc)
+    assert wait_for(lambda: (updater.report or {}).get("state") == "waiting", 30), updater.report
+    assert len(released["server"].downloads) == served  # the verified download of the failed install was used
+    assert updater.withdraw()
+    office_open.clear()  # closing time comes
+    assert wait_for(lambda: not updater.busy, 40)
+    assert restarts == [] and not (tmp_path / "data" / "versions" / "current").exists()
+    assert updater.report["state"] == "withdrawn"
+
+
+def test_an_offer_that_keeps_failing_is_left_after_max_tries_until_an_admins_retry(tmp_path):
+    from kiosk.update import MAX_TRIES, RETRY_MAX_S
+
+    doc = {"version": "0.3.0", "url": "https://x/r", "size": 1, "sha256": "0" * 64, "manifest": "", "signature": "",
+           "signer": ""}  # fmt: skip
+    clock = [0.0]
+    updater = Updater(data_dir=tmp_path, ca=None, tls=lambda: None, restart=lambda: None, running="0.2.0",
+                      monotonic=lambda: clock[0])  # fmt: skip
+    offer = Offer.parse(doc)
+    updater._offer = offer
+    waits = []
+    for _ in range(MAX_TRIES):
+        updater._failed(offer, "install failed: no matching distribution", again=True)
+        waits.append(updater.report.get("retry_in_s"))
+    assert waits[:3] == [60, 120, 240] and max(w for w in waits if w) == RETRY_MAX_S and waits[-1] is None
+    clock[0] = 10**6
+    assert not updater.retry_due() and not updater.offer(doc)  # given up, also on a reconnect
+    updater.act({"id": "0011223344556677", "do": "retry"})
+    updater._work = lambda offer, stop=None: None  # type: ignore[method-assign]
+    assert updater.retry_due()  # an admin's retry starts it again

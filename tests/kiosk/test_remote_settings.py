@@ -239,9 +239,10 @@ def test_an_installed_update_waits_for_office_hours_to_end_before_it_restarts_th
     assert restarts == [1] and updater.report["state"] == "switching"
     # A kiosk stopped while it waits: the thread ends, nothing switched.
     open_now.set()
-    updater._stop.set()
+    stop = threading.Event()
+    stop.set()
     with pytest.raises(UpdateError, match="stopped"):
-        updater.switch_when_allowed(offer, check_every_s=0.05)
+        updater.switch_when_allowed(offer, stop=stop, check_every_s=0.05)
     assert restarts == [1]
 
 
