@@ -44,13 +44,28 @@ class MqttSettings:
 CONNECT_TIMEOUT_S = 30.0
 
 
-def tls_context(settings: MqttSettings) -> ssl.SSLContext:
+def tls_context(settings: MqttSettings, *, check_time: bool = True) -> ssl.SSLContext:
     """TLS as paho's ``tls_set`` makes it (the broker's certificate and name checked against the
     CA), held by the caller so that a renewed client certificate can be loaded into it later."""
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=settings.tls_ca)
     if settings.tls_cert:
         context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    trust_time(context, check_time)
     return context
+
+
+NO_CHECK_TIME = 0x200000  # OpenSSL's X509_V_FLAG_NO_CHECK_TIME (Python names no constant for it)
+
+
+def trust_time(context: ssl.SSLContext, clock_known: bool) -> None:
+    """Check certificate dates only when the wall clock is known (NTP, or the collector's time).
+    A Pi without a real-time clock on a LAN that blocks NTP boots at its image's date, often
+    before the fleet CA was made: checking dates then would refuse the broker for ever, and the
+    collector's time only comes over that connection. The chain and the name are always checked."""
+    flags = int(context.verify_flags)
+    wanted = flags & ~NO_CHECK_TIME if clock_known else flags | NO_CHECK_TIME
+    if wanted != flags:
+        context.verify_flags = ssl.VerifyFlags(wanted)
 
 
 def make_client(

@@ -37,6 +37,7 @@ from kiosk.mqtt import (
     session_properties,
     set_nodelay,
     tls_context,
+    trust_time,
 )
 from kiosk.outbox import OutboxRow, SqliteOutbox
 from kiosk.presence import CollectorPresence
@@ -98,6 +99,7 @@ class MqttPublisher:
         on_config: Callable[[bytes], None] | None = None,
         on_cert: Callable[[bytes], None] | None = None,
         on_status_answered: Callable[[], None] | None = None,
+        clock_known: Callable[[], bool] = lambda: True,
     ) -> None:
         self.kiosk_id = kiosk_id
         self.outbox_path = outbox_path
@@ -134,7 +136,8 @@ class MqttPublisher:
         self._connected = threading.Event()
         self._generation = 0
         self._thread: threading.Thread | None = None
-        self.tls = tls_context(settings) if settings.tls_ca else None
+        self.clock_known = clock_known
+        self.tls = tls_context(settings, check_time=clock_known()) if settings.tls_ca else None
         self.client = make_client(kiosk_id, settings, tls=self.tls)
         self.client.will_set(self.topics.status(kiosk_id), wire.offline_will(kiosk_id), qos=1, retain=True)
         self.client.on_connect = self._on_connect
@@ -260,6 +263,8 @@ class MqttPublisher:
         outbox.close()
 
     def _step(self, outbox: SqliteOutbox, state: _DrainState) -> None:
+        if self.tls is not None:
+            trust_time(self.tls, self.clock_known())  # for the next (re)connection
         self._apply_acks(outbox, state)
         self._apply_presence(state)
         if not self.connected:

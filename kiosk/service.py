@@ -24,6 +24,7 @@ from kiosk.clock import Clock, CollectorTime, Stamp, clock_source, stamp
 from kiosk.config import KioskSettings
 from kiosk.errors import OutboxError
 from kiosk.files import remove_file
+from kiosk.mqtt import tls_context
 from kiosk.outbox import OutboxRow, SqliteOutbox
 from kiosk.panel import ButtonPanel
 from kiosk.ports import Outbox, Publisher
@@ -123,6 +124,7 @@ class Kiosk:
             wall=clock.wall,
             since_boot=clock.since_boot,
             collector_time=self.collector_time,
+            clock_known=self._wall_clock_right,
             on_config=lambda payload: self.events.put(ConfigMessage(payload)),
             on_cert=lambda payload: self.events.put(CertMessage(payload)),
             on_status_answered=lambda: self.events.put(StatusAnswered()),
@@ -190,9 +192,7 @@ class Kiosk:
         mqtt = with_pair_in_use(self.settings.mqtt, self.certs)
         if not (mqtt.tls_ca and mqtt.tls_cert and mqtt.tls_key):
             return None
-        context = ssl.create_default_context(cafile=mqtt.tls_ca)
-        context.load_cert_chain(mqtt.tls_cert, mqtt.tls_key)
-        return context
+        return tls_context(mqtt, check_time=self._wall_clock_right())
 
     def close(self) -> None:
         systemd.notify("STOPPING=1")
@@ -542,6 +542,14 @@ class Kiosk:
         office = self.settings.office
         known = self._known_time()
         return not office.weekdays or known is None or not office.is_open(known)
+
+    def _wall_clock_right(self) -> bool:
+        """Whether this machine's own clock — the one TLS checks certificate dates with — is right:
+        NTP-synchronised, or within an hour of the collector's time."""
+        if self.clock.is_synced():
+            return True
+        now = self.now()
+        return clock_source(now.clock) == "collector" and abs(self.clock.wall() - now.wall) < 3600
 
     def _known_time(self) -> datetime | None:
         """The wall time when NTP or the collector vouches for it (a release signer's validity is
