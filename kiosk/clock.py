@@ -94,6 +94,9 @@ DRIFT_PPM = 100.0  # a Pi's crystal is good to ~50 ppm; twice that for the estim
 MAX_ROUND_TRIP_S = 10.0  # an answer slower than this says too little about the time to use
 
 
+AGREE_S = 1.0  # two estimates further apart than their errors and this disagree
+
+
 @dataclass(frozen=True)
 class TimeEstimate:
     """The collector's clock as seen from this boot: ``wall = since_boot + offset_s``."""
@@ -111,15 +114,20 @@ class CollectorTime:
     (``received``), both on the boot clock. So ``offset = at - (sent + received) / 2`` with an
     error of half the round trip. A new sample replaces the estimate when it is at least as good
     as the old one has become with the boot clock's drift, so a slow answer over 3G never
-    overrides a fast one from a minute ago. Thread-safe: the publisher writes, presses read.
+    overrides a fast one from a minute ago. A sample that disagrees with the estimate by more than
+    both errors allow (one collector host whose clock is wrong) is believed only when the next
+    sample says the same (the collector's clock was stepped, or the first estimate was the wrong
+    one). Thread-safe: the publisher writes, presses read.
     """
 
     def __init__(self, *, drift_ppm: float = DRIFT_PPM, max_round_trip_s: float = MAX_ROUND_TRIP_S) -> None:
         self.drift = drift_ppm * 1e-6
         self.max_round_trip_s = max_round_trip_s
         self._best: TimeEstimate | None = None
+        self._doubt: TimeEstimate | None = None  # a disagreeing sample, waiting for a second opinion
         self._lock = threading.Lock()
         self.samples = 0
+        self.disagreed = 0
 
     def observe(self, *, at: float, sent: float, received: float) -> bool:
         """One answer; True when it became the estimate."""
@@ -130,10 +138,21 @@ class CollectorTime:
         with self._lock:
             self.samples += 1
             current = self._best
+            if current is not None and not self._agree(sample, current, received):
+                self.disagreed += 1
+                doubt, self._doubt = self._doubt, sample
+                if doubt is None or not self._agree(sample, doubt, received):
+                    return False  # alone against the estimate: wait for a second opinion
+                self._best, self._doubt = sample, None  # two in a row: the estimate was the wrong one
+                return True
+            self._doubt = None
             if current is None or sample.error_s <= self._aged_error(current, received):
                 self._best = sample
                 return True
             return False
+
+    def _agree(self, sample: TimeEstimate, other: TimeEstimate, now: float) -> bool:
+        return abs(sample.offset_s - other.offset_s) <= sample.error_s + self._aged_error(other, now) + AGREE_S
 
     def estimate(self, now: float) -> TimeEstimate | None:
         """The estimate at boot-clock ``now``, its error grown by the drift since the sample."""

@@ -110,3 +110,23 @@ def test_an_answer_to_a_status_of_another_connection_sets_nothing(rig_factory, c
     publisher._wake.set()
     rig.pump(lambda: False, timeout_s=1)
     assert rig.kiosk.collector_time.estimate(clock.since_boot()) is None
+
+
+def test_one_answer_far_from_the_estimate_is_not_believed_alone():
+    """From the review: one fast ack from a collector host whose clock is a year off set the time."""
+    from kiosk.clock import CollectorTime
+
+    times = CollectorTime()
+    truth = 1_800_000_000.0
+    assert times.observe(at=truth + 100.04, sent=100.0, received=100.08)  # boot clock 100 s: offset = truth
+    year = 365 * 86400
+    assert not times.observe(at=truth - year + 160.01, sent=160.0, received=160.02)  # fast, but a year off
+    assert abs(times.estimate(160.0).offset_s - truth) < 0.1
+    assert times.observe(at=truth + 170.01, sent=170.0, received=170.02)  # the right hosts go on: better sample
+    assert not times.observe(at=truth - year + 180.01, sent=180.0, received=180.02)
+    assert not times.observe(at=truth + 190.5, sent=190.0, received=191.0)  # agrees, but slower: not better
+    # The collector's clock really was stepped: two answers in a row say so, and are believed.
+    assert not times.observe(at=truth + 3600 + 200.01, sent=200.0, received=200.02)
+    assert times.observe(at=truth + 3600 + 210.01, sent=210.0, received=210.02)
+    assert abs(times.estimate(210.0).offset_s - (truth + 3600)) < 0.1
+    assert times.disagreed == 4
