@@ -31,7 +31,10 @@ PATH = re.compile(r"\A/releases/(?P<version>[^/]+)/release\.tar\Z")
 RANGE = re.compile(r"\Abytes=(?P<start>[0-9]{1,15})-(?P<end>[0-9]{0,15})\Z")
 CHUNK = 64 * 1024
 TIMEOUT_S = 120.0  # a kiosk silent this long is dropped (it resumes with a Range)
-MAX_CLIENTS = 64  # downloads served at once; more wait for their next try (kiosks retry)
+HANDSHAKE_S = 10.0  # a connection that has not finished TLS in this long is dropped
+MAX_CLIENTS = 64  # downloads served at once; more are told to come back (kiosks retry)
+MAX_CONNECTIONS = 256  # connections open at once, handshaking or downloading
+MAX_PER_ADDRESS = 16  # … from one address (a commune's kiosks behind one NAT fit)
 
 
 class _Server(ThreadingHTTPServer):
@@ -43,8 +46,9 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        # At most MAX_CLIENTS downloads at once: a flood of idle sockets cannot take a thread each.
-        if not self.owner.slots.acquire(blocking=False):
+        # Bounded connections, and fewer from one address: idle sockets from one place cannot take
+        # every thread. A download slot is taken only once TLS and the kiosk's name are checked.
+        if not self.owner.connection_opened(client_address[0]):
             self.shutdown_request(request)
             return
         super().process_request(request, client_address)
@@ -53,14 +57,14 @@ class _Server(ThreadingHTTPServer):
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self.owner.slots.release()
+            self.owner.connection_closed(client_address[0])
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.info("release download from %s ended with an error", client_address[0] if client_address else "?")
 
     def get_request(self) -> tuple[socket.socket, Any]:
         raw, address = self.socket.accept()
-        raw.settimeout(TIMEOUT_S)
+        raw.settimeout(HANDSHAKE_S)
         # The handshake happens in the request's own thread (on its first read), not here.
         wrapped = self.owner.context().wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
         return wrapped, address
@@ -80,6 +84,7 @@ class _Handler(BaseHTTPRequestHandler):
             log.info("release download refused at the TLS handshake: %s", exc)
             self.request.close()
             raise ConnectionAbortedError from exc
+        self.request.settimeout(TIMEOUT_S)
         super().setup()
         cert: Any = self.request.getpeercert() or {}
         for rdn in cert.get("subject", ()):
@@ -130,6 +135,19 @@ class _Handler(BaseHTTPRequestHandler):
                 self._fail(416, "range beyond the file", size=size)
                 return
         length = end - start + 1
+        if send_body and not owner.slots.acquire(blocking=False):
+            self._fail(503, "busy: come back in a minute", retry_after=60)
+            return
+        try:
+            self._send(path, found["version"], start, end, size, length, wanted=bool(wanted), send_body=send_body)
+        finally:
+            if send_body:
+                owner.slots.release()
+
+    def _send(
+        self, path: Path, version: str, start: int, end: int, size: int, length: int, *, wanted: bool, send_body: bool
+    ) -> None:
+        owner = self.server.owner
         self.send_response(206 if wanted else 200)
         self.send_header("Content-Type", "application/x-tar")
         self.send_header("Content-Length", str(length))
@@ -148,11 +166,13 @@ class _Handler(BaseHTTPRequestHandler):
                     break
                 self.wfile.write(block)
                 left -= len(block)
-        owner.served(self.kiosk, found["version"], start, length)
+        owner.served(self.kiosk, version, start, length)
 
-    def _fail(self, code: int, why: str, *, size: int | None = None) -> None:
+    def _fail(self, code: int, why: str, *, size: int | None = None, retry_after: int | None = None) -> None:
         body = (why + "\n").encode()
         self.send_response(code)
+        if retry_after is not None:
+            self.send_header("Retry-After", str(retry_after))
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         if size is not None:
@@ -187,9 +207,26 @@ class ReleaseServer:
         self._crl_mtime = -1.0
         self._lock = threading.Lock()
         self.slots = threading.BoundedSemaphore(MAX_CLIENTS)
+        self._open: dict[str, int] = {}  # connections open per address
+        self._open_lock = threading.Lock()
         self.downloads: list[tuple[str, str, int, int]] = []  # (kiosk, version, start, length), newest last
         self._server = _Server((update.host, update.port if port is None else port), self)
         self._thread = threading.Thread(target=self._server.serve_forever, name="release-server", daemon=True)
+
+    def connection_opened(self, address: str) -> bool:
+        with self._open_lock:
+            if sum(self._open.values()) >= MAX_CONNECTIONS or self._open.get(address, 0) >= MAX_PER_ADDRESS:
+                return False
+            self._open[address] = self._open.get(address, 0) + 1
+            return True
+
+    def connection_closed(self, address: str) -> None:
+        with self._open_lock:
+            left = self._open.get(address, 0) - 1
+            if left > 0:
+                self._open[address] = left
+            else:
+                self._open.pop(address, None)
 
     @property
     def port(self) -> int:

@@ -199,6 +199,11 @@ def download(
             elif answer.status == 416:
                 part.unlink(missing_ok=True)
                 continue
+            elif answer.status == 503:  # the server is busy: come back, as it says, within this try
+                wait = answer.getheader("Retry-After", "")
+                last_error = "release server busy"
+                time.sleep(min(30.0, float(wait)) if wait.isdigit() else pause_s)
+                continue
             elif answer.status != 206:
                 raise UpdateError(f"{offer.url}: HTTP {answer.status} {answer.read(200).decode('utf-8', 'replace')}")
             with part.open("r+b" if have else "wb") as fh:

@@ -487,3 +487,29 @@ def test_an_offer_that_keeps_failing_is_left_after_max_tries_until_an_admins_ret
     updater.act({"id": "0011223344556677", "do": "retry"})
     updater._work = lambda offer, stop=None: None  # type: ignore[method-assign]
     assert updater.retry_due()  # an admin's retry starts it again
+
+
+def test_idle_sockets_from_one_address_do_not_keep_kiosks_from_their_downloads(fleet, released, monkeypatch):
+    """From the review: 64 idle TCP sockets (no TLS) took every download slot for 2 minutes."""
+    import socket
+    import ssl
+
+    import collector.releaseserver as releaseserver
+
+    monkeypatch.setattr(releaseserver, "HANDSHAKE_S", 1.0)
+    idle = []
+    for _ in range(releaseserver.MAX_CLIENTS + 16):  # more than every download slot
+        sock = socket.socket()
+        sock.bind(("127.0.0.2", 0))  # the attacker's address
+        sock.connect(("127.0.0.1", released["server"].port))
+        idle.append(sock)
+    vb = fleet["tmp"] / "k-vb-q1"
+    context = ssl.create_default_context(cafile=str(vb / "ca.crt"))
+    context.load_cert_chain(str(vb / "kiosk.crt"), str(vb / "kiosk.key"))
+    offer = Offer.parse(_offer_doc(released["book"], released["store"].load_registry(), "k-vb-q1", released["url"]))
+    target = fleet["tmp"] / "dl" / "0.2.0.tar"
+    target.parent.mkdir()
+    assert download(offer, target, context, attempts=3).stat().st_size == offer.size  # from 127.0.0.1: served
+    assert wait_for(lambda: sum(released["server"]._open.values()) == 0, 10)  # the idle ones dropped after 1 s
+    for sock in idle:
+        sock.close()
