@@ -22,7 +22,8 @@ import os
 import sys
 from pathlib import Path
 
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = 3  # starts within one boot without proof: a crash loop
+MAX_BOOTS = 10  # boots on trial without proof (power cut after power cut) before going back
 DATA = Path(os.environ.get("KIOSK_DATA", "/var/lib/kiosk"))
 BASE = Path(os.environ.get("KIOSK_BASE", "/opt/kiosk/.venv"))
 
@@ -77,7 +78,14 @@ def _save(data: Path, state: dict) -> None:  # type: ignore[type-arg]
         print(f"kiosk launcher: could not write the update state: {exc}", file=sys.stderr)
 
 
-def decide(data: Path, *, now: str | None = None) -> Path:
+def boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def decide(data: Path, *, now: str | None = None, boot: str | None = None) -> Path:
     """Count the attempt, roll back if the trial failed, and return the kiosk program to run."""
     state = read_state(data)
     trial = state.get("trial")
@@ -89,6 +97,13 @@ def decide(data: Path, *, now: str | None = None) -> Path:
         _save(data, state)
         trial = None
     if isinstance(trial, dict):
+        # Starts are counted per boot: power cuts during the trial (a weekend of them) are not a
+        # crash loop; only very many boots without proof are.
+        this_boot = boot_id() if boot is None else boot
+        if trial.get("boot") != this_boot:
+            trial["boot"] = this_boot
+            trial["boots"] = int(trial.get("boots", 0)) + 1
+            trial["attempts"] = 0
         trial["attempts"] = int(trial.get("attempts", 0)) + 1
         reason = kind = ""
         if trial.get("unconfirmed"):
@@ -96,6 +111,9 @@ def decide(data: Path, *, now: str | None = None) -> Path:
         elif trial["attempts"] > MAX_ATTEMPTS:
             reason = f"started {MAX_ATTEMPTS} times without a connection and an acked status (crash loop?)"
             kind = "crash_loop"
+        elif trial["boots"] > MAX_BOOTS:
+            reason = f"{MAX_BOOTS} boots on trial without a connection and an acked status"
+            kind = "unconfirmed"  # maybe the link's fault: may be taken again when the collector answers
         if reason:
             version = str(trial.get("version", "?"))
             try:

@@ -513,3 +513,29 @@ def test_idle_sockets_from_one_address_do_not_keep_kiosks_from_their_downloads(f
     assert wait_for(lambda: sum(released["server"]._open.values()) == 0, 10)  # the idle ones dropped after 1 s
     for sock in idle:
         sock.close()
+
+
+def test_power_cuts_on_trial_are_not_a_crash_loop(tmp_path):
+    """From the review: three power cycles without a link rolled a good release back as a crash loop."""
+    data = tmp_path / "data"
+    for version in ("0.2.0", "0.3.0"):
+        (data / "versions" / version / "bin").mkdir(parents=True)
+    launcher.point_current(data, "0.2.0")
+    Updater(data_dir=data, ca=None, tls=lambda: None, restart=lambda: None, running="0.2.0").switch("0.3.0")
+    for boot in range(1, launcher.MAX_BOOTS - 1):  # a power cut each time, one start per boot
+        launcher.decide(data, now=AT, boot=f"boot-{boot}")
+        assert os.readlink(data / "versions" / "current") == "0.3.0", boot
+    launcher.decide(data, now=AT, boot="boot-crashes")
+    for _ in range(launcher.MAX_ATTEMPTS - 1):  # a real crash loop within one boot still goes back
+        launcher.decide(data, now=AT, boot="boot-crashes")
+    assert os.readlink(data / "versions" / "current") == "0.3.0"
+    launcher.decide(data, now=AT, boot="boot-crashes")
+    assert os.readlink(data / "versions" / "current") == "0.2.0"
+    assert launcher.read_state(data)["rolled_back"]["kind"] == "crash_loop"
+    # Very many boots without proof go back too, as "unconfirmed" (it may be the link's fault).
+    launcher.write_state(data, {"trial": {"version": "0.3.0", "previous": "0.2.0", "attempts": 0}})
+    launcher.point_current(data, "0.3.0")
+    for boot in range(launcher.MAX_BOOTS + 1):
+        launcher.decide(data, now=AT, boot=f"again-{boot}")
+    assert os.readlink(data / "versions" / "current") == "0.2.0"
+    assert launcher.read_state(data)["rolled_back"]["kind"] == "unconfirmed"
