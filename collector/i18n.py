@@ -123,6 +123,12 @@ _TEXT: dict[str, tuple[str, str]] = {
     "days_left": ("còn {n} ngày", "{n} days left"),
     "renewal": ("Gia hạn", "Renewal"),
     "retry_in": ("thử lại sau", "tried again in"),
+    "kiosk_history": ("Lịch sử cập nhật, chứng thư và thao tác", "Updates, certificates and actions"),
+    "history_kiosk_update": ("Cập nhật phần mềm", "Software update"),
+    "history_renew_certificate": ("Gia hạn chứng thư", "Certificate renewed"),
+    "history_request_selftest": ("Yêu cầu tự kiểm tra", "Self-test asked"),
+    "history_update_action": ("Thao tác cập nhật", "Update action"),
+    "history_set_remote_settings": ("Cài đặt từ xa", "Remote settings"),
     "settings_in_force": ("Cài đặt từ xa đang áp dụng", "Remote settings in force"),
     "run_selftest": ("Chạy tự kiểm tra từ xa", "Run a remote self-test"),
     "selftest_requested": (

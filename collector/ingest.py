@@ -369,6 +369,12 @@ class MessageHandler:
         doc = wire.decode_status(payload, topic_kiosk=kiosk)
         if kiosk not in self.registry().kiosks:
             raise Rejected("unknown_kiosk", f"status from kiosk {kiosk!r}, which is not in the registry")
+        update = doc.get("update")
+        if isinstance(update, dict):
+            now = (str(update.get("version")), str(update.get("state")))
+            if self.store.kiosk_update_state(kiosk) != now:  # a step of an update: kept for its page
+                detail = f"{now[0]}: {now[1]}" + (f" — {update['error']}" if update.get("error") else "")
+                self.store.audit_add(received_at, "collector", "kiosk_update", f"kiosk:{kiosk}", detail[:400])
         self.store.record_status(kiosk, doc, received_at)
         self.store.kiosk_sample_add(
             kiosk, received_at, json.dumps(sample_of(doc)), unless_after=_minus(received_at, SAMPLE_EVERY_S)

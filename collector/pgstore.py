@@ -27,6 +27,7 @@ from collector.sqlshared import PICTURE_IN_DB, SharedSql
 from collector.store import (
     _PAGE_COLUMNS,
     _PAGE_JOINS,
+    AUDIT_BY_TARGET,
     RELEASE_TABLES,
     Assignments,
     Count,
@@ -194,6 +195,8 @@ _m9_kiosk_samples = _run(
 
 _m10_releases = _run(*RELEASE_TABLES)
 
+_m11_audit_by_target = _run(AUDIT_BY_TARGET)
+
 MIGRATIONS: list[PgMigration] = [
     _m1_initial,
     _m2_monthly,
@@ -205,6 +208,7 @@ MIGRATIONS: list[PgMigration] = [
     _m8_remote_settings,
     _m9_kiosk_samples,
     _m10_releases,
+    _m11_audit_by_target,
 ]
 
 

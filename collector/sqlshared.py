@@ -11,6 +11,7 @@ transaction of its own (a roster import is all rows or none).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -190,6 +191,31 @@ class SharedSql:
                 "SELECT at, username, action, target, detail FROM audit ORDER BY id DESC LIMIT ?", (limit,)
             )
         ]
+
+    def audit_for(self, target: str, actions: Sequence[str], limit: int = 50) -> list[tuple[str, str, str, str]]:
+        """(at, username, action, detail), newest first, of ``target`` (e.g. ``kiosk:k-vb-q1``)."""
+        marks = ",".join("?" * len(actions))
+        return [
+            (str(a), str(u), str(ac), str(d))
+            for a, u, ac, d in self._rows(
+                f"SELECT at, username, action, detail FROM audit WHERE target=? AND action IN ({marks})"
+                " ORDER BY id DESC LIMIT ?",
+                (target, *actions, limit),
+            )
+        ]
+
+    def kiosk_update_state(self, kiosk: str) -> tuple[str, str] | None:
+        """(version, state) of the update in ``kiosk``'s stored status, if it reported one."""
+        row = self._row("SELECT doc FROM kiosk_status WHERE kiosk=?", (kiosk,))
+        if row is None:
+            return None
+        try:
+            update = json.loads(str(row[0])).get("update")
+        except (ValueError, AttributeError):
+            return None
+        if not isinstance(update, dict):
+            return None
+        return str(update.get("version")), str(update.get("state"))
 
     # --- officers and the roster ---------------------------------------------------------
 

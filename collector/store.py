@@ -180,6 +180,8 @@ class RatingStore(Protocol):
     def remote_settings_put(self, scope: str, doc: str, by: str, at: str) -> int: ...
     def remote_settings_all(self) -> list[tuple[str, str, int, str, str]]: ...
     def audit_add(self, at: str, username: str, action: str, target: str, detail: str = "") -> None: ...
+    def audit_for(self, target: str, actions: Sequence[str], limit: int = 50) -> list[tuple[str, str, str, str]]: ...
+    def kiosk_update_state(self, kiosk: str) -> tuple[str, str] | None: ...
     def kiosk_sample_add(self, kiosk: str, at: str, doc: str, *, unless_after: str) -> bool: ...
     def kiosk_samples_purge(self, older_than: str) -> int: ...
     def snapshot_expected(self, rating_id: str) -> tuple[str, str | None, int | None] | None: ...
@@ -396,6 +398,14 @@ def _m10_releases(db: sqlite_utils.Database) -> None:
         db.execute(sql)
 
 
+AUDIT_BY_TARGET = "CREATE INDEX audit_target ON audit(target, id)"
+
+
+def _m11_audit_by_target(db: sqlite_utils.Database) -> None:
+    """A kiosk's page lists its own history (updates, renewals, self-tests, settings) from the audit."""
+    db.execute(AUDIT_BY_TARGET)
+
+
 MIGRATIONS: list[Migration] = [
     _m1_initial,
     _m2_monthly,
@@ -407,6 +417,7 @@ MIGRATIONS: list[Migration] = [
     _m8_remote_settings,
     _m9_kiosk_samples,
     _m10_releases,
+    _m11_audit_by_target,
 ]
 
 

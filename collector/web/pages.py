@@ -1226,6 +1226,11 @@ def _normalised(values: list[float | None]) -> list[float | None]:
     return [None if v is None else (v / top if top else 0.0) for v in values]
 
 
+# What a kiosk's page lists as its history: each step of its updates (as it reported them), its
+# certificate renewals, and what admins asked of it. Settings set for its unit are on /admin/settings.
+KIOSK_HISTORY = ("kiosk_update", "renew_certificate", "request_selftest", "update_action", "set_remote_settings")
+
+
 @router.get("/kiosks/{kiosk}", response_class=HTMLResponse)
 def kiosk_page(kiosk: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> HTMLResponse:
     """A kiosk's health over time, its version, settings and certificate, its last self-test and
@@ -1243,6 +1248,7 @@ def kiosk_page(kiosk: str, request: Request, me: PageUser, ctx: Ctx, db: Db, reg
     backlog = _normalised([s.get("backlog") for _, s in samples])
     disk = _normalised([s.get("disk_free_mb") for _, s in samples])
     recent = db.kiosk_recent_ratings(kiosk, [counter], limit=20)
+    history = db.audit_for(f"kiosk:{kiosk}", KIOSK_HISTORY, limit=40)
     return render(
         ctx,
         request,
@@ -1262,6 +1268,7 @@ def kiosk_page(kiosk: str, request: Request, me: PageUser, ctx: Ctx, db: Db, reg
         cert_expires=expires,
         cert_days=None if expires is None else (expires - now).days,
         recent=recent,
+        history=history,
         tz=ctx.settings.tz,
         done=request.query_params.get("done", ""),
     )

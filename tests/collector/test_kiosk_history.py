@@ -62,3 +62,29 @@ def test_transitions_and_newest_presses_of_a_kiosk(any_store):
     newest = any_store.kiosk_recent_ratings("k-vb-q1", ["vb-q1"], limit=2)
     assert [row[0] for row in newest] == [_at(2), _at(1)]
     assert any_store.kiosk_recent_ratings("k-other", ["vb-q1"]) == []
+
+
+def test_each_step_of_an_update_is_kept_for_the_kiosks_page_once(any_store, settings):
+    """'Version and update history' on /kiosks/{id}: a status whose update changed is one line."""
+    from collector.ingest import Acks, MessageHandler
+
+    handler = MessageHandler(store=any_store, settings=settings, registry=any_store.load_registry)
+    steps = [None, ("0.2.0", "downloading"), ("0.2.0", "downloading"), ("0.2.0", "switching"), ("0.2.0", "trial"),
+             ("0.2.0", "updated"), ("0.2.0", "updated"), ("0.3.0", "rolled_back")]  # fmt: skip
+    for n, step in enumerate(steps):
+        status = {"v": 1, "kiosk": "k-vb-q1", "state": "online", "at": _at(n), "fw": "0.1.0"}
+        if step is not None:
+            status["update"] = {"version": step[0], "state": step[1]}
+            if step[1] == "rolled_back":
+                status["update"]["error"] = "crash loop"
+        with any_store.transaction():
+            handler.handle("sat/v1/k/k-vb-q1/status", json.dumps(status).encode(), _at(n), Acks())
+    history = any_store.audit_for("kiosk:k-vb-q1", ("kiosk_update",))
+    assert [d for _, _, _, d in history][::-1] == [
+        "0.2.0: downloading",
+        "0.2.0: switching",
+        "0.2.0: trial",
+        "0.2.0: updated",
+        "0.3.0: rolled_back — crash loop",
+    ]
+    assert any_store.audit_for("kiosk:k-other", ("kiosk_update",)) == []

@@ -217,6 +217,8 @@ def test_a_kiosk_page_shows_its_health_and_an_admin_runs_a_self_test_remotely(
         assert not rig.kiosk.remote_selftest(report["remote"])
         audit = [r for r in Accounts(store).audit_log() if r[2] == "request_selftest"]
         assert audit and audit[0][3] == "kiosk:k-vb-q1"
+        history = client.get("/kiosks/k-vb-q1").text.split('id="history"')[1].split("</table>")[0]
+        assert f"request {report['remote']}" in history and "admin" in history
     finally:
         rig.close()
     # Someone who cannot see the kiosk's counter gets 404; a non-admin cannot ask for a self-test.
