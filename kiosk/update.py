@@ -206,6 +206,9 @@ def download(
                 continue
             elif answer.status != 206:
                 raise UpdateError(f"{offer.url}: HTTP {answer.status} {answer.read(200).decode('utf-8', 'replace')}")
+            elif not (answer.getheader("Content-Range") or "").startswith(f"bytes {have}-"):
+                part.unlink(missing_ok=True)  # not the part asked for: start again rather than splice
+                raise OSError(f"the server answered another range: {answer.getheader('Content-Range')!r}")
             with part.open("r+b" if have else "wb") as fh:
                 fh.seek(have)
                 while True:
