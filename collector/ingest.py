@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as copy_of
 from datetime import datetime, timedelta
@@ -142,6 +142,67 @@ class MessageHandler:
         self.counts = Counts()
         self.item_refusals: list[str] = []  # reasons of the items refused alone in the last message
         self._unit_of: tuple[Registry | None, dict[str, str]] = (None, {})
+        # While handle_batch gathers a run of rating messages: each message's checked ratings, stored
+        # together at the end of the run instead of one message at a time.
+        self._gathered: list[tuple[str, list[wire.Rating]]] | None = None
+
+    def handle_batch(self, messages: Sequence[tuple[str, bytes]], received_at: str, acks: Acks) -> None:
+        """Every message as :meth:`handle` takes it, with one difference that only makes it faster:
+        the ratings of consecutive rating messages go to the store in one insert and one roll-up
+        upsert. A message that fails its checks is still quarantined alone. Should the store refuse
+        the run's insert (not an outage), the run is rolled back and taken again one message at a
+        time, so a message that makes the store fail is quarantined alone, as before."""
+        run: list[tuple[str, bytes]] = []
+        for topic, payload in messages:
+            if topic.endswith("/ratings"):
+                run.append((topic, payload))
+                continue
+            self._handle_run(run, received_at, acks)
+            run = []
+            # A picture after its rating: the rating is stored first.
+            self.handle(topic, payload, received_at, acks)
+        self._handle_run(run, received_at, acks)
+
+    def _handle_run(self, run: list[tuple[str, bytes]], received_at: str, acks: Acks) -> None:
+        if len(run) <= 1:
+            for topic, payload in run:
+                self.handle(topic, payload, received_at, acks)
+            return
+        counts = self.counts.copy()
+        mine = Acks()
+        try:
+            with self.store.savepoint():
+                self._gathered = []
+                for topic, payload in run:
+                    # No savepoint of its own (on PostgreSQL each is a round trip): a message that
+                    # fails other than by its checks sends the whole run the slow way below.
+                    self.counts.messages += 1
+                    self.item_refusals = []
+                    self._handle(topic, payload, received_at, received_at, mine, True)
+                gathered, self._gathered = self._gathered, None
+                new, duplicates = self.store.add_rating_groups(
+                    gathered, unit_of=self._units_of(self.registry()), received_at=received_at, tz=self.tz
+                )
+        except StoreOutage:
+            raise
+        except Exception as exc:
+            if self.store.is_outage(exc):
+                raise StoreOutage(f"store: {exc}") from exc
+            log.warning(
+                "a run of rating messages failed together; taking them one at a time",
+                extra={"kv": {"messages": len(run), "error": safe_text(f"{type(exc).__name__}: {exc}", 300)}},
+            )
+            self.counts = counts
+            for topic, payload in run:
+                self.handle(topic, payload, received_at, acks)
+            return
+        finally:
+            self._gathered = None
+        self.counts.stored += len(new)
+        self.counts.duplicates += len(duplicates)
+        for kiosk, ratings in gathered:
+            acks.ratings[kiosk].extend(r.id for r in ratings)
+        _merge(acks, mine)
 
     def handle(
         self,
@@ -287,6 +348,9 @@ class MessageHandler:
             self._quarantine_item(kiosk, topic, rejected.item, rejected.reason, rejected.detail, received_at)
             if rejected.rating_id:
                 acks.ratings[kiosk].append(rejected.rating_id)
+        if self._gathered is not None:
+            self._gathered.append((kiosk, good))  # stored with the rest of the run (handle_batch)
+            return
         unit_of = self._units_of(registry)
         new, duplicates = self.store.add_ratings(kiosk, good, unit_of=unit_of, received_at=received_at, tz=self.tz)
         self.counts.stored += len(new)
@@ -613,10 +677,16 @@ class Ingestor:
             started = time.perf_counter()
             try:
                 with self.store.transaction():
-                    for message in batch:
-                        if message.retain and not message.payload:
-                            continue  # a retained message being cleared (by _clear_retained): nothing sent
-                        self.handler.handle(_topic_of(message), bytes(message.payload), received_at, acks)
+                    self.handler.handle_batch(
+                        [
+                            (_topic_of(message), bytes(message.payload))
+                            for message in batch
+                            # a retained message being cleared (by _clear_retained): nothing sent
+                            if not (message.retain and not message.payload)
+                        ],
+                        received_at,
+                        acks,
+                    )
                 self.handler.counts.batches += 1
                 self.batch_seconds.append(time.perf_counter() - started)
                 if self.outage:

@@ -23,7 +23,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from collector.registry import Counter, KioskEntry, Registry, Unit
-from collector.sqlshared import PICTURE_IN_DB, SharedSql
+from collector.sqlshared import PICTURE_IN_DB, SharedSql, fresh_ratings
 from collector.store import (
     _PAGE_COLUMNS,
     _PAGE_JOINS,
@@ -40,7 +40,6 @@ from collector.store import (
     _page_row,
     _split_range,
     bounded_quarantine,
-    local_day,
     now_text,
     safe_text,
 )
@@ -262,8 +261,8 @@ def web_pool(url: str, *, max_size: int = 16) -> ConnectionPool[Any]:
 _ADD_RATINGS = """
 WITH src AS (
     SELECT * FROM unnest(
-        %s::text[], %s::text[], %s::text[], %s::bigint[], %s::text[], %s::text[], %s::smallint[], %s::text[],
-        %s::text[], %s::text[], %s::text[], %s::text[], %s::integer[], %s::text[], %s::text[], %s::text[]
+        %b::text[], %b::text[], %b::text[], %b::bigint[], %b::text[], %b::text[], %b::smallint[], %b::text[],
+        %b::text[], %b::text[], %b::text[], %b::text[], %b::integer[], %b::text[], %b::text[], %b::text[]
     ) AS s(id, kiosk, install, seq, counter, unit, score, flag, pressed_at, local_day, clock,
            snapshot_sha256, snapshot_bytes, snapshot_error, fw, received_at)
 ),
@@ -271,7 +270,7 @@ ins AS (
     INSERT INTO ratings (id, kiosk, install, seq, counter, unit, score, flag, pressed_at, local_day, clock,
                          snapshot_sha256, snapshot_bytes, snapshot_error, fw, received_at)
     SELECT * FROM src ON CONFLICT (id) DO NOTHING
-    RETURNING id, install, seq, counter, score, (flag IS NOT NULL)::int AS flagged, local_day,
+    RETURNING id, kiosk, install, seq, counter, score, (flag IS NOT NULL)::int AS flagged, local_day,
               (clock = 'unsynced')::int AS unsynced
 ),
 d AS (
@@ -295,7 +294,7 @@ a AS (
 ),
 i AS (
     INSERT INTO installs (kiosk, install, count, min_seq, max_seq, last_received_at)
-    SELECT %s, install, COUNT(*), MIN(seq), MAX(seq), %s FROM ins GROUP BY install ORDER BY install
+    SELECT kiosk, install, COUNT(*), MIN(seq), MAX(seq), %s FROM ins GROUP BY kiosk, install ORDER BY 1, 2
     ON CONFLICT (kiosk, install) DO UPDATE SET
         count = installs.count + excluded.count, min_seq = LEAST(installs.min_seq, excluded.min_seq),
         max_seq = GREATEST(installs.max_seq, excluded.max_seq), last_received_at = excluded.last_received_at
@@ -416,26 +415,18 @@ class PostgresStore(SharedSql):
 
     # --- ingest (call inside transaction()) ----------------------------------------
 
-    def add_ratings(
+    def add_rating_groups(
         self,
-        kiosk: str,
-        ratings: Sequence[wire.Rating],
+        groups: Sequence[tuple[str, Sequence[wire.Rating]]],
         *,
         unit_of: dict[str, str],
         received_at: str,
         tz: ZoneInfo,
     ) -> tuple[list[str], list[str]]:
-        """Store the ratings not stored yet; returns (new ids, duplicate ids). Roll-ups get one
-        upsert per counter, day, score and flag of the batch."""
-        fresh: dict[str, wire.Rating] = {}
-        duplicates: list[str] = []
-        for r in ratings:
-            if r.id in fresh:
-                duplicates.append(r.id)
-            else:
-                fresh[r.id] = r
+        """One statement for the whole batch (see _ADD_RATINGS)."""
+        fresh, duplicates = fresh_ratings(groups)
         columns: list[list[Any]] = [[] for _ in range(16)]
-        for r in fresh.values():
+        for kiosk, r in fresh.values():
             for column, value in zip(
                 columns,
                 (
@@ -448,7 +439,7 @@ class PostgresStore(SharedSql):
                     r.score,
                     r.flag,
                     r.pressed_at,
-                    local_day(r.pressed_at, tz),
+                    r.pressed_at_dt.astimezone(tz).date().isoformat(),
                     r.clock,
                     r.snapshot.sha256 if r.snapshot else None,
                     r.snapshot.bytes if r.snapshot else None,
@@ -461,7 +452,7 @@ class PostgresStore(SharedSql):
                 column.append(value)
         received_month = wire.parse_time(received_at).astimezone(tz).date().isoformat()[:7]
         with self._cursor() as cur:
-            cur.execute(_ADD_RATINGS, (*columns, received_at, received_month, kiosk, received_at))
+            cur.execute(_ADD_RATINGS, (*columns, received_at, received_month, received_at))
             inserted = {row[0] for row in cur.fetchall()}
         duplicates.extend(i for i in fresh if i not in inserted)
         new = [i for i in fresh if i in inserted]

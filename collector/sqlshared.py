@@ -16,6 +16,9 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from kiosk import wire
 
 UserRow = tuple[str, str, str, str | None, str | None]  # username, role, unit, locked_until, disabled_at
 TokenRow = tuple[int, str, str, str, str, str | None, str | None]
@@ -39,6 +42,34 @@ class SharedSql:
 
     def _run(self, sql: str, args: Sequence[Any] = ()) -> int:
         """Run a statement; how many rows it changed."""
+        raise NotImplementedError
+
+    # --- ratings ----------------------------------------------------------------------
+
+    def add_ratings(
+        self,
+        kiosk: str,
+        ratings: Sequence[wire.Rating],
+        *,
+        unit_of: dict[str, str],
+        received_at: str,
+        tz: ZoneInfo,
+    ) -> tuple[list[str], list[str]]:
+        """Store the ratings of one kiosk not stored yet; returns (new ids, duplicate ids).
+        Call inside transaction()."""
+        return self.add_rating_groups(((kiosk, ratings),), unit_of=unit_of, received_at=received_at, tz=tz)
+
+    def add_rating_groups(
+        self,
+        groups: Sequence[tuple[str, Sequence[wire.Rating]]],
+        *,
+        unit_of: dict[str, str],
+        received_at: str,
+        tz: ZoneInfo,
+    ) -> tuple[list[str], list[str]]:
+        """Store the ratings of several kiosks (kiosk, ratings) at once: one insert and one upsert
+        per counter, day, score and flag for all of them. Returns (new ids, duplicate ids); an id
+        sent twice counts once as new (its first copy) and then as a duplicate."""
         raise NotImplementedError
 
     # --- users ------------------------------------------------------------------------
@@ -543,6 +574,21 @@ class SharedSql:
             return None
         names = ["id", "counter", "kiosk", "score", "flag", "pressed_at", "snapshot_path"]
         return dict(zip(names, row, strict=True))
+
+
+def fresh_ratings(
+    groups: Sequence[tuple[str, Sequence[wire.Rating]]],
+) -> tuple[dict[str, tuple[str, wire.Rating]], list[str]]:
+    """id → (kiosk, rating) of the first copy of each id, and the ids of the later copies."""
+    fresh: dict[str, tuple[str, wire.Rating]] = {}
+    duplicates: list[str] = []
+    for kiosk, ratings in groups:
+        for r in ratings:
+            if r.id in fresh:
+                duplicates.append(r.id)
+            else:
+                fresh[r.id] = (kiosk, r)
+    return fresh, duplicates
 
 
 def _alert_row(row: Sequence[Any]) -> AlertRow:

@@ -23,7 +23,7 @@ import sqlite_utils
 
 from collector.errors import ConfigError
 from collector.registry import Counter, KioskEntry, Registry, Unit
-from collector.sqlshared import SharedSql
+from collector.sqlshared import SharedSql, fresh_ratings
 from kiosk import wire
 from kiosk.files import write_atomically
 from kiosk.sqlite import Migration, migrate, open_database, savepoint, transaction
@@ -156,6 +156,14 @@ class RatingStore(Protocol):
         self,
         kiosk: str,
         ratings: Sequence[wire.Rating],
+        *,
+        unit_of: dict[str, str],
+        received_at: str,
+        tz: ZoneInfo,
+    ) -> tuple[list[str], list[str]]: ...
+    def add_rating_groups(
+        self,
+        groups: Sequence[tuple[str, Sequence[wire.Rating]]],
         *,
         unit_of: dict[str, str],
         received_at: str,
@@ -537,31 +545,23 @@ class SqliteStore(SharedSql):
 
     # --- ingest (call inside transaction()) ----------------------------------------
 
-    def add_ratings(
+    def add_rating_groups(
         self,
-        kiosk: str,
-        ratings: Sequence[wire.Rating],
+        groups: Sequence[tuple[str, Sequence[wire.Rating]]],
         *,
         unit_of: dict[str, str],
         received_at: str,
         tz: ZoneInfo,
     ) -> tuple[list[str], list[str]]:
-        """Store the ratings not stored yet; returns (new ids, duplicate ids). Call inside transaction()."""
-        fresh: dict[str, wire.Rating] = {}
-        duplicates: list[str] = []
-        for r in ratings:
-            if r.id in fresh:
-                duplicates.append(r.id)
-            else:
-                fresh[r.id] = r
-        days = {r.id: local_day(r.pressed_at, tz) for r in fresh.values()}
+        fresh, duplicates = fresh_ratings(groups)
+        days = {i: r.pressed_at_dt.astimezone(tz).date().isoformat() for i, (_, r) in fresh.items()}
         rows = [
             (
                 r.id, kiosk, r.install, r.seq, r.counter, unit_of[r.counter], r.score, r.flag, r.pressed_at,
                 days[r.id], r.clock, r.snapshot.sha256 if r.snapshot else None,
                 r.snapshot.bytes if r.snapshot else None, r.snapshot_error, r.fw, received_at,
             )
-            for r in fresh.values()
+            for kiosk, r in fresh.values()
         ]  # fmt: skip
         # One statement per 500 ratings: those already stored are skipped, and RETURNING says which
         # went in, so the roll-ups below count exactly those.
@@ -577,35 +577,38 @@ class SqliteStore(SharedSql):
             )
         duplicates.extend(i for i in fresh if i not in inserted)
         rollup: dict[tuple[str, str, int, int], list[int]] = defaultdict(lambda: [0, 0])  # [n, unsynced]
-        installs: dict[str, list[int]] = {}
+        installs: dict[tuple[str, str], list[int]] = {}
         late = []
         received_month = wire.parse_time(received_at).astimezone(tz).date().isoformat()[:7]
         for rating_id in inserted:
-            r = fresh[rating_id]
+            kiosk, r = fresh[rating_id]
             day = days[rating_id]
             counted = rollup[(r.counter, day, r.score, 1 if r.flag else 0)]
             counted[0] += 1
             counted[1] += r.clock == "unsynced"
             if day[:7] < received_month:
                 late.append((r.id, r.counter, day[:7], r.score, 1 if r.flag else 0, received_at))
-            seen = installs.setdefault(r.install, [0, r.seq, r.seq])
+            seen = installs.setdefault((kiosk, r.install), [0, r.seq, r.seq])
             seen[0] += 1
             seen[1] = min(seen[1], r.seq)
             seen[2] = max(seen[2], r.seq)
+        # Sorted, so that every writer takes the rows in one order.
         self.conn.executemany(
             "INSERT INTO daily(counter, day, score, flagged, n, unsynced) VALUES (?,?,?,?,?,?)"
             " ON CONFLICT (counter, day, score, flagged) DO UPDATE SET n = n + excluded.n,"
             " unsynced = unsynced + excluded.unsynced",
-            [(*key, n, unsynced) for key, (n, unsynced) in rollup.items()],
+            [(*key, n, unsynced) for key, (n, unsynced) in sorted(rollup.items())],
         )
+        monthly: dict[tuple[str, str, int, int], list[int]] = defaultdict(lambda: [0, 0])
+        for (counter, day, score, flagged), (n, unsynced) in rollup.items():
+            month = monthly[(counter, day[:7], score, flagged)]
+            month[0] += n
+            month[1] += unsynced
         self.conn.executemany(
             "INSERT INTO monthly(counter, month, score, flagged, n, unsynced) VALUES (?,?,?,?,?,?)"
             " ON CONFLICT (counter, month, score, flagged) DO UPDATE SET n = n + excluded.n,"
             " unsynced = unsynced + excluded.unsynced",
-            [
-                (counter, day[:7], score, flagged, n, unsynced)
-                for (counter, day, score, flagged), (n, unsynced) in rollup.items()
-            ],
+            [(*key, n, unsynced) for key, (n, unsynced) in sorted(monthly.items())],
         )
         # Rare (a kiosk that was offline over a month's end): ratings that came after their month closed.
         self.conn.executemany("INSERT INTO after_month VALUES (?,?,?,?,?,?)", late)
@@ -613,7 +616,7 @@ class SqliteStore(SharedSql):
             "INSERT INTO installs VALUES (?,?,?,?,?,?) ON CONFLICT (kiosk, install) DO UPDATE SET"
             " count = count + excluded.count, min_seq = MIN(min_seq, excluded.min_seq),"
             " max_seq = MAX(max_seq, excluded.max_seq), last_received_at = excluded.last_received_at",
-            [(kiosk, install, c, lo, hi, received_at) for install, (c, lo, hi) in installs.items()],
+            [(kiosk, install, c, lo, hi, received_at) for (kiosk, install), (c, lo, hi) in sorted(installs.items())],
         )
         return [i for i in fresh if i in inserted], duplicates
 

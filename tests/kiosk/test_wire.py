@@ -298,3 +298,40 @@ def test_the_nesting_measured_before_parsing_is_the_parsed_documents_nesting(doc
             wire._check_depth(payload)
     else:
         wire._check_depth(payload)
+
+
+def _mutated_items():
+    from datetime import UTC, datetime
+
+    from tests.fuzzing import json_values, mutated_item, valid_item
+
+    at = datetime.now(UTC)
+    plain = st.one_of(valid_item("vb-q1", received_at=at), mutated_item("vb-q1", received_at=at))
+    with_extra = st.tuples(plain, st.dictionaries(st.text(max_size=6), json_values, max_size=2)).map(
+        lambda pair: {**pair[0], **pair[1]}
+    )
+    return st.one_of(plain, with_extra)
+
+
+@settings(derandomize=True, max_examples=600, deadline=None)
+@given(item=_mutated_items())
+def test_the_quick_rating_checks_are_never_looser_than_the_named_ones(item):
+    """decode_batch takes a rating by one quick check and walks its tree only to name an error:
+    whatever it takes passes every named check and the tree bounds, and whatever it refuses is
+    refused for the reason the named checks give first."""
+    payload = json.dumps({"v": 1, "kiosk": "k-vb-q1", "ratings": [item]}, ensure_ascii=True).encode()
+    try:
+        batch = wire.decode_batch(payload)
+    except wire.WireError:
+        return  # the envelope itself (e.g. a nesting too deep): not this test's concern
+    parsed = json.loads(payload)["ratings"][0]
+    try:
+        wire.check_tree(parsed)
+        expected = wire.Rating.from_dict(parsed)
+        expected._explain()
+    except wire.WireError as exc:
+        assert batch.ratings == ()
+        assert (batch.rejected[0].reason, batch.rejected[0].detail) == (exc.reason, exc.detail)
+    else:
+        assert batch.rejected == ()
+        assert batch.ratings == (expected,)
