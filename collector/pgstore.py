@@ -22,26 +22,20 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from collector.registry import Counter, KioskEntry, Registry, Unit
+from collector.registry import Registry
 from collector.sqlshared import PICTURE_IN_DB, SharedSql, fresh_ratings
 from collector.store import (
     _PAGE_COLUMNS,
     _PAGE_JOINS,
     AUDIT_BY_TARGET,
     RELEASE_TABLES,
-    Assignments,
     Count,
-    InstallSeq,
     KioskBacklog,
-    MailSent,
-    QuarantineEntry,
     QuarantineStats,
     _is_time,
     _page_row,
     _split_range,
-    bounded_quarantine,
     now_text,
-    safe_text,
 )
 from kiosk import wire
 
@@ -304,6 +298,8 @@ SELECT id FROM ins
 
 
 class PostgresStore(SharedSql):
+    _FOR_UPDATE = " FOR UPDATE"
+
     def __init__(self, url: str, *, pool: ConnectionPool[Any] | None = None) -> None:
         self.url = url
         self._conn: psycopg.Connection[Any] | None = None
@@ -401,18 +397,6 @@ class PostgresStore(SharedSql):
             )
             cur.executemany("INSERT INTO kiosks VALUES (%s,%s)", [(k.id, k.counter) for k in registry.kiosks.values()])
 
-    def load_registry(self) -> Registry:
-        with self._cursor() as cur:
-            units = [Unit(*row) for row in cur.execute("SELECT id, name, level, parent FROM units").fetchall()]
-            counters = [Counter(*row) for row in cur.execute("SELECT id, unit, name FROM counters").fetchall()]
-            kiosks = [KioskEntry(*row) for row in cur.execute("SELECT id, counter FROM kiosks").fetchall()]
-        return Registry.build(units, counters, kiosks)
-
-    def assignments(self) -> Assignments:
-        return Assignments.from_rows(
-            self.conn.execute("SELECT kiosk, counter, since, until FROM assignments").fetchall()
-        )
-
     # --- ingest (call inside transaction()) ----------------------------------------
 
     def add_rating_groups(
@@ -458,75 +442,6 @@ class PostgresStore(SharedSql):
         new = [i for i in fresh if i in inserted]
         return new, duplicates
 
-    def add_quarantine(
-        self,
-        topic: str,
-        payload: bytes,
-        reason: str,
-        detail: str,
-        received_at: str,
-        *,
-        kiosk: str | None = None,
-        install: str | None = None,
-        seq: int | None = None,
-    ) -> int:
-        payload, detail = bounded_quarantine(bytes(payload), detail)
-        row = self.conn.execute(
-            "INSERT INTO quarantine(topic, payload, received_at, reason, detail, kiosk, install, seq, bytes)"
-            " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id",
-            (
-                safe_text(topic, 1024).replace("\x00", "\\x00"),
-                payload,
-                received_at,
-                safe_text(reason, 64),
-                detail.replace("\x00", "\\x00"),  # PostgreSQL text holds no NUL
-                kiosk,
-                install,
-                seq,
-                len(payload),
-            ),
-        ).fetchone()
-        return int(row[0]) if row else 0
-
-    def snapshot_expected(self, rating_id: str) -> tuple[str, str | None, int | None] | None:
-        row = self.conn.execute(
-            "SELECT kiosk, snapshot_sha256, snapshot_bytes FROM ratings WHERE id=%s", (rating_id,)
-        ).fetchone()
-        return None if row is None else (row[0], row[1], row[2])
-
-    def has_snapshot(self, rating_id: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM snapshots WHERE rating_id=%s", (rating_id,)).fetchone() is not None
-
-    def add_snapshot(self, rating_id: str, sha256: str, path: str, nbytes: int, received_at: str) -> None:
-        self.conn.execute(
-            "INSERT INTO snapshots VALUES (%s,%s,%s,%s,%s) ON CONFLICT (rating_id) DO NOTHING",
-            (rating_id, sha256, path, nbytes, received_at),
-        )
-
-    def snapshot_path(self, rating_id: str) -> str | None:
-        row = self.conn.execute("SELECT path FROM snapshots WHERE rating_id=%s", (rating_id,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def record_status(self, kiosk: str, doc: dict[str, Any], received_at: str) -> None:
-        row = self.conn.execute("SELECT state, doc FROM kiosk_status WHERE kiosk=%s FOR UPDATE", (kiosk,)).fetchone()
-        state = str(doc["state"])
-        if row is None or row[0] != state:
-            self.conn.execute(
-                "INSERT INTO kiosk_transitions(kiosk, state, at) VALUES (%s,%s,%s)",
-                (kiosk, state, doc.get("at") or received_at),
-            )
-        if row is not None:
-            old = json.loads(row[1])
-            if state == "offline":
-                doc = {**old, **doc}
-            elif old.get("selftest") and not doc.get("selftest"):
-                doc = {**doc, "selftest": old["selftest"]}
-        self.conn.execute(
-            "INSERT INTO kiosk_status VALUES (%s,%s,%s,%s) ON CONFLICT (kiosk) DO UPDATE SET"
-            " state=excluded.state, doc=excluded.doc, received_at=excluded.received_at",
-            (kiosk, state, json.dumps(doc, ensure_ascii=True), received_at),
-        )
-
     # --- reading -----------------------------------------------------------------
 
     def counts(self, counters: Sequence[str], day_from: date, day_to: date, *, by: str) -> list[Count]:
@@ -571,20 +486,6 @@ class PostgresStore(SharedSql):
             out.append(KioskBacklog(kiosk, state, ratings, oldest if _is_time(oldest) else None, received_at))
         return out
 
-    def mails_sent(self, units: Sequence[str] | None = None) -> list[MailSent]:
-        """Monthly reports sent (to these units), oldest month first."""
-        rows = self.conn.execute("SELECT unit, month, sent_at, recipients FROM mail_log ORDER BY month, unit")
-        wanted = None if units is None else set(units)
-        return [MailSent(*row) for row in rows.fetchall() if wanted is None or row[0] in wanted]
-
-    def record_mail(self, unit: str, month: str, sent_at: str, recipients: str) -> None:
-        with self.transaction():
-            self.conn.execute(
-                "INSERT INTO mail_log VALUES (%s,%s,%s,%s) ON CONFLICT (unit, month) DO UPDATE SET"
-                " sent_at=excluded.sent_at, recipients=excluded.recipients",
-                (unit, month, sent_at, recipients),
-            )
-
     def late_arrivals(self, counters: Sequence[str], month: str, after: str) -> dict[int, int]:
         """Ratings (not flagged presses) of local month ``month`` at these counters that arrived
         after ``after`` (when the month's report was sent), per score."""
@@ -604,43 +505,6 @@ class PostgresStore(SharedSql):
                 "SELECT kiosk, state, doc, received_at FROM kiosk_status"
             ).fetchall()
         }
-
-    def transitions(self, kiosk: str) -> list[tuple[str, str]]:
-        return [
-            (s, a)
-            for s, a in self.conn.execute(
-                "SELECT state, at FROM kiosk_transitions WHERE kiosk=%s ORDER BY id", (kiosk,)
-            ).fetchall()
-        ]
-
-    def installs(self) -> list[InstallSeq]:
-        return [
-            InstallSeq(*row)
-            for row in self.conn.execute(
-                "SELECT i.kiosk, i.install, i.count, i.min_seq, i.max_seq, i.last_received_at,"
-                " (SELECT COUNT(DISTINCT q.seq) FROM quarantine q WHERE q.kiosk = i.kiosk AND q.install = i.install"
-                "   AND q.install IS NOT NULL AND q.replayed_at IS NULL AND q.seq BETWEEN 1 AND i.max_seq)"
-                " FROM installs i ORDER BY i.kiosk"
-            ).fetchall()
-        ]
-
-    def quarantined(
-        self, *, include_replayed: bool = False, limit: int = 1000, after_id: int = 0
-    ) -> list[QuarantineEntry]:
-        where = "id > %s" if include_replayed else "id > %s AND replayed_at IS NULL"
-        return [
-            QuarantineEntry(row[0], row[1], bytes(row[2]), *row[3:])
-            for row in self.conn.execute(
-                "SELECT id, topic, payload, received_at, reason, detail, replayed_at, replay_outcome"  # type: ignore[arg-type]
-                f" FROM quarantine WHERE {where} ORDER BY id LIMIT %s",
-                (after_id, limit),
-            ).fetchall()
-        ]
-
-    def mark_replayed(self, entry_id: int, outcome: str, at: str) -> None:
-        self.conn.execute(
-            "UPDATE quarantine SET replayed_at=%s, replay_outcome=%s WHERE id=%s", (at, outcome, entry_id)
-        )
 
     def expire_quarantine(self, *, older_than: str, max_bytes: int) -> dict[tuple[str, str], int]:
         dropped: dict[tuple[str, str], int] = defaultdict(int)
@@ -702,10 +566,6 @@ class PostgresStore(SharedSql):
             "INSERT INTO pictures (sha256, data) VALUES (%s, %s) ON CONFLICT (sha256) DO NOTHING", (digest, data)
         )
         return PICTURE_IN_DB + digest
-
-    def rating_count(self) -> int:
-        row = self.conn.execute("SELECT COUNT(*) FROM ratings").fetchone()
-        return int(row[0]) if row else 0
 
     # --- pages: one page of ratings, the heat map, the review queue ------------------------
     # Local time is PostgreSQL's own: ``pressed_at::timestamptz AT TIME ZONE 'Asia/Ho_Chi_Minh'``

@@ -11,13 +11,18 @@ transaction of its own (a roster import is all rows or none).
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from collector.registry import Counter, KioskEntry, Registry, Unit
 from kiosk import wire
 
 UserRow = tuple[str, str, str, str | None, str | None]  # username, role, unit, locked_until, disabled_at
@@ -25,6 +30,104 @@ TokenRow = tuple[int, str, str, str, str, str | None, str | None]
 AlertRow = tuple[int, str, str, str, str, str, str | None, str | None, str | None]
 PICTURE_IN_DB = "db:"
 _ALERT_COLUMNS = "id, kind, target, unit, opened_at, detail, acked_by, acked_at, ack_comment"
+
+
+@dataclass(frozen=True)
+class QuarantineEntry:
+    id: int
+    topic: str
+    payload: bytes
+    received_at: str
+    reason: str
+    detail: str
+    replayed_at: str | None
+    replay_outcome: str | None
+
+
+@dataclass(frozen=True)
+class InstallSeq:
+    kiosk: str
+    install: str
+    count: int
+    min_seq: int
+    max_seq: int
+    last_received_at: str
+    quarantined: int = 0  # seqs below max_seq that are in quarantine, not missing
+
+    @property
+    def possibly_missing(self) -> int:
+        return max(0, (self.max_seq - min(self.min_seq, 1) + 1) - self.count - self.quarantined)
+
+
+@dataclass(frozen=True)
+class Assignments:
+    """Which counters each kiosk is or was assigned to, from when until when, and when it was
+    first enrolled."""
+
+    first_enrolled: dict[str, str | None]  # None: enrolled before the history was kept
+    # kiosk -> (counter, since, until) of each assignment; None: not known (before the history) or
+    # still going on
+    spans: dict[str, tuple[tuple[str, datetime | None, datetime | None], ...]] = field(default_factory=dict)
+
+    @property
+    def counters(self) -> dict[str, frozenset[str]]:
+        """Every counter each kiosk is or was assigned to."""
+        return {kiosk: frozenset(c for c, _, _ in spans) for kiosk, spans in self.spans.items()}
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Sequence[Any]]) -> Assignments:
+        """From (kiosk, counter, since, until) rows of the ``assignments`` table."""
+        first: dict[str, str | None] = {}
+        unknown: set[str] = set()
+        spans: dict[str, list[tuple[str, datetime | None, datetime | None]]] = defaultdict(list)
+        for kiosk, counter, since, until in rows:
+            spans[kiosk].append(
+                (counter, wire.parse_time(since) if since else None, wire.parse_time(until) if until else None)
+            )
+            if since is None:
+                unknown.add(kiosk)
+            elif kiosk not in first or since < (first[kiosk] or since):
+                first[kiosk] = since
+        for kiosk in unknown:
+            first[kiosk] = None  # enrolled before the history was kept: no lower bound on time
+        return cls(first, {k: tuple(v) for k, v in spans.items()})
+
+    def held(self, kiosk: str, counter: str, pressed: datetime, *, slack: timedelta) -> bool:
+        """Whether the kiosk was at ``counter`` when it says it was pressed: an assignment to it
+        that had begun (``slack`` before, for clocks) and had not ended (``slack`` after)."""
+        for held_counter, since, until in self.spans.get(kiosk, ()):
+            if held_counter != counter:
+                continue
+            if (until is None or pressed < until + slack) and (since is None or pressed >= since - slack):
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class MailSent:
+    unit: str
+    month: str  # YYYY-MM
+    sent_at: str
+    recipients: str
+
+
+# A quarantined payload is kept whole up to this size (the biggest valid message, a picture, with
+# room to spare); beyond it, the head is kept with its length and sha256 in the detail.
+MAX_QUARANTINE_PAYLOAD = 2 * 1024 * 1024
+
+
+def safe_text(text: str, longest: int) -> str:
+    """Text any store can hold: lone surrogates escaped, length bounded."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")[:longest]
+
+
+def bounded_quarantine(payload: bytes, detail: str) -> tuple[bytes, str]:
+    detail = safe_text(detail, 1000)
+    if len(payload) <= MAX_QUARANTINE_PAYLOAD:
+        return payload, detail
+    digest = hashlib.sha256(payload).hexdigest()
+    note = f" [payload cut to {MAX_QUARANTINE_PAYLOAD} of {len(payload)} bytes, sha256 {digest}]"
+    return payload[:MAX_QUARANTINE_PAYLOAD], detail[: 1000 - len(note)] + note
 
 
 class SharedSql:
@@ -43,6 +146,153 @@ class SharedSql:
     def _run(self, sql: str, args: Sequence[Any] = ()) -> int:
         """Run a statement; how many rows it changed."""
         raise NotImplementedError
+
+    # SQLite takes a row lock by its one writer; PostgreSQL needs it said (read, then write).
+    _FOR_UPDATE = ""
+
+    # --- registry ---------------------------------------------------------------------
+
+    def load_registry(self) -> Registry:
+        return Registry.build(
+            [Unit(*row) for row in self._rows("SELECT id, name, level, parent FROM units")],
+            [Counter(*row) for row in self._rows("SELECT id, unit, name FROM counters")],
+            [KioskEntry(*row) for row in self._rows("SELECT id, counter FROM kiosks")],
+        )
+
+    def assignments(self) -> Assignments:
+        return Assignments.from_rows(self._rows("SELECT kiosk, counter, since, until FROM assignments"))
+
+    # --- ratings ----------------------------------------------------------------------
+
+    def rating_count(self) -> int:
+        row = self._row("SELECT COUNT(*) FROM ratings")
+        return int(row[0]) if row else 0
+
+    def installs(self) -> list[InstallSeq]:
+        return [
+            InstallSeq(*row)
+            for row in self._rows(
+                "SELECT i.kiosk, i.install, i.count, i.min_seq, i.max_seq, i.last_received_at,"
+                " (SELECT COUNT(DISTINCT q.seq) FROM quarantine q WHERE q.kiosk = i.kiosk AND q.install = i.install"
+                "   AND q.install IS NOT NULL AND q.replayed_at IS NULL AND q.seq BETWEEN 1 AND i.max_seq)"
+                " FROM installs i ORDER BY i.kiosk"
+            )
+        ]
+
+    # --- pictures ---------------------------------------------------------------------
+
+    def snapshot_expected(self, rating_id: str) -> tuple[str, str | None, int | None] | None:
+        """(kiosk, sha256, bytes) the rating announced, or None when there is no such rating."""
+        row = self._row("SELECT kiosk, snapshot_sha256, snapshot_bytes FROM ratings WHERE id=?", (rating_id,))
+        return None if row is None else (row[0], row[1], row[2])
+
+    def has_snapshot(self, rating_id: str) -> bool:
+        return self._row("SELECT 1 FROM snapshots WHERE rating_id=?", (rating_id,)) is not None
+
+    def snapshot_path(self, rating_id: str) -> str | None:
+        row = self._row("SELECT path FROM snapshots WHERE rating_id=?", (rating_id,))
+        return None if row is None else str(row[0])
+
+    def add_snapshot(self, rating_id: str, sha256: str, path: str, nbytes: int, received_at: str) -> None:
+        self._run(
+            "INSERT INTO snapshots VALUES (?,?,?,?,?) ON CONFLICT (rating_id) DO NOTHING",
+            (rating_id, sha256, path, nbytes, received_at),
+        )
+
+    # --- quarantine -------------------------------------------------------------------
+
+    def add_quarantine(
+        self,
+        topic: str,
+        payload: bytes,
+        reason: str,
+        detail: str,
+        received_at: str,
+        *,
+        kiosk: str | None = None,
+        install: str | None = None,
+        seq: int | None = None,
+    ) -> int:
+        payload, detail = bounded_quarantine(bytes(payload), detail)
+        row = self._row(
+            "INSERT INTO quarantine(topic, payload, received_at, reason, detail, kiosk, install, seq, bytes)"
+            " VALUES (?,?,?,?,?,?,?,?,?) RETURNING id",
+            (
+                safe_text(topic, 1024).replace("\x00", "\\x00"),  # PostgreSQL text holds no NUL
+                payload,
+                received_at,
+                safe_text(reason, 64),
+                detail.replace("\x00", "\\x00"),
+                kiosk,
+                install,
+                seq,
+                len(payload),
+            ),
+        )
+        return int(row[0]) if row else 0
+
+    def quarantined(
+        self, *, include_replayed: bool = False, limit: int = 1000, after_id: int = 0
+    ) -> list[QuarantineEntry]:
+        """A page of entries in id order; pass the last id seen as ``after_id`` for the next."""
+        where = "id > ?" if include_replayed else "id > ? AND replayed_at IS NULL"
+        return [
+            QuarantineEntry(row[0], row[1], bytes(row[2]), *row[3:])
+            for row in self._rows(
+                "SELECT id, topic, payload, received_at, reason, detail, replayed_at, replay_outcome"
+                f" FROM quarantine WHERE {where} ORDER BY id LIMIT ?",
+                (after_id, limit),
+            )
+        ]
+
+    def mark_replayed(self, entry_id: int, outcome: str, at: str) -> None:
+        self._run("UPDATE quarantine SET replayed_at=?, replay_outcome=? WHERE id=?", (at, outcome, entry_id))
+
+    # --- kiosk health -----------------------------------------------------------------
+
+    def record_status(self, kiosk: str, doc: dict[str, Any], received_at: str) -> None:
+        row = self._row(f"SELECT state, doc FROM kiosk_status WHERE kiosk=?{self._FOR_UPDATE}", (kiosk,))
+        state = str(doc["state"])
+        if row is None or row[0] != state:
+            self._run(
+                "INSERT INTO kiosk_transitions(kiosk, state, at) VALUES (?,?,?)",
+                (kiosk, state, doc.get("at") or received_at),
+            )
+        if row is not None:
+            old = json.loads(row[1])
+            if state == "offline":
+                # An offline will carries no details: keep the last online status's details beside it.
+                doc = {**old, **doc}
+            elif old.get("selftest") and not doc.get("selftest"):
+                doc = {**doc, "selftest": old["selftest"]}  # "installed and tested at …" stays
+        self._run(
+            "INSERT INTO kiosk_status VALUES (?,?,?,?) ON CONFLICT (kiosk) DO UPDATE SET"
+            " state=excluded.state, doc=excluded.doc, received_at=excluded.received_at",
+            (kiosk, state, json.dumps(doc, ensure_ascii=True), received_at),  # a lone surrogate fits too
+        )
+
+    def transitions(self, kiosk: str) -> list[tuple[str, str]]:
+        return [
+            (s, a) for s, a in self._rows("SELECT state, at FROM kiosk_transitions WHERE kiosk=? ORDER BY id", (kiosk,))
+        ]
+
+    # --- monthly mail -----------------------------------------------------------------
+
+    def mails_sent(self, units: Sequence[str] | None = None) -> list[MailSent]:
+        """Monthly reports sent (to these units), oldest month first."""
+        wanted = None if units is None else set(units)
+        return [
+            MailSent(*row)
+            for row in self._rows("SELECT unit, month, sent_at, recipients FROM mail_log ORDER BY month, unit")
+            if wanted is None or row[0] in wanted
+        ]
+
+    def record_mail(self, unit: str, month: str, sent_at: str, recipients: str) -> None:
+        self._run(
+            "INSERT INTO mail_log VALUES (?,?,?,?) ON CONFLICT (unit, month) DO UPDATE SET"
+            " sent_at=excluded.sent_at, recipients=excluded.recipients",
+            (unit, month, sent_at, recipients),
+        )
 
     # --- ratings ----------------------------------------------------------------------
 

@@ -7,13 +7,12 @@ thousand roll-up rows instead of millions of ratings.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,8 +21,18 @@ from zoneinfo import ZoneInfo
 import sqlite_utils
 
 from collector.errors import ConfigError
-from collector.registry import Counter, KioskEntry, Registry, Unit
-from collector.sqlshared import SharedSql, fresh_ratings
+from collector.registry import Registry
+from collector.sqlshared import (  # noqa: F401 - the records' and helpers' old home: imported from here too
+    MAX_QUARANTINE_PAYLOAD,
+    Assignments,
+    InstallSeq,
+    MailSent,
+    QuarantineEntry,
+    SharedSql,
+    bounded_quarantine,
+    fresh_ratings,
+    safe_text,
+)
 from kiosk import wire
 from kiosk.files import write_atomically
 from kiosk.sqlite import Migration, migrate, open_database, savepoint, transaction
@@ -45,86 +54,10 @@ class Count:
 
 
 @dataclass(frozen=True)
-class QuarantineEntry:
-    id: int
-    topic: str
-    payload: bytes
-    received_at: str
-    reason: str
-    detail: str
-    replayed_at: str | None
-    replay_outcome: str | None
-
-
-@dataclass(frozen=True)
-class InstallSeq:
-    kiosk: str
-    install: str
-    count: int
-    min_seq: int
-    max_seq: int
-    last_received_at: str
-    quarantined: int = 0  # seqs below max_seq that are in quarantine, not missing
-
-    @property
-    def possibly_missing(self) -> int:
-        return max(0, (self.max_seq - min(self.min_seq, 1) + 1) - self.count - self.quarantined)
-
-
-@dataclass(frozen=True)
-class Assignments:
-    """Which counters each kiosk is or was assigned to, from when until when, and when it was
-    first enrolled."""
-
-    first_enrolled: dict[str, str | None]  # None: enrolled before the history was kept
-    # kiosk -> (counter, since, until) of each assignment; None: not known (before the history) or
-    # still going on
-    spans: dict[str, tuple[tuple[str, datetime | None, datetime | None], ...]] = field(default_factory=dict)
-
-    @property
-    def counters(self) -> dict[str, frozenset[str]]:
-        """Every counter each kiosk is or was assigned to."""
-        return {kiosk: frozenset(c for c, _, _ in spans) for kiosk, spans in self.spans.items()}
-
-    @classmethod
-    def from_rows(cls, rows: Iterable[Sequence[Any]]) -> Assignments:
-        """From (kiosk, counter, since, until) rows of the ``assignments`` table."""
-        first: dict[str, str | None] = {}
-        unknown: set[str] = set()
-        spans: dict[str, list[tuple[str, datetime | None, datetime | None]]] = defaultdict(list)
-        for kiosk, counter, since, until in rows:
-            spans[kiosk].append(
-                (counter, wire.parse_time(since) if since else None, wire.parse_time(until) if until else None)
-            )
-            if since is None:
-                unknown.add(kiosk)
-            elif kiosk not in first or since < (first[kiosk] or since):
-                first[kiosk] = since
-        for kiosk in unknown:
-            first[kiosk] = None  # enrolled before the history was kept: no lower bound on time
-        return cls(first, {k: tuple(v) for k, v in spans.items()})
-
-    def held(self, kiosk: str, counter: str, pressed: datetime, *, slack: timedelta) -> bool:
-        """Whether the kiosk was at ``counter`` when it says it was pressed: an assignment to it
-        that had begun (``slack`` before, for clocks) and had not ended (``slack`` after)."""
-        for held_counter, since, until in self.spans.get(kiosk, ()):
-            if held_counter != counter:
-                continue
-            if (until is None or pressed < until + slack) and (since is None or pressed >= since - slack):
-                return True
-        return False
-
-
-@dataclass(frozen=True)
 class QuarantineStats:
     entries: int
     payload_bytes: int
     dropped: dict[tuple[str, str], int]  # (reason, why: expired | over_quota) -> entries removed
-
-
-# A quarantined payload is kept whole up to this size (the biggest valid message, a picture, with
-# room to spare); beyond it, the head is kept with its length and sha256 in the detail.
-MAX_QUARANTINE_PAYLOAD = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -136,14 +69,6 @@ class KioskBacklog:
     ratings: int
     oldest_at: str | None  # press time of the oldest unacked rating; None: the kiosk did not say
     reported_at: str
-
-
-@dataclass(frozen=True)
-class MailSent:
-    unit: str
-    month: str  # YYYY-MM
-    sent_at: str
-    recipients: str
 
 
 class RatingStore(Protocol):
@@ -533,16 +458,6 @@ class SqliteStore(SharedSql):
                 "INSERT INTO kiosks VALUES (?,?)", [(k.id, k.counter) for k in registry.kiosks.values()]
             )
 
-    def load_registry(self) -> Registry:
-        return Registry.build(
-            [Unit(*row) for row in self.conn.execute("SELECT id, name, level, parent FROM units")],
-            [Counter(*row) for row in self.conn.execute("SELECT id, unit, name FROM counters")],
-            [KioskEntry(*row) for row in self.conn.execute("SELECT id, counter FROM kiosks")],
-        )
-
-    def assignments(self) -> Assignments:
-        return Assignments.from_rows(self.conn.execute("SELECT kiosk, counter, since, until FROM assignments"))
-
     # --- ingest (call inside transaction()) ----------------------------------------
 
     def add_rating_groups(
@@ -620,77 +535,6 @@ class SqliteStore(SharedSql):
         )
         return [i for i in fresh if i in inserted], duplicates
 
-    def add_quarantine(
-        self,
-        topic: str,
-        payload: bytes,
-        reason: str,
-        detail: str,
-        received_at: str,
-        *,
-        kiosk: str | None = None,
-        install: str | None = None,
-        seq: int | None = None,
-    ) -> int:
-        payload, detail = bounded_quarantine(bytes(payload), detail)
-        cur = self.conn.execute(
-            "INSERT INTO quarantine(topic, payload, received_at, reason, detail, kiosk, install, seq, bytes)"
-            " VALUES (?,?,?,?,?,?,?,?,?)",
-            (
-                safe_text(topic, 1024),
-                payload,
-                received_at,
-                safe_text(reason, 64),
-                detail,
-                kiosk,
-                install,
-                seq,
-                len(payload),
-            ),
-        )
-        return int(cur.lastrowid or 0)
-
-    def snapshot_expected(self, rating_id: str) -> tuple[str, str | None, int | None] | None:
-        """(kiosk, sha256, bytes) the rating announced, or None when there is no such rating."""
-        row = self.conn.execute(
-            "SELECT kiosk, snapshot_sha256, snapshot_bytes FROM ratings WHERE id=?", (rating_id,)
-        ).fetchone()
-        return None if row is None else (row[0], row[1], row[2])
-
-    def has_snapshot(self, rating_id: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM snapshots WHERE rating_id=?", (rating_id,)).fetchone() is not None
-
-    def add_snapshot(self, rating_id: str, sha256: str, path: str, nbytes: int, received_at: str) -> None:
-        self.conn.execute(
-            "INSERT OR IGNORE INTO snapshots VALUES (?,?,?,?,?)",
-            (rating_id, sha256, path, nbytes, received_at),
-        )
-
-    def snapshot_path(self, rating_id: str) -> str | None:
-        row = self.conn.execute("SELECT path FROM snapshots WHERE rating_id=?", (rating_id,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def record_status(self, kiosk: str, doc: dict[str, Any], received_at: str) -> None:
-        row = self.conn.execute("SELECT state FROM kiosk_status WHERE kiosk=?", (kiosk,)).fetchone()
-        state = str(doc["state"])
-        if row is None or row[0] != state:
-            self.conn.execute(
-                "INSERT INTO kiosk_transitions(kiosk, state, at) VALUES (?,?,?)",
-                (kiosk, state, doc.get("at") or received_at),
-            )
-        if row is not None:
-            old = json.loads(self.conn.execute("SELECT doc FROM kiosk_status WHERE kiosk=?", (kiosk,)).fetchone()[0])
-            if state == "offline":
-                # An offline will carries no details: keep the last online status's details beside it.
-                doc = {**old, **doc}
-            elif old.get("selftest") and not doc.get("selftest"):
-                doc = {**doc, "selftest": old["selftest"]}  # "installed and tested at …" stays
-        self.conn.execute(
-            "INSERT INTO kiosk_status VALUES (?,?,?,?) ON CONFLICT (kiosk) DO UPDATE SET"
-            " state=excluded.state, doc=excluded.doc, received_at=excluded.received_at",
-            (kiosk, state, json.dumps(doc, ensure_ascii=False), received_at),
-        )
-
     # --- reading -----------------------------------------------------------------
 
     def counts(self, counters: Sequence[str], day_from: date, day_to: date, *, by: str) -> list[Count]:
@@ -755,37 +599,6 @@ class SqliteStore(SharedSql):
             out.append(KioskBacklog(kiosk, state, ratings, oldest if _is_time(oldest) else None, received_at))
         return out
 
-    def transitions(self, kiosk: str) -> list[tuple[str, str]]:
-        return [
-            (s, a)
-            for s, a in self.conn.execute("SELECT state, at FROM kiosk_transitions WHERE kiosk=? ORDER BY id", (kiosk,))
-        ]
-
-    def installs(self) -> list[InstallSeq]:
-        return [
-            InstallSeq(*row)
-            for row in self.conn.execute(
-                "SELECT i.kiosk, i.install, i.count, i.min_seq, i.max_seq, i.last_received_at,"
-                " (SELECT COUNT(DISTINCT q.seq) FROM quarantine q WHERE q.kiosk = i.kiosk AND q.install = i.install"
-                "   AND q.install IS NOT NULL AND q.replayed_at IS NULL AND q.seq BETWEEN 1 AND i.max_seq)"
-                " FROM installs i ORDER BY i.kiosk"
-            )
-        ]
-
-    def quarantined(
-        self, *, include_replayed: bool = False, limit: int = 1000, after_id: int = 0
-    ) -> list[QuarantineEntry]:
-        """A page of entries in id order; pass the last id seen as ``after_id`` for the next."""
-        where = "id > ?" if include_replayed else "id > ? AND replayed_at IS NULL"
-        return [
-            QuarantineEntry(*row)
-            for row in self.conn.execute(
-                f"SELECT id, topic, payload, received_at, reason, detail, replayed_at, replay_outcome"
-                f" FROM quarantine WHERE {where} ORDER BY id LIMIT ?",
-                (after_id, limit),
-            )
-        ]
-
     def expire_quarantine(self, *, older_than: str, max_bytes: int) -> dict[tuple[str, str], int]:
         """Remove entries received before ``older_than``, then the oldest until the payloads fit in
         ``max_bytes``; what is removed is counted per reason, never forgotten."""
@@ -823,9 +636,6 @@ class SqliteStore(SharedSql):
         dropped = {(r, w): n for r, w, n in self.conn.execute("SELECT reason, why, n FROM quarantine_dropped")}
         return QuarantineStats(int(entries), int(nbytes), dropped)
 
-    def mark_replayed(self, entry_id: int, outcome: str, at: str) -> None:
-        self.conn.execute("UPDATE quarantine SET replayed_at=?, replay_outcome=? WHERE id=?", (at, outcome, entry_id))
-
     def purge_snapshots(self, older_than: str) -> list[str]:
         """Forget the pictures received before ``older_than``; returns the files no rating needs any
         more. Files are content-addressed: one shared by a newer rating (the same bytes) stays."""
@@ -852,24 +662,7 @@ class SqliteStore(SharedSql):
             write_atomically(path, data)
         return str(path)
 
-    def rating_count(self) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM ratings").fetchone()[0])
-
     # --- monthly mail: what was sent, and what came in after it --------------------------------
-
-    def mails_sent(self, units: Sequence[str] | None = None) -> list[MailSent]:
-        """Monthly reports sent (to these units), oldest month first."""
-        rows = self.conn.execute("SELECT unit, month, sent_at, recipients FROM mail_log ORDER BY month, unit")
-        wanted = None if units is None else set(units)
-        return [MailSent(*row) for row in rows if wanted is None or row[0] in wanted]
-
-    def record_mail(self, unit: str, month: str, sent_at: str, recipients: str) -> None:
-        with self.transaction():
-            self.conn.execute(
-                "INSERT INTO mail_log VALUES (?,?,?,?) ON CONFLICT (unit, month) DO UPDATE SET"
-                " sent_at=excluded.sent_at, recipients=excluded.recipients",
-                (unit, month, sent_at, recipients),
-            )
 
     def late_arrivals(self, counters: Sequence[str], month: str, after: str) -> dict[int, int]:
         """Ratings (not flagged presses) of local month ``month`` at these counters that arrived
@@ -1070,20 +863,6 @@ def open_store(url: str) -> SqliteStore | PostgresStore:
             where = url.split("@")[-1]
             raise StoreUnreachable(f"cannot reach the PostgreSQL store at {where}: {str(exc).strip()[:300]}") from None
     raise ConfigError(f"[store] url must be sqlite:///path.db or postgresql://…, not {url.split(':', 1)[0]}")
-
-
-def safe_text(text: str, longest: int) -> str:
-    """Text any store can hold: lone surrogates escaped, length bounded."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")[:longest]
-
-
-def bounded_quarantine(payload: bytes, detail: str) -> tuple[bytes, str]:
-    detail = safe_text(detail, 1000)
-    if len(payload) <= MAX_QUARANTINE_PAYLOAD:
-        return payload, detail
-    digest = hashlib.sha256(payload).hexdigest()
-    note = f" [payload cut to {MAX_QUARANTINE_PAYLOAD} of {len(payload)} bytes, sha256 {digest}]"
-    return payload[:MAX_QUARANTINE_PAYLOAD], detail[: 1000 - len(note)] + note
 
 
 _ROW_MARKS = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
