@@ -12,7 +12,7 @@ contract's format and re-sends what is not acked when it reconnects. It measures
   - exactly once: ratings stored against ratings sent.
 
     .venv/bin/python scripts/bench_fleet.py [--kiosks 2000] [--workers 4] [--collectors 1|2]
-                                            [--down-s 10]
+                                            [--down-s 10] [--store-url postgresql://…]
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import random
-import sqlite3
 import ssl
 import subprocess
 import sys
@@ -203,6 +202,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--collectors", type=int, default=1, choices=(1, 2))
     parser.add_argument("--down-s", type=float, default=10.0, help="how long the broker stays down")
+    parser.add_argument("--store-url", default="", help="the collectors' store (default: SQLite in the data folder)")
     parser.add_argument("--spread-s", type=float, default=20.0, help="the kiosks are switched on over this time")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
@@ -235,7 +235,8 @@ def main() -> int:
             fleet_dir = tmp / "data" / "fleet"
             conf.write_text(
                 f'data_dir = "{tmp / "data"}"\nregistry = "{tmp / "registry.toml"}"\n'
-                f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\ntls_ca = "{fleet_dir / "ca.crt"}"\n'
+                + (f'[store]\nurl = "{args.store_url}"\n' if args.store_url else "")
+                + f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\ntls_ca = "{fleet_dir / "ca.crt"}"\n'
                 f'tls_cert = "{fleet_dir / "collector.crt"}"\ntls_key = "{fleet_dir / "collector.key"}"\n'
                 f'[ingest]\nclient_id = "collector-bench-{n}"\n[http]\nport = {free_port()}\n'
                 "[update]\nport = 0\n"  # no release server: this measures ingest
@@ -320,9 +321,11 @@ def main() -> int:
                 f"every backlog acked {'never' if drained is None else f'{drained:.1f} s'} after it"
             )
             final = totals(tmp)
-            db = sqlite3.connect(tmp / "data" / "collector.db")
-            stored = db.execute("SELECT COUNT(*), COUNT(DISTINCT id) FROM ratings").fetchone()
-            db.close()
+            from collector.store import open_store
+
+            store = open_store(args.store_url or f"sqlite:///{tmp / 'data' / 'collector.db'}")
+            stored = store._row("SELECT COUNT(*), COUNT(DISTINCT id) FROM ratings") or (0, 0)
+            store.close()
             print(
                 f"exactly once          sent {final['sent']}, stored {stored[0]} ({stored[1]} distinct), "
                 f"with {args.collectors} ingest collector(s); {time.monotonic() - started:.0f} s in all"
