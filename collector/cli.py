@@ -635,7 +635,9 @@ def serve_forever(settings: CollectorSettings, *, role: str = "all") -> int:
     from collector.mailer import MonthlyMailer
     from collector.metrics import Metrics
     from collector.web import create_app
+    from kiosk import memtrace
 
+    memtrace.start_from_env()  # SAT_TRACEMALLOC=<s>: where memory grows, for a leak hunt
     store = prepare_store(settings)
     closing: list[Any] = []
     metrics = Metrics()

@@ -62,8 +62,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from kiosk import memtrace
     from kiosk.service import Kiosk
 
+    memtrace.start_from_env()  # SAT_TRACEMALLOC=<s>: where memory grows, for a leak hunt
     settings = load_settings(args.config, fake_hardware=args.fake_hardware)
     if args.fake_hardware:
         from kiosk.simulate import CitizenSimulator, KeyboardPresser, fake_gpio_panel
