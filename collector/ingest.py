@@ -492,7 +492,7 @@ class Ingestor:
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
-        self.client = make_client(settings.ingest.client_id, settings.mqtt, manual_ack=True)
+        self.client = make_client(settings.ingest.client_id, settings.mqtt, manual_ack=True, few=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message

@@ -68,10 +68,29 @@ def trust_time(context: ssl.SSLContext, clock_known: bool) -> None:
         context.verify_flags = ssl.VerifyFlags(wanted)
 
 
+def reconnect_delays(*, few: bool = False) -> tuple[float, float]:
+    """(first, longest) delay before reconnecting, drawn with jitter for each client.
+
+    paho doubles the delay from the first up to the longest while the broker stays away, so a
+    client is back at most the longest delay after the broker's return, however long the outage
+    was. Kiosks (thousands of them) draw it from 2–4 s: they are back within 5 s, spread over a
+    few seconds instead of all knocking in the same one. ``few``: a process of which a deployment
+    has a handful (the collector) is back within 2 s."""
+    if few:
+        return random.uniform(0.2, 0.5), random.uniform(1.0, 2.0)
+    return random.uniform(0.5, 1.5), random.uniform(2.0, 4.0)
+
+
 def make_client(
-    client_id: str, settings: MqttSettings, *, manual_ack: bool = False, tls: ssl.SSLContext | None = None
+    client_id: str,
+    settings: MqttSettings,
+    *,
+    manual_ack: bool = False,
+    tls: ssl.SSLContext | None = None,
+    few: bool = False,
 ) -> mqtt.Client:
-    """A paho client for MQTT v5 with TLS and credentials from the settings."""
+    """A paho client for MQTT v5 with TLS and credentials from the settings; ``few``: see
+    :func:`reconnect_delays`."""
     import paho.mqtt.client as mqtt
 
     client = mqtt.Client(
@@ -84,14 +103,9 @@ def make_client(
         client.tls_set_context(tls or tls_context(settings))
     if settings.username:
         client.username_pw_set(settings.username, settings.password)
-    # Back within a few seconds of the broker's return, however long it was away (paho doubles the
-    # delay up to the maximum), and with jitter: thousands of kiosks that lost the broker at the
-    # same instant must not all knock at the same second when it is back.
     # (paho types these as int; it only adds and compares them, so fractions of a second work.)
-    client.reconnect_delay_set(
-        min_delay=random.uniform(0.5, 1.5),  # type: ignore[arg-type]
-        max_delay=random.uniform(4.0, 8.0),  # type: ignore[arg-type]
-    )
+    first, longest = reconnect_delays(few=few)
+    client.reconnect_delay_set(min_delay=first, max_delay=longest)  # type: ignore[arg-type]
     client.max_queued_messages_set(0)
     # paho gives up on a connection (TCP, TLS handshake, CONNACK) after 5 s and starts again. A
     # broker handshaking with 2,000 kiosks that came back at once, or a 3G link, can take longer:

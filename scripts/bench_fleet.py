@@ -38,6 +38,7 @@ import paho.mqtt.client as mqtt  # noqa: E402
 from collector.localbroker import LocalBroker, free_port  # noqa: E402
 from kiosk import wire  # noqa: E402
 from kiosk.ids import uuid7  # noqa: E402
+from kiosk.mqtt import reconnect_delays  # noqa: E402
 
 BIN = Path(sys.executable).parent
 PER_BATCH = 5
@@ -61,7 +62,7 @@ class SimKiosk:
         context = ssl.create_default_context(cafile=str(ca))
         context.load_cert_chain(str(folder / f"{kiosk_id}.crt"), str(folder / f"{kiosk_id}.key"))
         self.client.tls_set_context(context)
-        self.client.reconnect_delay_set(1, 8)
+        self.client.reconnect_delay_set(*reconnect_delays())  # type: ignore[arg-type]  # as a kiosk
         self.client.connect_timeout = 30.0  # a TLS handshake waits its turn when thousands arrive at once
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
