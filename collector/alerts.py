@@ -120,12 +120,25 @@ class AlertBook:
 
     # --- evaluation ---------------------------------------------------------------------
 
-    def evaluate(self, registry: Registry, now: datetime) -> list[Alert]:
-        """Check every counter and kiosk once; returns the alerts opened now."""
+    def evaluate(self, registry: Registry, now: datetime, *, watching_since: datetime | None = None) -> list[Alert]:
+        """Check every counter and kiosk once; returns the alerts opened now.
+
+        ``watching_since``: since when the alerts have been evaluated without a break (default:
+        now). A silence is counted from then at the earliest, so a collector that starts in the
+        afternoon does not call every counter silent since the morning: it has to see it."""
         tz = self.settings.tz
         office = OfficeHours(self.settings.office.weekdays, self.settings.office.spans)
         own = self.own_rules()
         opened: list[Alert | None] = []
+        statuses = self.store.kiosk_statuses()
+        # A counter is watched when a kiosk of it is online: with its kiosk offline, presses may be
+        # waiting in the kiosk (the offline alert says so), and a counter with no kiosk installed
+        # has nobody to press.
+        watched = {
+            kiosk.counter
+            for kiosk in registry.kiosks.values()
+            if kiosk.id in statuses and statuses[kiosk.id]["state"] != "offline"
+        }
         for counter in registry.counters.values():
             rules = self.rules_for(counter.unit, registry, own)
             since = wire.format_time(now - timedelta(hours=rules.window_h))
@@ -137,13 +150,14 @@ class AlertBook:
                 )
                 opened.append(self.open_alert("dissatisfied", counter.id, counter.unit, detail, now))
             opened_at = office.opened_at(now, tz)
-            if opened_at is not None:
+            if opened_at is not None and counter.id in watched:
                 last = last_rating_at(self.store, counter.id)
-                quiet_since = max(opened_at, wire.parse_time(last)) if last else opened_at
+                quiet_since = max(opened_at, watching_since or now)
+                if last:
+                    quiet_since = max(quiet_since, wire.parse_time(last))
                 if (now - quiet_since) >= timedelta(minutes=rules.silent_min):
                     detail = f"Không có lượt đánh giá nào tại {counter.name} trong {rules.silent_min} phút giờ làm việc"
                     opened.append(self.open_alert("silent", counter.id, counter.unit, detail, now))
-        statuses = self.store.kiosk_statuses()
         for kiosk in registry.kiosks.values():
             unit = registry.counters[kiosk.counter].unit
             rules = self.rules_for(unit, registry, own)
@@ -219,6 +233,7 @@ class AlertLoop:
         self.notifier = notifier
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="alerts", daemon=True)
+        self.watching_since: datetime | None = None  # the first round of this process
 
     def start(self) -> None:
         self._thread.start()
@@ -229,7 +244,10 @@ class AlertLoop:
 
     def run_once(self, store: Store) -> list[Alert]:
         book = AlertBook(store, self.settings)
-        alerts = book.evaluate(store.load_registry(), datetime.now(UTC))
+        now = datetime.now(UTC)
+        if self.watching_since is None:
+            self.watching_since = now
+        alerts = book.evaluate(store.load_registry(), now, watching_since=self.watching_since)
         for alert in alerts:
             log.warning("alert %s %s: %s", alert.kind, alert.target, alert.detail)
             self.notifier.notify(alert)

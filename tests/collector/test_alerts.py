@@ -72,9 +72,12 @@ def test_silent_counter_during_office_hours_and_offline_kiosk(store, settings):
             "k-vb-q1", {"v": 1, "kiosk": "k-vb-q1", "state": "offline"}, wire.format_time(at - timedelta(minutes=30))
         )
         store.record_status("k-sp-q1", {"v": 1, "kiosk": "k-sp-q1", "state": "online"}, wire.format_time(at))
-    kinds = {(a.kind, a.target) for a in book.evaluate(registry, at)}
-    assert ("offline", "k-vb-q1") in kinds and ("offline", "k-sp-q1") not in kinds
-    assert ("silent", "vb-q1") in kinds
+    first = {(a.kind, a.target) for a in book.evaluate(registry, at, watching_since=at)}
+    assert first == {("offline", "k-vb-q1")}  # nothing watched yet: a silence is not assumed
+    kinds = {(a.kind, a.target) for a in book.evaluate(registry, at, watching_since=at - timedelta(minutes=2))}
+    assert ("silent", "sp-q1") in kinds  # watched for 2 minutes, its kiosk online, no press
+    assert ("silent", "vb-q1") not in kinds  # its kiosk is offline: presses may be waiting in it
+    assert ("silent", "pl-q1") not in kinds  # no kiosk installed there: nobody to press
     assert ("offline", "k-pl-q1") not in kinds  # never installed is not an outage
 
 
