@@ -38,8 +38,13 @@ def overlap_s(a: Sequence[Interval], b: Sequence[Interval]) -> float:
 def uptime_share(
     transitions: Sequence[tuple[str, datetime]], office: Sequence[Interval], now: datetime
 ) -> float | None:
-    """Share of office time (up to ``now``) the kiosk was online; None with no office time yet."""
-    past = [(s, min(e, now)) for s, e in office if s < now]
+    """Share of office time (up to ``now``, from the kiosk's first status on) the kiosk was online;
+    None with no such office time yet, or no status ever. Office time before the kiosk was
+    installed is not downtime: a kiosk installed this morning is not 2 % up over the month."""
+    if not transitions:
+        return None
+    installed = min(at for _, at in transitions)
+    past = [(max(s, installed), min(e, now)) for s, e in office if s < now and e > installed]
     open_s = sum((e - s).total_seconds() for s, e in past)
     if open_s <= 0:
         return None

@@ -36,6 +36,17 @@ def test_uptime_counts_only_office_time():
     assert online_intervals([("offline", utc("2026-11-20T00:00"))], utc("2026-11-20T01:00")) == []
 
 
+def test_uptime_starts_when_the_kiosk_is_installed():
+    """A kiosk installed on Friday at 09:00 local and online since is fully up, not 5 % up over a
+    month whose office time before its installation it could not have served."""
+    office = OfficeHours().intervals(date(2026, 11, 2), date(2026, 11, 20), TZ)
+    installed = [("online", utc("2026-11-20T02:00"))]
+    assert uptime_share(installed, office, now=utc("2026-11-20T12:00")) == pytest.approx(1.0)
+    assert uptime_share([], office, now=utc("2026-11-20T12:00")) is None  # never seen: unknown
+    before_opening = [("online", utc("2026-11-20T00:00")), ("offline", utc("2026-11-20T01:30"))]
+    assert uptime_share(before_opening, office, now=utc("2026-11-20T12:00")) == pytest.approx(1 / 7.5)
+
+
 def test_bad_office_hours_are_refused():
     with pytest.raises(ValueError, match="HH:MM-HH:MM"):
         OfficeHours(spans=("7h-11h",))
