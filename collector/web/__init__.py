@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -20,6 +20,16 @@ from collector.web.context import LoginRequired, WebContext, base_vars, lang_of
 from kiosk import __version__
 
 STATIC = Path(__file__).resolve().parent / "static"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def api_docs_files() -> Path:
+    """Swagger UI's JavaScript and CSS (a version that reads OpenAPI 3.1), from the fastapi-offline
+    package, installed with the collector: /docs needs no network. (ReDoc is not offered: its page
+    still loads a logo from the Internet.)"""
+    import fastapi_offline
+
+    return Path(fastapi_offline.__file__).resolve().parent / "static"
 
 
 def _url_of(store: Store) -> str:
@@ -51,12 +61,21 @@ def create_app(
         title="Satisfaction collector",
         version=__version__,
         description="Ratings from the one-stop counters' kiosks: summaries per counter and unit.",
+        # /docs is served below from the collector's own Swagger UI files: FastAPI's pages load
+        # theirs from a CDN, which an offline office LAN cannot reach (a blank page).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.web = WebContext(settings, _url_of(store))
     if pages:
         app.include_router(api.router)
         app.include_router(pages_module.router)
         app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+        app.mount("/docs-assets", StaticFiles(directory=str(api_docs_files())), name="docs-assets")
+
+        @app.get("/docs", include_in_schema=False)
+        def docs() -> Response:
+            return FileResponse(TEMPLATES / "docs.html", media_type="text/html")
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, object]:
@@ -145,13 +164,14 @@ def create_app(
         response.headers.setdefault("Referrer-Policy", "same-origin")
         if settings.http.secure_cookies:  # served over HTTPS: browsers must never fall back to HTTP
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if not request.url.path.startswith(("/docs", "/redoc")):
-            # No inline scripts or styles anywhere: an injected <script> or on…= attribute never runs.
-            response.headers.setdefault(
-                "Content-Security-Policy",
-                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-                "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-            )
+        # No inline scripts anywhere: an injected <script> or on…= attribute never runs. Swagger UI
+        # (/docs) sets style attributes in its markup, so there styles may be inline.
+        styles = "'self' 'unsafe-inline'" if request.url.path == "/docs" else "'self'"
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            f"default-src 'self'; img-src 'self' data:; style-src {styles}; script-src 'self'; "
+            "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        )
         return response
 
     return app

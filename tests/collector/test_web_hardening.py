@@ -249,3 +249,21 @@ def test_security_headers_have_no_inline_scripts_and_hsts_behind_https(settings,
     secure = replace(settings, http=replace(settings.http, secure_cookies=True))
     answer = TestClient(create_app(secure, store)).get("/login")
     assert answer.headers["strict-transport-security"].startswith("max-age=")
+
+
+def test_api_docs_are_served_from_the_collectors_own_files_under_the_same_script_policy(client_for):
+    """/docs on an office LAN with no Internet: Swagger UI's files come from the collector, no
+    CDN is named, and the page's scripts are files (the policy still forbids inline scripts)."""
+    client = client_for("admin")
+    page = client.get("/docs")
+    assert page.status_code == 200 and 'id="swagger-ui"' in page.text
+    assert "cdn" not in page.text.lower() and "https://" not in page.text
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self';" in policy and "unsafe-inline' ; script" not in policy
+    for src in ("/docs-assets/swagger-ui-bundle.js", "/docs-assets/swagger-ui.css", "/static/docs.js"):
+        assert src in page.text
+        asset = client.get(src)
+        assert asset.status_code == 200 and len(asset.content) > 100, src
+    assert "/openapi.json" in client.get("/static/docs.js").text
+    assert client.get("/openapi.json").json()["paths"]
+    assert client.get("/redoc").status_code == 404  # FastAPI's would load from a CDN: not offered

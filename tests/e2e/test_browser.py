@@ -191,5 +191,23 @@ def test_inspector_finds_worst_counter_and_its_snapshot_exports_and_acks(browser
     acked = {a["id"]: a for a in _get(collector.url, "/api/v1/alerts", auth)["alerts"]}
     assert acked[int(alert_id)]["ack_comment"] == "Đã làm việc với cán bộ quầy"
     assert acked[int(alert_id)]["acked_by"] == "thanhtra"
+
+    # The API's documentation on an office LAN with no way out: every request that leaves the
+    # collector fails, and /docs still shows the operations (its files are the collector's own).
+    outside: list[str] = []
+
+    def local_only(route):  # type: ignore[no-untyped-def]
+        if route.request.url.startswith(collector.url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", local_only)
+    page.goto(f"{collector.url}/docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+    assert page.locator(".opblock-summary-path:has-text('/api/v1/units/{unit}/summary')").count() >= 1
+    shot(page, "6-api-docs-offline")
+    assert outside == []
     assert [m for m in blocked if "Content Security Policy" in m or "Refused" in m] == []
     context.close()
