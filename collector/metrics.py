@@ -111,14 +111,11 @@ class Metrics:
         )
 
     def watch_ingest(self, ingestor: Any) -> None:
-        self._ingestor = ingestor
         self.registry.register(IngestCollector(ingestor, self.batch_latency))
+        ingestor.batch_observers.append(self.batch_latency.observe)
 
     def text(self) -> bytes:
-        """The scrape: batch times recorded since the last one go into the histogram first."""
-        ingestor = getattr(self, "_ingestor", None)
-        while ingestor is not None and ingestor.batch_seconds:
-            self.batch_latency.observe(ingestor.batch_seconds.popleft())
+        """The scrape."""
         return generate_latest(self.registry)
 
     def watch_kiosks(self, statuses: Callable[[], dict[str, dict[str, Any]]]) -> None:
