@@ -184,6 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample-s", type=float, default=2.0)
     parser.add_argument("--drain-s", type=float, default=180.0, help="how long the backlog may take to drain")
     parser.add_argument("--out", default="soak-out")
+    parser.add_argument(
+        "--warmup-s",
+        type=float,
+        default=None,
+        help="memory growth is measured after this (default: a quarter of the run, 20 s to 30 min):"
+        " imports, connections, SQLite's page caches and the allocator's arenas fill first",
+    )
     args = parser.parse_args(argv)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -288,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         broker.stop()
         if any(f.kind == "disk-full" for f in faults) and folders:
             subprocess.run(["umount", "--lazy", str(folders[-1])], check=False)
-    ok = report(out, faults, collector, kiosks, verdict, started=started, rate=args.rate)
+    warmup_s = args.warmup_s if args.warmup_s is not None else min(1800.0, max(20.0, args.duration / 4))
+    ok = report(out, faults, collector, kiosks, verdict, started=started, rate=args.rate, warmup_s=warmup_s)
     plot(out / "soak.png", collector, kiosks, backlog_samples, faults)
     print(f"plot: {out / 'soak.png'}")
     return 0 if ok else 1
@@ -429,6 +437,7 @@ def report(
     *,
     started: float,
     rate: float,
+    warmup_s: float = 20.0,
 ) -> bool:
     print()
     print(f"presses {verdict.presses}; missing {len(verdict.missing)}, extra {len(verdict.extra)}, doubled "
@@ -441,11 +450,14 @@ def report(
     for fault in faults:
         recovered = "not recovered" if fault.recovered_s is None else f"recovered in {fault.recovered_s:.1f} s"
         print(f"  {fault.at_s:7.0f} s  {fault.kind:<15} {recovered}")
-    print("processes after warm-up (RSS first → last, growth per hour and per press; threads, descriptors):")
+    print(
+        f"processes after a {warmup_s:.0f} s warm-up (RSS first → last, growth per hour and per press;"
+        " threads, descriptors):"
+    )
     summary: dict[str, object] = {"verdict": verdict.__dict__ | {"missing": len(verdict.missing)}}
     processes: dict[str, object] = {}
     for proc in (collector, *kiosks):
-        first, last, per_hour = growth(proc.steady(started))
+        first, last, per_hour = growth(proc.steady(started, warmup_s))
         presses_per_hour = rate * 60 * (len(kiosks) if proc is collector else 1)
         per_press_kib = per_hour * 1024 / presses_per_hour if presses_per_hour else 0.0
         threads, fds = (proc.samples[-1][2], proc.samples[-1][3]) if proc.samples else (0, 0)
@@ -454,7 +466,9 @@ def report(
         processes[proc.name] = {
             "rss_first_mib": first, "rss_last_mib": last, "mib_per_hour": per_hour,
             "kib_per_press": per_press_kib, "threads": threads, "fds": fds,
+            "samples": [[round(t, 1), round(m, 2)] for t, m, *_ in proc.samples],  # (s, RSS MiB), to look again
         }  # fmt: skip
+    summary["warmup_s"] = warmup_s
     summary["processes"] = processes
     summary["faults"] = [{"at_s": f.at_s, "kind": f.kind, "recovered_s": f.recovered_s} for f in faults]
     (out / "soak.json").write_text(json.dumps(summary, indent=1, default=str))
