@@ -108,15 +108,23 @@ def score_bar(by_score: dict[str, int], labels: dict[int, str], *, lang: str = "
     return "".join(parts)
 
 
-def heatmap(grid: Sequence[Sequence[int]], *, weekdays: Sequence[str], title: str) -> str:
-    """Ratings per weekday (rows) × hour of day (columns); each cell shows its count.
-    Office hours (6h–19h) always show; earlier or later hours only when they have ratings."""
-    busy = [h for h in range(24) if any(grid[d][h] for d in range(len(weekdays)))]
+def heatmap(
+    grid: Sequence[Sequence[tuple[int, int]]],
+    *,
+    weekdays: Sequence[str],
+    title: str,
+    unhappy_label: str = "Không hài lòng",
+    lang: str = "vi",
+) -> str:
+    """Where a counter is bad: weekday (rows) × hour of day (columns), each cell coloured by its
+    share of "Không hài lòng" (white 0 % → deep red 50 % and more) and showing that share over
+    its count of ratings (``25 %`` above ``1/4``). Office hours (6h–19h) always show; earlier or
+    later hours only when they have ratings."""
+    busy = [h for h in range(24) if any(grid[d][h][0] for d in range(len(weekdays)))]
     hours = range(min([6, *busy]), max([19, *busy]) + 1)
-    cell_w, cell_h, left, top = 40, 22, 44, 20
+    cell_w, cell_h, left, top = 40, 30, 44, 20
     width = left + cell_w * len(hours) + 4
     height = top + cell_h * len(weekdays) + 4
-    peak = max((grid[d][h] for d in range(len(weekdays)) for h in hours), default=0) or 1
     parts = [
         f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="100%" '
         f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
@@ -129,14 +137,26 @@ def heatmap(grid: Sequence[Sequence[int]], *, weekdays: Sequence[str], title: st
         y = top + d * cell_h
         parts.append(f'<text x="{left - 6}" y="{y + 15}" font-size="10" text-anchor="end">{escape(name)}</text>')
         for j, hour in enumerate(hours):
-            n = grid[d][hour]
-            shade = 255 - int(200 * n / peak)
-            ink = "#fff" if shade < 120 else "#000"
+            n, unhappy = grid[d][hour]
+            x = left + j * cell_w
+            if not n:
+                parts.append(
+                    f'<rect x="{x}" y="{y}" width="{cell_w - 2}" height="{cell_h - 2}" fill="#fff" stroke="#ccc"/>'
+                )
+                continue
+            share = unhappy / n
+            strength = min(1.0, share * 2)  # 50 % and more: the deepest red
+            green_blue = 255 - int(215 * strength)
+            ink = "#fff" if strength > 0.6 else "#000"
             parts.append(
-                f'<rect x="{left + j * cell_w}" y="{y}" width="{cell_w - 2}" height="{cell_h - 2}" '
-                f'fill="rgb({shade},{shade},{shade})" stroke="#ccc"/>'
-                f'<text x="{left + j * cell_w + cell_w / 2 - 1}" y="{y + 15}" font-size="10" '
-                f'text-anchor="middle" fill="{ink}">{n or ""}</text>'
+                f'<rect x="{x}" y="{y}" width="{cell_w - 2}" height="{cell_h - 2}" '
+                f'fill="rgb(255,{green_blue},{green_blue})" stroke="#ccc" data-n="{n}" data-unhappy="{unhappy}">'
+                f"<title>{escape(name)} {hour}h: {formats.number(unhappy, lang)} {escape(unhappy_label)} / "
+                f"{formats.number(n, lang)} ({formats.percent(share, lang, 0)})</title></rect>"
+                f'<text x="{x + cell_w / 2 - 1}" y="{y + 12}" font-size="10" text-anchor="middle" '
+                f'fill="{ink}">{formats.percent(share, lang, 0)}</text>'
+                f'<text x="{x + cell_w / 2 - 1}" y="{y + 24}" font-size="9" text-anchor="middle" '
+                f'fill="{ink}">{formats.number(unhappy, lang)}/{formats.number(n, lang)}</text>'
             )
     parts.append("</svg>")
     return "".join(parts)

@@ -60,7 +60,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "no_data": ("Chưa có đánh giá trong kỳ", "No ratings in this period"),
     "by_day": ("Tỷ lệ hài lòng theo ngày", "Satisfaction by day"),
     "by_month": ("Tỷ lệ hài lòng theo tháng", "Satisfaction by month"),
-    "heatmap": ("Số lượt theo giờ và thứ", "Ratings by hour and weekday"),
+    "heatmap": (
+        "Tỷ lệ Không hài lòng theo giờ và thứ (số Không hài lòng / số lượt)",
+        "Share dissatisfied by hour and weekday (dissatisfied / ratings)",
+    ),
     "nobody": ("(không có cán bộ trực)", "(nobody on duty)"),
     "recent": ("Lượt đánh giá gần đây", "Recent ratings"),
     "time": ("Thời gian", "Time"),

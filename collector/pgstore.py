@@ -584,17 +584,20 @@ class PostgresStore(SharedSql):
         ).fetchall()
         return [_page_row(row) for row in rows]
 
-    def heat_counts(self, counters: Sequence[str], start: str, end: str, *, tz: ZoneInfo) -> list[tuple[int, int, int]]:
+    def heat_counts(
+        self, counters: Sequence[str], start: str, end: str, *, tz: ZoneInfo
+    ) -> list[tuple[int, int, int, int]]:
         """Accepted ratings at these counters pressed in [start, end) as (local weekday with
-        0 = Monday, local hour, count)."""
+        0 = Monday, local hour, count, of them "Không hài lòng")."""
         rows = self.conn.execute(
-            "SELECT EXTRACT(ISODOW FROM lt)::int - 1, EXTRACT(HOUR FROM lt)::int, COUNT(*) FROM"
-            " (SELECT r.pressed_at::timestamptz AT TIME ZONE %s AS lt FROM ratings r"
+            "SELECT EXTRACT(ISODOW FROM lt)::int - 1, EXTRACT(HOUR FROM lt)::int, COUNT(*),"
+            " COUNT(*) FILTER (WHERE score = 1) FROM"
+            " (SELECT r.pressed_at::timestamptz AT TIME ZONE %s AS lt, r.score FROM ratings r"
             "  WHERE r.counter = ANY(%s::text[]) AND r.pressed_at >= %s AND r.pressed_at < %s"
             "  AND r.flag IS NULL) q GROUP BY 1, 2",
             (tz.key, list(counters), start, end),
         ).fetchall()
-        return [(int(d), int(h), int(n)) for d, h, n in rows]
+        return [(int(d), int(h), int(n), int(u)) for d, h, n, u in rows]
 
     def _review_sql(
         self,

@@ -310,11 +310,13 @@ def review(store: Store, rating_id: str, username: str, comment: str) -> None:
     store.review_put(rating_id, username, comment, now_text())
 
 
-def heat_grid(store: Store, counters: list[str], start: str, end: str, tz: ZoneInfo) -> list[list[int]]:
-    """Accepted ratings per local weekday (0 = Monday) × local hour, all of them, counted in SQL."""
-    grid = [[0] * 24 for _ in range(7)]
-    for weekday, hour, n in store.heat_counts(counters, start, end, tz=tz):
-        grid[weekday][hour] += n
+def heat_grid(store: Store, counters: list[str], start: str, end: str, tz: ZoneInfo) -> list[list[tuple[int, int]]]:
+    """(accepted ratings, of them "Không hài lòng") per local weekday (0 = Monday) × local hour,
+    all of them, counted in SQL."""
+    grid = [[(0, 0)] * 24 for _ in range(7)]
+    for weekday, hour, n, unhappy in store.heat_counts(counters, start, end, tz=tz):
+        was_n, was_unhappy = grid[weekday][hour]
+        grid[weekday][hour] = (was_n + n, was_unhappy + unhappy)
     return grid
 
 

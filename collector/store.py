@@ -692,19 +692,21 @@ class SqliteStore(SharedSql):
         )
         return [_page_row(row) for row in rows]
 
-    def heat_counts(self, counters: Sequence[str], start: str, end: str, *, tz: ZoneInfo) -> list[tuple[int, int, int]]:
+    def heat_counts(
+        self, counters: Sequence[str], start: str, end: str, *, tz: ZoneInfo
+    ) -> list[tuple[int, int, int, int]]:
         """Accepted ratings at these counters pressed in [start, end) as (local weekday with
-        0 = Monday, local hour, count)."""
+        0 = Monday, local hour, count, of them "Không hài lòng")."""
         shift, shift_args = _local_shift(start, end, tz)
         out = []
-        for weekday, hour, n in self.conn.execute(
+        for weekday, hour, n, unhappy in self.conn.execute(
             f"SELECT CAST(strftime('%w', r.pressed_at, {shift}) AS INTEGER),"
-            f" CAST(strftime('%H', r.pressed_at, {shift}) AS INTEGER), COUNT(*) FROM ratings r"
+            f" CAST(strftime('%H', r.pressed_at, {shift}) AS INTEGER), COUNT(*), SUM(r.score = 1) FROM ratings r"
             " WHERE r.counter IN (SELECT value FROM json_each(?)) AND r.pressed_at >= ? AND r.pressed_at < ?"
             " AND r.flag IS NULL GROUP BY 1, 2",
             (*shift_args, *shift_args, json.dumps(list(counters)), start, end),
         ):
-            out.append(((weekday + 6) % 7, hour, n))
+            out.append(((weekday + 6) % 7, hour, n, unhappy))
         return out
 
     def review_queue(

@@ -64,11 +64,16 @@ def test_review_queue_counts_reviewed_and_pending_in_full(store, settings, inspe
     assert "1–5 / 5" in everything and "vanban: ok" in everything
 
 
-def test_heat_map_counts_every_rating_of_the_period(store, settings, inspector):
-    store_ratings(store, _presses(5_001), tz=settings.tz)  # all on Thursday between 9h and 10h local
+def test_heat_map_counts_every_rating_of_the_period_and_shows_the_dissatisfied_share(store, settings, inspector):
+    presses = _presses(5_001)  # all on Thursday between 9h and 10h local
+    unhappy = [make_rating(seq=6_000 + i, score=1, pressed_at=presses[i].pressed_at) for i in range(1_667)]
+    store_ratings(store, presses + unhappy, tz=settings.tz)
     page = inspector.get(f"/counters/vb-q1?{MONTH}").text
-    heat = page[page.index("<h2>Số lượt theo giờ và thứ</h2>") :]
-    assert ">5001</text>" in heat[: heat.index("</svg>")]
+    heat = page[page.index("<h2>Tỷ lệ Không hài lòng theo giờ và thứ") :]
+    heat = heat[: heat.index("</svg>")]
+    assert 'data-n="6668" data-unhappy="1667"' in heat
+    assert ">25 %</text>" in heat and ">1.667/6.668</text>" in heat  # the share, over its counts
+    assert "Không hài lòng / 6.668 (25 %)" in heat
 
 
 def test_recent_ratings_are_paged_not_cut(store, settings, inspector):
@@ -136,7 +141,7 @@ def test_sql_local_time_agrees_with_python_for_any_zone(store_factory, zone, mom
         if _near_a_change(wire.parse_time(r.pressed_at), tz):
             continue  # a change of offset is placed on the hour after it (Lord Howe moves by 30 min)
         assert (r.id in after_hours) == (not office.is_open(local, tz)), (r.pressed_at, local)
-    cells = {(d, h): n for d, h, n in store.heat_counts(["vb-q1"], start, end, tz=tz)}
+    cells = {(d, h): n for d, h, n, _ in store.heat_counts(["vb-q1"], start, end, tz=tz)}
     expected: dict[tuple[int, int], int] = {}
     for r in ratings:
         if _near_a_change(wire.parse_time(r.pressed_at), tz):
