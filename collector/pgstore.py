@@ -23,7 +23,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from collector.registry import Registry
-from collector.sqlshared import PICTURE_IN_DB, SharedSql, fresh_ratings
+from collector.sqlshared import PICTURE_IN_DB, SharedSql, fresh_ratings, review_condition
 from collector.store import (
     _PAGE_COLUMNS,
     _PAGE_JOINS,
@@ -608,6 +608,7 @@ class PostgresStore(SharedSql):
         office_days: Sequence[int],
         office_spans: Sequence[tuple[time, time]],
         pending_only: bool,
+        reasons: Sequence[str] | None = None,
     ) -> tuple[str, list[Any]]:
         spans = " OR ".join("(r.lt::time >= %s AND r.lt::time < %s)" for _ in office_spans) or "FALSE"
         sql = (
@@ -615,7 +616,7 @@ class PostgresStore(SharedSql):
             f" NOT ((EXTRACT(ISODOW FROM r.lt)::int - 1) = ANY(%s::int[]) AND ({spans})) AS after_hours"
             " FROM (SELECT r.*, r.pressed_at::timestamptz AT TIME ZONE %s AS lt FROM ratings r"
             "  WHERE r.counter = ANY(%s::text[]) AND r.pressed_at >= %s AND r.pressed_at < %s) r"
-            f" {_PAGE_JOINS}) q WHERE (flag IS NOT NULL OR clock = 'unsynced' OR after_hours)"
+            f" {_PAGE_JOINS}) q WHERE {review_condition(reasons)}"
             + (" AND reviewed_by IS NULL" if pending_only else "")
         )
         args = [list(office_days), *[t for pair in office_spans for t in pair], tz.key, list(counters), start, end]
@@ -633,10 +634,11 @@ class PostgresStore(SharedSql):
         pending_only: bool,
         limit: int,
         offset: int = 0,
+        reasons: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Presses an inspector should look at (flagged, clock unsynced, or outside office hours),
         newest first, one page of them; ``after_hours`` says which were outside office hours."""
-        sql, args = self._review_sql(counters, start, end, tz, office_days, office_spans, pending_only)
+        sql, args = self._review_sql(counters, start, end, tz, office_days, office_spans, pending_only, reasons)
         rows = self.conn.execute(f"{sql} ORDER BY pressed_at DESC, id LIMIT %s OFFSET %s", (*args, limit, offset))
         return [_page_row(row) for row in rows.fetchall()]
 
@@ -649,8 +651,9 @@ class PostgresStore(SharedSql):
         tz: ZoneInfo,
         office_days: Sequence[int],
         office_spans: Sequence[tuple[time, time]],
+        reasons: Sequence[str] | None = None,
     ) -> tuple[int, int]:
         """(presses in the review queue, of which not yet reviewed), counted in full."""
-        sql, args = self._review_sql(counters, start, end, tz, office_days, office_spans, False)
+        sql, args = self._review_sql(counters, start, end, tz, office_days, office_spans, False, reasons)
         row = self.conn.execute(f"SELECT COUNT(*), COUNT(*) - COUNT(reviewed_by) FROM ({sql}) x", args).fetchone()
         return (int(row[0]), int(row[1])) if row else (0, 0)

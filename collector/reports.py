@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -277,11 +277,15 @@ def review_queue(
     pending_only: bool,
     limit: int,
     offset: int = 0,
+    reasons: Sequence[str] | None = None,
 ) -> tuple[list[dict[str, Any]], int, int]:
     """One page of the presses an inspector should look at (flagged, clock unsynced, outside office
-    hours), each with its ``reasons``; and how many there are in all and not yet reviewed."""
+    hours; only ``reasons`` of collector.sqlshared.REVIEW_REASONS when given), each with its
+    ``reasons``; and how many there are in all and not yet reviewed."""
     days, spans = office.weekdays, office.span_times
-    total, pending = store.review_queue_size(counters, start, end, tz=tz, office_days=days, office_spans=spans)
+    total, pending = store.review_queue_size(
+        counters, start, end, tz=tz, office_days=days, office_spans=spans, reasons=reasons
+    )
     rows = store.review_queue(
         counters,
         start,
@@ -292,6 +296,7 @@ def review_queue(
         pending_only=pending_only,
         limit=limit,
         offset=offset,
+        reasons=reasons,
     )
     for r in rows:
         r["reasons"] = (

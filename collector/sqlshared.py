@@ -826,6 +826,24 @@ class SharedSql:
         return dict(zip(names, row, strict=True))
 
 
+# Why a press is in the review queue, and the condition that picks it (a fixed list: the page's
+# filter names one of these keys, never SQL).
+REVIEW_REASONS = {
+    "lockout": "flag = 'lockout'",
+    "burst": "flag = 'burst'",
+    "unsynced": "clock = 'unsynced'",
+    "after_hours": "after_hours",
+}
+
+
+def review_condition(reasons: Sequence[str] | None) -> str:
+    """The WHERE condition of the review queue for these reasons (None or empty: every reason)."""
+    chosen = [REVIEW_REASONS[r] for r in (reasons or ()) if r in REVIEW_REASONS]
+    if not chosen:
+        chosen = ["flag IS NOT NULL", "clock = 'unsynced'", "after_hours"]
+    return "(" + " OR ".join(chosen) + ")"
+
+
 def fresh_ratings(
     groups: Sequence[tuple[str, Sequence[wire.Rating]]],
 ) -> tuple[dict[str, tuple[str, wire.Rating]], list[str]]:

@@ -31,6 +31,7 @@ from collector.sqlshared import (  # noqa: F401 - the records' and helpers' old 
     SharedSql,
     bounded_quarantine,
     fresh_ratings,
+    review_condition,
     safe_text,
 )
 from kiosk import wire
@@ -721,10 +722,11 @@ class SqliteStore(SharedSql):
         pending_only: bool,
         limit: int,
         offset: int = 0,
+        reasons: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Presses an inspector should look at (flagged, clock unsynced, or outside office hours),
         newest first, one page of them; ``after_hours`` says which were outside office hours."""
-        sql, args = _review_sql(counters, start, end, tz, office_days, office_spans, pending_only)
+        sql, args = _review_sql(counters, start, end, tz, office_days, office_spans, pending_only, reasons)
         return [
             _page_row(row)
             for row in self.conn.execute(f"{sql} ORDER BY pressed_at DESC, id LIMIT ? OFFSET ?", (*args, limit, offset))
@@ -739,9 +741,10 @@ class SqliteStore(SharedSql):
         tz: ZoneInfo,
         office_days: Sequence[int],
         office_spans: Sequence[tuple[time, time]],
+        reasons: Sequence[str] | None = None,
     ) -> tuple[int, int]:
         """(presses in the review queue, of which not yet reviewed), counted in full."""
-        sql, args = _review_sql(counters, start, end, tz, office_days, office_spans, False)
+        sql, args = _review_sql(counters, start, end, tz, office_days, office_spans, False, reasons)
         total, pending = self.conn.execute(
             f"SELECT COUNT(*), COUNT(*) - COUNT(reviewed_by) FROM ({sql})", args
         ).fetchone()
@@ -828,6 +831,7 @@ def _review_sql(
     office_days: Sequence[int],
     office_spans: Sequence[tuple[time, time]],
     pending_only: bool,
+    reasons: Sequence[str] | None = None,
 ) -> tuple[str, list[Any]]:
     shift, shift_args = _local_shift(start, end, tz)
     # Local weekday (SQLite: 0 = Sunday) and time of day, as one text: "1" + "07:45:10.250".
@@ -838,8 +842,7 @@ def _review_sql(
         f"SELECT * FROM (SELECT {_PAGE_COLUMNS}, NOT (substr(lt, 1, 1) IN ({days}) AND ({spans})) AS after_hours"
         f" FROM (SELECT r.*, strftime('%w%H:%M:%f', r.pressed_at, {shift}) AS lt FROM ratings r"
         "  WHERE r.counter IN (SELECT value FROM json_each(?)) AND r.pressed_at >= ? AND r.pressed_at < ?) r"
-        f" {_PAGE_JOINS}) WHERE (flag IS NOT NULL OR clock = 'unsynced' OR after_hours)"
-        + (" AND reviewed_by IS NULL" if pending_only else "")
+        f" {_PAGE_JOINS}) WHERE {review_condition(reasons)}" + (" AND reviewed_by IS NULL" if pending_only else "")
     )
     args = [*[str((d + 1) % 7) for d in office_days], *span_args, *shift_args, json.dumps(list(counters)), start, end]
     return sql, args

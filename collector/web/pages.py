@@ -26,6 +26,7 @@ from collector.officers import NOBODY, Officers, RosterError, local_bounds, pars
 from collector.periods import KINDS, Period
 from collector.registry import Registry
 from collector.remotesettings import FORM_KEYS, SettingsBook, SettingsFormError, from_form, scope_key
+from collector.sqlshared import REVIEW_REASONS
 from collector.store import now_text
 from collector.web.context import (
     LANG_COOKIE,
@@ -572,10 +573,31 @@ def officer_page(officer: str, request: Request, me: PageUser, ctx: Ctx, db: Db,
 
 
 @router.get("/flagged", response_class=HTMLResponse)
-def flagged(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> HTMLResponse:
+def flagged(
+    request: Request,
+    me: PageUser,
+    ctx: Ctx,
+    db: Db,
+    registry: Reg,
+    reason: str = "",
+    unit: str = "",
+    counter: str = "",
+) -> HTMLResponse:
+    """The presses to review, filtered by reason, unit (with everything below it) and counter."""
     need(me, "inspector")
     period = period_from(ctx, request)
-    counters = [c for c in registry.counters if me.sees_counter(registry, c)]
+    if reason and reason not in REVIEW_REASONS:
+        raise HTTPException(422, f"reason must be one of {', '.join(REVIEW_REASONS)}")
+    if unit and (unit not in registry.units or not me.sees_unit(unit)):
+        raise HTTPException(404, "no such unit")
+    if counter and (counter not in registry.counters or not me.sees_counter(registry, counter)):
+        raise HTTPException(404, "no such counter")
+    within = set(registry.counters_under(unit)) if unit else None
+    counters = [
+        c
+        for c in registry.counters
+        if me.sees_counter(registry, c) and (within is None or c in within) and (not counter or c == counter)
+    ]
     start, end = local_bounds(period.start, period.end, ctx.settings.tz)
     show_reviewed = request.query_params.get("reviewed") == "1"
     page = _page_number(request)
@@ -589,9 +611,13 @@ def flagged(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> 
         pending_only=not show_reviewed,
         limit=FLAGGED_PER_PAGE,
         offset=(page - 1) * FLAGGED_PER_PAGE,
+        reasons=[reason] if reason else None,
     )
     for r in rows:
         r["counter_name"] = registry.counters[r["counter"]].name
+    seen_units = [
+        registry.units[u] for root in registry.roots() for u in registry.subtree_in_order(root.id) if u in me.units
+    ]
     return render(
         ctx,
         request,
@@ -604,8 +630,42 @@ def flagged(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> 
         show_reviewed=show_reviewed,
         pager=page_vars(request, page, FLAGGED_PER_PAGE, total if show_reviewed else pending),
         tz=ctx.settings.tz,
+        reasons=list(REVIEW_REASONS),
+        chosen_reason=reason,
+        unit_choices=seen_units,
+        chosen_unit=unit,
+        counter_choices=[registry.counters[c] for c in registry.counters if me.sees_counter(registry, c)],
+        chosen_counter=counter,
         **period_vars(request, period),
     )
+
+
+MAX_REVIEW_AT_ONCE = FLAGGED_PER_PAGE
+
+
+@router.post("/flagged/review")
+async def review_many(request: Request, me: PageUser, db: Db, registry: Reg) -> Response:
+    """Several presses reviewed at once with one comment (the ticked rows of a page): each is
+    checked as one alone would be, and each review is audited."""
+    need(me, "inspector")
+    form = await request.form()
+    check_csrf(me, str(form.get("csrf", "")))
+    ids = [str(v) for v in form.getlist("id")]
+    comment = str(form.get("comment", "")).strip()
+    if not ids:
+        raise HTTPException(422, "tick at least one press to review")
+    if len(ids) > MAX_REVIEW_AT_ONCE:
+        raise HTTPException(422, f"at most {MAX_REVIEW_AT_ONCE} presses at once")
+    if len(comment) > 1000:
+        raise HTTPException(422, "the comment is longer than 1000 characters")
+    found = {i: reports.rating(db, i) if wire.is_rating_id(i) else None for i in dict.fromkeys(ids)}
+    if any(f is None or not me.sees_counter(registry, f["counter"]) for f in found.values()):
+        raise HTTPException(404, "no such press")  # nothing reviewed: all or none
+    with db.transaction():
+        for rating_id in found:
+            reports.review(db, rating_id, me.username, comment)
+            Accounts(db).audit(me.username, "review", f"rating:{rating_id}", comment)
+    return RedirectResponse(request.headers.get("referer") or "/flagged", status_code=303)
 
 
 @router.post("/flagged/{rating_id}/review")

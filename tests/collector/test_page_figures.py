@@ -16,6 +16,7 @@ from tests.collector.conftest import PASSWORD
 from tests.ratings import make_rating, store_ratings
 
 MONTH = "period=month&at=2026-10-15"
+ROW_FORM = re.compile(r'action="/flagged/[0-9a-f-]{36}/review"')  # one press's own review form
 # Thursday 15 October 2026, 09:00 in Hà Nội (02:00Z): inside office hours.
 THURSDAY_9H = datetime(2026, 10, 15, 2, 0, tzinfo=UTC)
 
@@ -48,7 +49,7 @@ def test_twenty_thousand_and_one_flagged_presses_are_all_counted(store, settings
     assert "1–200 / 20.001" in page
     last = inspector.get(f"/flagged?{MONTH}&page=101").text
     assert "20.001–20.001 / 20.001" in last and 'rel="next"' not in last and 'rel="prev"' in last
-    assert last.count('action="/flagged/') == 1  # the oldest press, reachable and reviewable
+    assert len(ROW_FORM.findall(last)) == 1  # the oldest press, reachable and reviewable
 
 
 def test_review_queue_counts_reviewed_and_pending_in_full(store, settings, inspector):
@@ -59,7 +60,7 @@ def test_review_queue_counts_reviewed_and_pending_in_full(store, settings, inspe
     inspector.post(f"/flagged/{presses[0].id}/review", data={"comment": "ok", "csrf": csrf})
     page = inspector.get(f"/flagged?{MONTH}").text
     assert "<span data-pending>4</span> / <span data-total>5</span>" in page
-    assert page.count('action="/flagged/') == 4
+    assert len(ROW_FORM.findall(page)) == 4
     everything = inspector.get(f"/flagged?{MONTH}&reviewed=1").text
     assert "1–5 / 5" in everything and "vanban: ok" in everything
 
@@ -97,7 +98,8 @@ def test_presses_outside_office_hours_are_in_the_queue(store, settings, inspecto
     store_ratings(store, ratings, tz=settings.tz)
     page = inspector.get(f"/flagged?{MONTH}").text
     assert "<span data-total>3</span>" in page
-    assert page.count("Ngoài giờ làm việc") == 2 and page.count("Đồng hồ chưa đồng bộ") == 1
+    tags = re.findall(r"<span class=\"tag\">([^<]+)</span>", page)
+    assert tags.count("Ngoài giờ làm việc") == 2 and tags.count("Đồng hồ chưa đồng bộ") == 1
 
 
 ZONES = ["Asia/Ho_Chi_Minh", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"]
@@ -214,3 +216,62 @@ def test_periods_have_previous_and_next_but_no_next_into_the_future(inspector):
     assert 'href="?period=month&amp;at=2026-11-01" rel="next"' in page
     this_month = inspector.get("/units/10.085?period=month").text
     assert 'rel="prev"' in this_month and 'rel="next"' not in this_month
+
+
+def test_the_review_queue_filters_by_reason_unit_and_counter(store, settings, inspector):
+    night = THURSDAY_9H + timedelta(hours=13)  # 22:00 local: after office hours
+    store_ratings(
+        store,
+        _presses(3, flag="lockout")
+        + _presses(2, flag="burst", start=THURSDAY_9H + timedelta(minutes=5))
+        + [make_rating(seq=50, pressed_at=wire.format_time(night))]
+        + [make_rating(seq=60, counter="ky-q1", flag="burst", pressed_at=wire.format_time(THURSDAY_9H))],
+        tz=settings.tz,
+    )
+
+    def rows(query: str) -> int:
+        page = inspector.get(f"/flagged?{MONTH}&{query}")
+        assert page.status_code == 200, page.text[:300]
+        return page.text.count("<tr data-id=")
+
+    assert rows("") == 7
+    assert rows("reason=lockout") == 3
+    assert rows("reason=burst") == 3
+    assert rows("reason=after_hours") == 1
+    assert rows("reason=burst&counter=vb-q1") == 2
+    assert rows("unit=10.085.02944") == 1  # Khánh Yên's counter ky-q1, below the district
+    assert rows("unit=10.085") == 7
+    page = inspector.get(f"/flagged?{MONTH}&reason=burst").text
+    assert "<span data-pending>3</span> / <span data-total>3</span>" in page  # the counts follow the filter
+    assert inspector.get(f"/flagged?{MONTH}&reason=everything").status_code == 422
+    assert inspector.get(f"/flagged?{MONTH}&counter=sp-q1").status_code == 404  # not this inspector's
+    assert inspector.get(f"/flagged?{MONTH}&unit=10.082").status_code == 404
+
+
+def test_several_presses_are_reviewed_at_once_with_one_comment_all_or_none(store, settings, inspector):
+    presses = _presses(4, flag="burst")
+    elsewhere = make_rating(seq=90, counter="sp-q1", flag="burst", pressed_at=presses[0].pressed_at)
+    store_ratings(store, [*presses, elsewhere], tz=settings.tz)
+    page = inspector.get(f"/flagged?{MONTH}").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    assert page.count('type="checkbox" name="id"') == 4 and 'form="bulk-review"' in page
+    # one press of another district among them: nothing is reviewed
+    refused = inspector.post(
+        "/flagged/review", data={"csrf": csrf, "comment": "x", "id": [presses[0].id, elsewhere.id]}
+    )
+    assert refused.status_code == 404
+    assert inspector.post("/flagged/review", data={"csrf": csrf, "comment": "x"}).status_code == 422
+    assert inspector.post("/flagged/review", data={"csrf": "wrong", "id": [presses[0].id]}).status_code == 403
+    done = inspector.post(
+        "/flagged/review",
+        data={"csrf": csrf, "comment": "Cán bộ đã giải thích", "id": [presses[0].id, presses[2].id]},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    page = inspector.get(f"/flagged?{MONTH}").text
+    assert "<span data-pending>2</span> / <span data-total>4</span>" in page
+    reviewed = inspector.get(f"/flagged?{MONTH}&reviewed=1").text
+    assert reviewed.count("vanban: Cán bộ đã giải thích") == 2
+    for press in (presses[0], presses[2]):  # each review is in the audit trail
+        assert len(store.audit_for(f"rating:{press.id}", ["review"])) == 1
+    assert store.audit_for(f"rating:{elsewhere.id}", ["review"]) == []

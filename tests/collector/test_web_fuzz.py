@@ -122,3 +122,19 @@ def test_the_example_registry_uploads_cleanly(admin_page, store):
     csrf = client.get("/admin/registry").text.split('name="csrf" value="')[1].split('"')[0]
     answer = client.post("/admin/registry", data={"csrf": csrf}, files={"file": ("r.toml", REGISTRY.read_bytes())})
     assert answer.status_code == 200 and 'role="alert"' not in answer.text
+
+
+@FUZZ
+@given(
+    ids=st.lists(st.one_of(texts, st.uuids().map(str)), max_size=5),
+    comment=texts,
+    reason=texts,
+    unit=texts,
+    counter=texts,
+)
+def test_the_review_queue_filters_and_the_bulk_review_never_fail(admin_page, ids, comment, reason, unit, counter):
+    client, csrf = admin_page
+    listing = client.get("/flagged", params={"reason": reason, "unit": unit, "counter": counter})
+    assert listing.status_code in (200, 404, 422), listing.text[:300]
+    answer = client.post("/flagged/review", data={"csrf": csrf, "comment": comment, "id": ids}, follow_redirects=False)
+    assert answer.status_code in (303, 404, 422), answer.text[:300]
