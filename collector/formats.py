@@ -44,6 +44,17 @@ def moment(text: str | None, tz: Any) -> str:
         return str(text)[:40]
 
 
+def signed(now: float | None, before: float | None, lang: str = "vi", digits: int = 1) -> str:
+    """A difference with its sign: ``+3``, ``−0,4`` (vi) / ``-0.4`` (en); ``—`` when one is missing."""
+    if now is None or before is None:
+        return "—"
+    delta = now - before
+    text = f"{delta:+,.{digits}f}"
+    if lang == "vi":
+        text = text.replace(",", " ").replace(".", ",").replace(" ", ".")
+    return text
+
+
 def change(now: float | None, before: float | None, lang: str = "vi") -> str:
     """Change of a rate in percentage points: ``+1,2 đ%`` / ``+1.2 pp``."""
     if now is None or before is None:

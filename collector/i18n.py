@@ -77,6 +77,12 @@ _TEXT: dict[str, tuple[str, str]] = {
     "review_ticked": ("Đánh dấu các lượt đã chọn là đã xem xét", "Mark the ticked presses reviewed"),
     "comment_for_ticked": ("Ghi chú cho các lượt đã chọn", "Comment for the ticked presses"),
     "tick": ("Chọn", "Tick"),
+    "compare": ("So sánh", "Compare"),
+    "compare_note": (
+        "Kỳ này, kỳ trước và cùng kỳ năm trước. Thay đổi = kỳ này trừ kỳ được so sánh; tỷ lệ tính bằng điểm phần trăm.",
+        "This period, the one before and the same period a year before. Change = this period minus"
+        " the one compared; rates in percentage points.",
+    ),
     "all_reasons": ("Mọi lý do", "Every reason"),
     "all_counters": ("Mọi quầy", "Every counter"),
     "acknowledge": ("Xác nhận đã xử lý", "Acknowledge"),

@@ -32,6 +32,16 @@ class Period:
             return Period(self.kind, self.start + length, self.end + length)
         return period_of(self.kind, self.end + timedelta(days=1))
 
+    def year_before(self) -> Period:
+        """The same period a year earlier: the month, quarter or year before by a year, the same
+        date, the week 52 weeks before (Monday to Sunday again), a custom range moved by a year
+        (29 February becomes the 28th)."""
+        if self.kind in ("month", "quarter", "year"):
+            return period_of(self.kind, _a_year_before(self.start))
+        if self.kind == "week":
+            return Period(self.kind, self.start - timedelta(weeks=52), self.end - timedelta(weeks=52))
+        return Period(self.kind, _a_year_before(self.start), _a_year_before(self.end))
+
     def label_vi(self) -> str:
         if self.kind == "day":
             return f"Ngày {self.start:%d/%m/%Y}"
@@ -98,6 +108,10 @@ def parse_period(kind: str | None, at: date | None, start: date | None, end: dat
     period = period_of(kind or "month", at or today)
     check_years(period.start, period.end)
     return period
+
+
+def _a_year_before(day: date) -> date:
+    return day.replace(year=day.year - 1, day=28) if (day.month, day.day) == (2, 29) else day.replace(year=day.year - 1)
 
 
 def _next_month(day: date) -> date:

@@ -285,6 +285,6 @@ def base_vars(request: Request, principal: Principal | None, registry: Registry 
         "labels": i18n.SCORE_LABELS[lang],
         "pct": lambda x: formats.percent(x, lang),
         "num": lambda n: formats.number(n, lang),
-        "dec": lambda x: formats.decimal(x, lang),
+        "dec": lambda x, digits=1: formats.decimal(x, lang, digits),
         "grant_name": registry.units[principal.unit].name if principal and registry else "",
     }

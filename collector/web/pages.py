@@ -84,6 +84,12 @@ def period_vars(request: Request, period: Period) -> dict[str, Any]:
     following = period.following()
     return {
         "period": period,
+        # this period alone, for a link to another page about it
+        "period_query": urlencode(
+            {"from": period.start.isoformat(), "to": period.end.isoformat()}
+            if period.kind == "custom"
+            else {"period": period.kind, "at": period.start.isoformat()}
+        ),
         "period_label": period.label_vi() if lang == "vi" else period.label_en(),
         "kinds": KINDS[:-1],
         "prev_query": query_of(period.previous()),
@@ -360,6 +366,44 @@ def officers_table(
         [r["name"], r["total"], r["satisfaction_rate"], *(r["by_score"][str(s)] for s in (4, 3, 2, 1))] for r in rows
     ]
     return exports.Table(i18n.text("officers", lang), columns, body), rows
+
+
+@router.get("/compare", response_class=HTMLResponse)
+def compare_page(
+    request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg, unit: str = "", counter: str = ""
+) -> HTMLResponse:
+    """A unit's or a counter's figures side by side: the period, the one before it, and the same
+    period a year before (this month, last month, this month last year), with the changes."""
+    if bool(unit) == bool(counter):
+        raise HTTPException(422, "name a unit or a counter to compare")
+    if unit:
+        visible_unit(me, registry, unit)
+        name = registry.units[unit].name
+    else:
+        visible_counter(me, registry, counter)
+        name = registry.counters[counter].name
+    lang = lang_of(request)
+    period = period_from(ctx, request)
+    periods = [period, period.previous(), period.year_before()]
+
+    def summary(p: Period) -> dict[str, Any]:
+        if unit:
+            return reports.summarise_unit(db, registry, unit, p.start, p.end)
+        return reports.summarise_counter(db, registry, counter, p.start, p.end)
+
+    columns = [{"label": p.label_vi() if lang == "vi" else p.label_en(), "s": summary(p), "period": p} for p in periods]
+    return render(
+        ctx,
+        request,
+        "compare.html",
+        me,
+        registry,
+        name=name,
+        target={"unit": unit} if unit else {"counter": counter},
+        back=f"/units/{unit}" if unit else f"/counters/{counter}",
+        columns=columns,
+        **period_vars(request, period),
+    )
 
 
 @router.get("/counters/{counter}", response_class=HTMLResponse)

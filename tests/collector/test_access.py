@@ -108,6 +108,8 @@ ROUTES = {
     ("GET", "/officers/{officer}"): "hidden",
     ("GET", "/flagged"): "list",
     ("POST", "/flagged/{rating_id}/review"): "hidden",
+    ("POST", "/flagged/review"): "hidden",
+    ("GET", "/compare"): "hidden",
     ("GET", "/snapshots/{rating_id}.jpg"): "hidden",
     ("GET", "/kiosks"): "list",
     ("GET", "/kiosks.{kind}"): "list",
@@ -135,8 +137,15 @@ ROUTES = {
     ("GET", "/admin/registry.toml"): "role",
     ("POST", "/admin/registry"): "role",
     ("GET", "/healthz"): "public",
+    ("GET", "/docs"): "public",
     ("GET", "/readyz"): "public",
     ("GET", "/metrics"): "public",
+}
+
+
+# Routes that name what they are about in the query: the URL an outsider tries (each of them).
+QUERIES = {
+    ("GET", "/compare"): ["?unit={unit}", "?counter={counter}"],
 }
 
 
@@ -174,8 +183,8 @@ def test_outsiders_get_403_or_404_and_see_nothing(client_for, world, user, metho
     client = client_for(user)
     csrf = login(client, user) if not path.startswith("/api/") else ""
     kinds = ["csv", "xlsx", "pdf"] if "{kind}" in path else [None]
-    for kind in kinds:
-        url = path.format(**world, kind=kind, lang="en")
+    for kind, query in [(k, q) for k in kinds for q in QUERIES.get((method, path), [""])]:
+        url = (path + query).format(**world, kind=kind, lang="en")
         data = {
             "csrf": csrf,
             "comment": "x",
@@ -189,6 +198,7 @@ def test_outsiders_get_403_or_404_and_see_nothing(client_for, world, user, metho
             "counter": "vb-q1",
             "start": "2026-11-23 07:30",
             "end": "2026-11-23 17:00",
+            "id": [world["rating_id"]],
         }
         files = None
         if "roster.csv" in path:
@@ -228,6 +238,8 @@ def test_insider_sees_the_same_routes(client_for, world):
         "/counters/vb-q1/days.csv",
         "/flagged",
         "/kiosks",
+        "/compare?unit=10.085",
+        "/compare?counter=vb-q1",
     ):
         assert client.get(path).status_code == 200, path
     assert "Văn Bàn" in client.get("/kiosks").text

@@ -1,6 +1,8 @@
 from datetime import date, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collector.periods import Period, parse_period, period_of
 
@@ -54,3 +56,32 @@ def test_following_is_the_inverse_of_previous_for_every_kind():
 def test_periods_outside_1970_2199_are_refused_not_overflowed(at, start, end):
     with pytest.raises(ValueError, match="between 1970 and 2199"):
         parse_period("week", at, start, end, D("2026-11-22"))
+
+
+@pytest.mark.parametrize(
+    ("kind", "at", "expected"),
+    [
+        ("month", date(2026, 11, 15), (date(2025, 11, 1), date(2025, 11, 30))),
+        ("quarter", date(2026, 5, 2), (date(2025, 4, 1), date(2025, 6, 30))),
+        ("year", date(2026, 1, 1), (date(2025, 1, 1), date(2025, 12, 31))),
+        ("day", date(2028, 2, 29), (date(2027, 2, 28), date(2027, 2, 28))),
+        ("week", date(2026, 11, 18), (date(2025, 11, 17), date(2025, 11, 23))),  # Monday to Sunday again
+    ],
+)
+def test_the_same_period_a_year_before(kind, at, expected):
+    before = period_of(kind, at).year_before()
+    assert (before.start, before.end) == expected and before.kind == kind
+    if kind == "week":
+        assert before.start.weekday() == 0
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(
+    kind=st.sampled_from(["day", "week", "month", "quarter", "year"]), at=st.dates(date(1972, 1, 1), date(2199, 12, 31))
+)
+def test_a_year_before_is_the_same_kind_of_period_about_a_year_earlier(kind, at):
+    now = period_of(kind, at)
+    before = now.year_before()
+    assert before.kind == kind and before.end < now.start
+    assert 358 <= (now.start - before.start).days <= 366
+    assert before == period_of(kind, before.start)  # a whole period of its kind
