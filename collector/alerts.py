@@ -8,6 +8,7 @@ condition does not raise it again. New alerts are published on MQTT and POSTed t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -131,14 +132,9 @@ class AlertBook:
         own = self.own_rules()
         opened: list[Alert | None] = []
         statuses = self.store.kiosk_statuses()
-        # A counter is watched when a kiosk of it is online: with its kiosk offline, presses may be
-        # waiting in the kiosk (the offline alert says so), and a counter with no kiosk installed
-        # has nobody to press.
-        watched = {
-            kiosk.counter
-            for kiosk in registry.kiosks.values()
-            if kiosk.id in statuses and statuses[kiosk.id]["state"] != "offline"
-        }
+        watched = watched_since(
+            registry, statuses, self.store.online_since(), now, lambda unit: self.rules_for(unit, registry, own)
+        )
         for counter in registry.counters.values():
             rules = self.rules_for(counter.unit, registry, own)
             since = wire.format_time(now - timedelta(hours=rules.window_h))
@@ -152,7 +148,7 @@ class AlertBook:
             opened_at = office.opened_at(now, tz)
             if opened_at is not None and counter.id in watched:
                 last = last_rating_at(self.store, counter.id)
-                quiet_since = max(opened_at, watching_since or now)
+                quiet_since = max(opened_at, watching_since or now, watched[counter.id])
                 if last:
                     quiet_since = max(quiet_since, wire.parse_time(last))
                 if (now - quiet_since) >= timedelta(minutes=rules.silent_min):
@@ -197,6 +193,37 @@ class AlertBook:
             )
             opened.append(self.open_alert("cert_expiry", kiosk.id, unit, detail, now))
         return opened
+
+
+def watched_since(
+    registry: Registry,
+    statuses: dict[str, dict[str, Any]],
+    online_since: dict[str, str],
+    now: datetime,
+    rules_of: Callable[[str], Rules],
+) -> dict[str, datetime]:
+    """Counter → since when a kiosk of it has been online and caught up, so that a silence there
+    means nobody pressed. Not watched: a counter with no kiosk installed (nobody to press), with its
+    kiosks offline or not heard from within the offline rule (the offline alert's business: presses
+    may be waiting in them), or whose kiosk still reports a backlog (presses on their way)."""
+    out: dict[str, datetime] = {}
+    for kiosk in registry.kiosks.values():
+        status = statuses.get(kiosk.id)
+        if status is None or status.get("state") == "offline":
+            continue
+        seen = wire.parse_time(status["received_at"])
+        rules = rules_of(registry.counters[kiosk.counter].unit)
+        if now - seen > timedelta(minutes=rules.offline_min + 2):  # as the offline alert judges it
+            continue
+        backlog = status.get("backlog")
+        waiting = backlog.get("ratings") if isinstance(backlog, dict) else None
+        if isinstance(waiting, int) and not isinstance(waiting, bool) and waiting > 0:
+            continue
+        since = seen
+        with contextlib.suppress(KeyError, wire.WireError):
+            since = min(seen, wire.parse_time(online_since[kiosk.id]))
+        out[kiosk.counter] = min(out.get(kiosk.counter, since), since)
+    return out
 
 
 class AlertNotifier:
@@ -263,5 +290,6 @@ class AlertLoop:
                     self.run_once(store)
                 except Exception:  # noqa: BLE001 - keep watching
                     log.exception("alert evaluation failed; trying again next round")
+                    self.watching_since = None  # a break: silences are counted again from the next round
         finally:
             store.close()

@@ -182,6 +182,7 @@ class MessageHandler:
                 new, duplicates = self.store.add_rating_groups(
                     gathered, unit_of=self._units_of(self.registry()), received_at=received_at, tz=self.tz
                 )
+                conflicts = self._id_conflicts(gathered, duplicates, received_at)
         except StoreOutage:
             raise
         except Exception as exc:
@@ -198,7 +199,7 @@ class MessageHandler:
         finally:
             self._gathered = None
         self.counts.stored += len(new)
-        self.counts.duplicates += len(duplicates)
+        self.counts.duplicates += len(duplicates) - conflicts
         for kiosk, ratings in gathered:
             acks.ratings[kiosk].extend(r.id for r in ratings)
         _merge(acks, mine)
@@ -352,10 +353,36 @@ class MessageHandler:
             return
         unit_of = self._units_of(registry)
         new, duplicates = self.store.add_ratings(kiosk, good, unit_of=unit_of, received_at=received_at, tz=self.tz)
+        conflicts = self._id_conflicts([(kiosk, good)], duplicates, received_at)
         self.counts.stored += len(new)
-        self.counts.duplicates += len(duplicates)
+        self.counts.duplicates += len(duplicates) - conflicts
         acks.ratings[kiosk].extend(new)
         acks.ratings[kiosk].extend(duplicates)
+
+    def _id_conflicts(
+        self, groups: Sequence[tuple[str, Sequence[wire.Rating]]], duplicates: Sequence[str], received_at: str
+    ) -> int:
+        """A "duplicate" whose id was stored from another kiosk is not a re-send but a clash (a
+        kiosk reusing ids, or one that knows another's): kept in quarantine, not dropped; the
+        stored rating stays as it is. Acked all the same, so the kiosk stops sending it."""
+        if not duplicates:
+            return 0
+        owners = self.store.rating_kiosks(duplicates)
+        clashing = 0
+        for kiosk, ratings in groups:
+            for r in ratings:
+                owner = owners.get(r.id)
+                if owner is not None and owner != kiosk:
+                    self._quarantine_item(
+                        kiosk,
+                        self.topics.ratings(kiosk),
+                        r.to_dict(),
+                        "id_conflict",
+                        f"rating id {r.id} was stored from kiosk {owner}",
+                        received_at,
+                    )
+                    clashing += 1
+        return clashing
 
     def _units_of(self, registry: Registry) -> dict[str, str]:
         """Counter → unit of this registry, made once per registry (not once per message)."""

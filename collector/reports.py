@@ -353,7 +353,15 @@ def kiosk_rows(
         history = [(state, parse_time(at)) for state, at in store.transitions(row["kiosk"])]
         row["uptime_office"] = uptime_share(history, office_time, now)
         last = last_rating_at(store, counter.id)
-        quiet_since = max(opened, parse_time(last)) if opened and last else opened
+        # As the silent alert judges it: only a kiosk that is online and caught up watches its
+        # counter, and only since it came online (collector.alerts.watched_since).
+        backlog = row.get("backlog")
+        waiting = backlog.get("ratings") if isinstance(backlog, dict) else None
+        caught_up = not (isinstance(waiting, int) and not isinstance(waiting, bool) and waiting > 0)
+        online_since = next((at for state, at in reversed(history) if state == "online"), None)
+        quiet_since = None
+        if opened and row["state"] == "online" and caught_up and online_since is not None:
+            quiet_since = max(opened, online_since, parse_time(last)) if last else max(opened, online_since)
         row["silent"] = bool(quiet_since and (now - quiet_since).total_seconds() >= silent_min * 60)
         row["last_rating_at"] = last
         row["unit"] = counter.unit

@@ -168,6 +168,18 @@ class SharedSql:
         row = self._row("SELECT COUNT(*) FROM ratings")
         return int(row[0]) if row else 0
 
+    def rating_kiosks(self, ids: Sequence[str]) -> dict[str, str]:
+        """The kiosk each of these stored ratings came from (ids not stored are left out)."""
+        out: dict[str, str] = {}
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            out.update(
+                (str(i), str(k)) for i, k in self._rows(f"SELECT id, kiosk FROM ratings WHERE id IN ({marks})", chunk)
+            )
+        return out
+
     def installs(self) -> list[InstallSeq]:
         return [
             InstallSeq(*row)
@@ -270,6 +282,13 @@ class SharedSql:
             " state=excluded.state, doc=excluded.doc, received_at=excluded.received_at",
             (kiosk, state, json.dumps(doc, ensure_ascii=True), received_at),  # a lone surrogate fits too
         )
+
+    def online_since(self) -> dict[str, str]:
+        """Each kiosk's latest change to online (its time), for kiosks that ever were."""
+        return {
+            str(k): str(a)
+            for k, a in self._rows("SELECT kiosk, MAX(at) FROM kiosk_transitions WHERE state = 'online' GROUP BY kiosk")
+        }
 
     def transitions(self, kiosk: str) -> list[tuple[str, str]]:
         return [

@@ -95,6 +95,7 @@ class RatingStore(Protocol):
         received_at: str,
         tz: ZoneInfo,
     ) -> tuple[list[str], list[str]]: ...
+    def rating_kiosks(self, ids: Sequence[str]) -> dict[str, str]: ...
     def add_quarantine(
         self,
         topic: str,

@@ -3,6 +3,7 @@
 import json
 import re
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -71,14 +72,81 @@ def test_silent_counter_during_office_hours_and_offline_kiosk(store, settings):
         store.record_status(
             "k-vb-q1", {"v": 1, "kiosk": "k-vb-q1", "state": "offline"}, wire.format_time(at - timedelta(minutes=30))
         )
-        store.record_status("k-sp-q1", {"v": 1, "kiosk": "k-sp-q1", "state": "online"}, wire.format_time(at))
+        store.record_status(
+            "k-sp-q1", {"v": 1, "kiosk": "k-sp-q1", "state": "online"}, wire.format_time(at - timedelta(minutes=3))
+        )
     first = {(a.kind, a.target) for a in book.evaluate(registry, at, watching_since=at)}
     assert first == {("offline", "k-vb-q1")}  # nothing watched yet: a silence is not assumed
     kinds = {(a.kind, a.target) for a in book.evaluate(registry, at, watching_since=at - timedelta(minutes=2))}
-    assert ("silent", "sp-q1") in kinds  # watched for 2 minutes, its kiosk online, no press
+    assert ("silent", "sp-q1") in kinds  # watched for 2 minutes, its kiosk online for 3, no press
     assert ("silent", "vb-q1") not in kinds  # its kiosk is offline: presses may be waiting in it
     assert ("silent", "pl-q1") not in kinds  # no kiosk installed there: nobody to press
     assert ("offline", "k-pl-q1") not in kinds  # never installed is not an outage
+
+
+# Found by a review: a silence counted from before the counter's kiosk was online and caught up.
+
+
+def test_a_kiosk_that_just_came_online_with_a_backlog_is_not_a_silent_counter(store, settings):
+    settings = replace(settings, office=replace(settings.office, weekdays=tuple(range(7)), spans=("00:00-23:59",)))
+    book = AlertBook(store, settings)
+    registry = store.load_registry()
+    book.set_rules("10", {"silent_min": "60", "offline_min": "5"}, registry)
+    midnight = datetime.now(settings.tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    at = midnight.astimezone(UTC) + timedelta(hours=5)
+    # The kiosk was offline all morning (presses kept in it), and reconnects now: its first status
+    # says 40 ratings are waiting; they arrive in the next seconds.
+    with store.transaction():
+        store.record_status(
+            "k-sp-q1", {"v": 1, "kiosk": "k-sp-q1", "state": "offline"}, wire.format_time(at - timedelta(hours=4))
+        )
+        store.record_status(
+            "k-sp-q1",
+            {
+                "v": 1,
+                "kiosk": "k-sp-q1",
+                "state": "online",
+                "at": wire.format_time(at),
+                "backlog": {"ratings": 40, "snapshots": 0},
+            },
+            wire.format_time(at),
+        )
+    # The collector has watched since 4 h ago (watching_since), the kiosk since 0 s.
+    kinds = {(a.kind, a.target) for a in book.evaluate(registry, at, watching_since=at - timedelta(hours=4))}
+    assert ("silent", "sp-q1") not in kinds, "silent alert the moment the kiosk reconnects with 40 ratings waiting"
+
+
+def test_a_kiosk_installed_a_minute_ago_is_not_a_silent_counter(store, settings):
+    settings = replace(settings, office=replace(settings.office, weekdays=tuple(range(7)), spans=("00:00-23:59",)))
+    book = AlertBook(store, settings)
+    registry = store.load_registry()
+    book.set_rules("10", {"silent_min": "60"}, registry)
+    midnight = datetime.now(settings.tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    at = midnight.astimezone(UTC) + timedelta(hours=5)
+    with store.transaction():  # first status ever of a kiosk installed just now
+        store.record_status(
+            "k-sp-q1", {"v": 1, "kiosk": "k-sp-q1", "state": "online"}, wire.format_time(at - timedelta(minutes=1))
+        )
+    kinds = {(a.kind, a.target) for a in book.evaluate(registry, at, watching_since=at - timedelta(hours=4))}
+    assert ("silent", "sp-q1") not in kinds, "silent for 60 min, but its kiosk has been up for 1 min"
+
+
+def test_a_kiosk_the_offline_alert_calls_gone_does_not_make_its_counter_watched(store, settings):
+    """A kiosk whose last status said online 3 h ago and nothing since (power cut while the broker
+    was restarting: no will): the offline alert fires, and its counter is still taken as watched."""
+    settings = replace(settings, office=replace(settings.office, weekdays=tuple(range(7)), spans=("00:00-23:59",)))
+    book = AlertBook(store, settings)
+    registry = store.load_registry()
+    book.set_rules("10", {"silent_min": "60", "offline_min": "5"}, registry)
+    midnight = datetime.now(settings.tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    at = midnight.astimezone(UTC) + timedelta(hours=5)
+    with store.transaction():
+        store.record_status(
+            "k-sp-q1", {"v": 1, "kiosk": "k-sp-q1", "state": "online"}, wire.format_time(at - timedelta(hours=3))
+        )
+    kinds = {(a.kind, a.target) for a in book.evaluate(registry, at, watching_since=at - timedelta(hours=4))}
+    assert ("offline", "k-sp-q1") in kinds
+    assert ("silent", "sp-q1") not in kinds, "counter taken as watched though its only kiosk is alerted offline"
 
 
 class Hook(BaseHTTPRequestHandler):

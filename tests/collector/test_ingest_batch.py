@@ -9,16 +9,18 @@ hostile), seeded so a failure replays; the fall-back when the store refuses a ru
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from collector.ingest import Acks, MessageHandler
 from collector.registry import load_registry
 from kiosk import wire
 from tests.collector.conftest import ENROLLED_AT, REGISTRY, open_test_store, query
-from tests.fuzzing import Message, messages, now_utc
+from tests.fuzzing import KIOSKS, Message, messages, now_utc, valid_item
 from tests.ratings import make_rating
 
 RECEIVED = now_utc()
@@ -169,3 +171,142 @@ def test_a_picture_in_the_same_batch_as_its_rating_finds_it(store, settings):
     assert acks.snapshots["k-vb-q1"] == [with_picture.id]
     assert store.rating_count() == 6
     assert store.quarantined() == []
+
+
+# Found by a review: what the generated messages above never hold — re-sent messages, one id in
+# several messages of a run, an id sent by another kiosk or with other content, pictures between.
+PICTURE = b"\xff\xd8 review picture \xff\xd9"
+
+
+def full_state(store) -> tuple:
+    return (
+        query(
+            store,
+            "SELECT id, kiosk, install, seq, counter, unit, score, flag, pressed_at, local_day, clock,"
+            " snapshot_sha256, snapshot_bytes, snapshot_error, fw FROM ratings ORDER BY id",
+        ),
+        query(store, "SELECT counter, day, score, flagged, n, unsynced FROM daily ORDER BY 1, 2, 3, 4"),
+        query(store, "SELECT counter, month, score, flagged, n, unsynced FROM monthly ORDER BY 1, 2, 3, 4"),
+        query(store, "SELECT kiosk, install, count, min_seq, max_seq FROM installs ORDER BY 1, 2"),
+        query(store, "SELECT rating_id FROM snapshots ORDER BY 1"),
+        query(
+            store,
+            "SELECT topic, payload, reason, detail, kiosk, install, seq, bytes FROM quarantine",
+        ),
+    )[:-1] + (
+        sorted(
+            tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+            for row in query(store, "SELECT topic, payload, reason, detail, kiosk, install, seq, bytes FROM quarantine")
+        ),
+    )
+
+
+@st.composite
+def resent_batches(draw):
+    kiosks = list(KIOSKS)
+    pool = []  # (kiosk, item)
+    for _ in range(draw(st.integers(1, 6))):
+        kiosk = draw(st.sampled_from(kiosks))
+        item = draw(valid_item(KIOSKS[kiosk], received_at=RECEIVED))
+        if draw(st.booleans()):
+            item.update(
+                flag=None,
+                snapshot_error=None,
+                snapshot={"sha256": hashlib.sha256(PICTURE).hexdigest(), "bytes": len(PICTURE)},
+            )
+        pool.append((kiosk, item))
+    messages = []
+    for _ in range(draw(st.integers(2, 8))):
+        how = draw(st.sampled_from(["own", "own", "steal", "changed", "picture", "status"]))
+        kiosk, item = draw(st.sampled_from(pool))
+        if how == "steal":  # another kiosk sends an id it does not own, at its own counter
+            thief = draw(st.sampled_from(kiosks))
+            item = {**item, "counter": KIOSKS[thief], "score": 1}
+            kiosk = thief
+        elif how == "changed":  # same id, other content
+            item = {**item, "score": 1 + item["score"] % 4, "seq": item["seq"] // 2 or 1}
+        elif how == "picture":
+            messages.append((f"sat/v1/k/{kiosk}/snapshots/{item['id']}", PICTURE))
+            continue
+        elif how == "status":
+            doc = {"v": 1, "kiosk": kiosk, "state": "online", "at": RECEIVED_TEXT, "fw": "0.1.0"}
+            messages.append((f"sat/v1/k/{kiosk}/status", json.dumps(doc).encode()))
+            continue
+        items = [item] + [draw(st.sampled_from(pool))[1] for _ in range(draw(st.integers(0, 2)))]
+        payload = json.dumps({"v": 1, "kiosk": kiosk, "ratings": items}).encode()
+        messages.append((f"sat/v1/k/{kiosk}/ratings", payload))
+        if draw(st.booleans()):
+            messages.append((f"sat/v1/k/{kiosk}/ratings", payload))  # re-sent in the same batch
+    return messages
+
+
+@settings(
+    derandomize=True,
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(batch=resent_batches())
+def test_resends_and_foreign_ids_end_the_same_in_a_run(two_stores, settings, batch):
+    one, run = two_stores
+    by_one = MessageHandler(store=one, settings=settings, registry=one.load_registry)
+    by_run = MessageHandler(store=run, settings=settings, registry=run.load_registry)
+    one_acks, run_acks = Acks(), Acks()
+    with one.transaction():
+        for topic, payload in batch:
+            by_one.handle(topic, payload, RECEIVED_TEXT, one_acks)
+    with run.transaction():
+        by_run.handle_batch(batch, RECEIVED_TEXT, run_acks)
+    assert full_state(run) == full_state(one)
+    assert acked(run_acks) == acked(one_acks)
+    assert {k: v for k, v in run_acks.statuses.items() if v} == {k: v for k, v in one_acks.statuses.items() if v}
+    for name in ("messages", "stored", "duplicates", "quarantined", "snapshots", "statuses"):
+        assert getattr(by_run.counts, name) == getattr(by_one.counts, name), name
+    assert by_run.counts.by_reason == by_one.counts.by_reason
+    # roll-ups equal raw counts
+    assert query(run, "SELECT COALESCE(SUM(n),0) FROM daily") == query(run, "SELECT COUNT(*) FROM ratings")
+
+
+def test_an_id_stored_from_another_kiosk_is_kept_in_quarantine_not_dropped(store, settings):
+    """k-sp-q1 sends a rating whose id k-vb-q1's rating already has (other counter, score, seq): not
+    a re-send but a clash. The stored rating stays; the clashing one is acked and kept in
+    quarantine as id_conflict — in a run and one message at a time alike."""
+    first = make_rating(counter="vb-q1", score=4, pressed_at=RECEIVED_TEXT)
+    other = {**first.to_dict(), "counter": "sp-q1", "score": 1, "install": "0badcafe", "seq": 7}
+    clash = json.dumps({"v": 1, "kiosk": "k-sp-q1", "ratings": [other]}).encode()
+    handler = MessageHandler(store=store, settings=settings, registry=store.load_registry)
+    acks = Acks()
+    with store.transaction():
+        handler.handle_batch(
+            [(TOPICS.ratings("k-vb-q1"), wire.encode_batch("k-vb-q1", [first])), (TOPICS.ratings("k-sp-q1"), clash)],
+            RECEIVED_TEXT,
+            acks,
+        )
+    with store.transaction():  # and again, one message at a time
+        handler.handle(TOPICS.ratings("k-sp-q1"), clash, RECEIVED_TEXT, acks)
+    assert acks.ratings["k-sp-q1"] == [first.id, first.id]
+    assert store.rating_count() == 1
+    assert query(store, "SELECT kiosk, counter, score FROM ratings") == [("k-vb-q1", "vb-q1", 4)]
+    kept = store.quarantined()
+    assert [(e.reason, e.topic) for e in kept] == [("id_conflict", TOPICS.ratings("k-sp-q1"))] * 2
+    assert json.loads(kept[0].payload)["ratings"][0]["counter"] == "sp-q1"
+    assert (handler.counts.duplicates, handler.counts.by_reason["id_conflict"]) == (0, 2)
+
+
+def test_a_replayed_id_conflict_stays_in_quarantine(store, settings):
+    from collector.ingest import replay_quarantine
+
+    first = make_rating(counter="vb-q1", score=4, pressed_at=RECEIVED_TEXT)
+    other = {**first.to_dict(), "counter": "sp-q1", "score": 1}
+    handler = MessageHandler(store=store, settings=settings, registry=store.load_registry)
+    with store.transaction():
+        handler.handle(TOPICS.ratings("k-vb-q1"), wire.encode_batch("k-vb-q1", [first]), RECEIVED_TEXT, Acks())
+        handler.handle(
+            TOPICS.ratings("k-sp-q1"),
+            json.dumps({"v": 1, "kiosk": "k-sp-q1", "ratings": [other]}).encode(),
+            RECEIVED_TEXT,
+            Acks(),
+        )
+    assert [e.reason for e in store.quarantined()] == ["id_conflict"]
+    replay_quarantine(store=store, settings=settings)
+    assert [e.reason for e in store.quarantined()] == ["id_conflict"] and store.rating_count() == 1
