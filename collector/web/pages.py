@@ -6,7 +6,7 @@ its CSV/XLSX export, so the files carry the same numbers as the screen.
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -1008,13 +1008,18 @@ def roster_page(
     book = Officers(db, ctx.settings.tz)
     counters = [c for c in registry.counters.values() if c.unit in me.units]
     duties = [d for d in book.duties(limit=200) if d.counter in {c.id for c in counters}]
+    officers = book.officers(me.units)
+    unit_names = {u.id: u.name for u in registry.units.values()}
     return render(
         ctx,
         request,
         "roster.html",
         me,
         registry,
-        officers=book.officers(me.units),
+        officers=officers,
+        officer_labels=officer_labels(officers, unit_names),
+        unit_names=unit_names,
+        counter_names={c.id: c.name for c in counters},
         duties=duties,
         counters=counters,
         units=[registry.units[u] for u in registry.subtree(me.unit)],
@@ -1022,6 +1027,18 @@ def roster_page(
         done=done,
         tz=ctx.settings.tz,
     )
+
+
+def officer_labels(officers: Sequence[Any], unit_names: dict[str, str]) -> dict[str, str]:
+    """What a person reads for each officer: the name with the unit, and the id too where two
+    officers of one unit share a name (Vietnamese names repeat)."""
+    seen: dict[tuple[str, str], int] = {}
+    for o in officers:
+        seen[(o.name, o.unit)] = seen.get((o.name, o.unit), 0) + 1
+    return {
+        o.id: f"{o.name} ({unit_names.get(o.unit, o.unit)}" + (f", {o.id})" if seen[(o.name, o.unit)] > 1 else ")")
+        for o in officers
+    }
 
 
 @router.post("/admin/officers")

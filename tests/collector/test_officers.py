@@ -5,6 +5,7 @@ from datetime import date
 import pytest
 
 from collector.officers import NOBODY, Officers, RosterError, parse_local
+from tests.collector.conftest import PASSWORD
 from tests.ratings import make_rating, store_ratings
 
 
@@ -76,3 +77,31 @@ def test_csv_import_is_all_or_nothing_with_line_numbers(book, settings):
     assert [d.counter for d in officers.duties()] == ["vb-q1", "vb-q1"]  # the good first line did not stay
     with pytest.raises(RosterError, match="line 1: time"):
         officers.import_csv("an,vb-q2,tomorrow,later\n", registry)
+
+
+def test_the_roster_page_shows_names_with_units_and_tells_namesakes_apart(client_for, store, settings):
+    from collector.officers import Officers, parse_local
+
+    registry = store.load_registry()
+    book = Officers(store, settings.tz)
+    book.add_officer("vb-07", "Nguyễn Văn An", "10.085", registry)
+    book.add_officer("vb-12", "Nguyễn Văn An", "10.085", registry)  # the same name in the same district
+    book.add_officer("ky-01", "Lò Thị Hoa", "10.085.02944", registry)
+    book.add_duty(
+        "vb-12",
+        "vb-q1",
+        parse_local("2026-11-23 07:30", settings.tz),
+        parse_local("2026-11-23 11:30", settings.tz),
+        registry,
+    )
+    client = client_for("admin")
+    client.auth = None
+    client.post("/login", data={"username": "admin", "password": PASSWORD})
+    page = client.get("/admin/roster").text
+    assert '<option value="vb-07">Nguyễn Văn An (Huyện Văn Bàn, vb-07)</option>' in page
+    assert '<option value="vb-12">Nguyễn Văn An (Huyện Văn Bàn, vb-12)</option>' in page
+    assert '<option value="ky-01">Lò Thị Hoa (Thị trấn Khánh Yên)</option>' in page
+    duty = page[page.index('data-duty-officer="vb-12"') :].split("</tr>")[0]
+    assert "Nguyễn Văn An (Huyện Văn Bàn, vb-12)" in duty and "vb-q1<" not in duty  # names, not ids
+    officer_row = page[page.index('data-officer="ky-01"') :].split("</tr>")[0]
+    assert "Thị trấn Khánh Yên" in officer_row
