@@ -77,6 +77,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "review_ticked": ("Đánh dấu các lượt đã chọn là đã xem xét", "Mark the ticked presses reviewed"),
     "comment_for_ticked": ("Ghi chú cho các lượt đã chọn", "Comment for the ticked presses"),
     "tick": ("Chọn", "Tick"),
+    "audit_action": ("Thao tác", "Action"),
+    "audit_target": ("Đối tượng", "Target"),
+    "audit_detail": ("Chi tiết", "Detail"),
     "compare": ("So sánh", "Compare"),
     "compare_note": (
         "Kỳ này, kỳ trước và cùng kỳ năm trước. Thay đổi = kỳ này trừ kỳ được so sánh; tỷ lệ tính bằng điểm phần trăm.",
@@ -270,6 +273,49 @@ _TEXT: dict[str, tuple[str, str]] = {
     "no_alerts": ("Không có cảnh báo nào", "No alerts"),
     "next": ("Kỳ sau", "Next"),
 }
+
+# What each audit action means, for the audit page (the stored action stays the key).
+AUDIT_ACTIONS: dict[str, tuple[str, str]] = {
+    "login": ("Đăng nhập", "Logged in"),
+    "account_locked": ("Khóa tài khoản sau nhiều lần đăng nhập sai", "Account locked after failed logins"),
+    "add_user": ("Thêm người dùng", "Added a user"),
+    "user_disable": ("Vô hiệu hóa người dùng", "Disabled a user"),
+    "user_enable": ("Kích hoạt lại người dùng", "Enabled a user"),
+    "user_unlock": ("Mở khóa người dùng", "Unlocked a user"),
+    "user_passwd": ("Đổi mật khẩu", "Changed a password"),
+    "add_token": ("Cấp mã truy cập API", "Issued an API token"),
+    "revoke_token": ("Thu hồi mã truy cập API", "Revoked an API token"),
+    "export_csv": ("Xuất CSV", "Exported CSV"),
+    "export_xlsx": ("Xuất Excel", "Exported XLSX"),
+    "export_pdf": ("Xuất báo cáo PDF", "Exported a PDF report"),
+    "export_three_level_csv": ("Xuất mẫu 3 mức (CSV)", "Exported the three-level form (CSV)"),
+    "export_three_level_xlsx": ("Xuất mẫu 3 mức (Excel)", "Exported the three-level form (XLSX)"),
+    "export_ratings_csv": ("Xuất từng lượt đánh giá (CSV)", "Exported raw ratings (CSV)"),
+    "export_ratings_xlsx": ("Xuất từng lượt đánh giá (Excel)", "Exported raw ratings (XLSX)"),
+    "export_registry": ("Tải danh mục đơn vị", "Downloaded the registry"),
+    "replace_registry": ("Thay danh mục đơn vị", "Replaced the registry"),
+    "view_snapshot": ("Xem ảnh chụp", "Viewed a snapshot"),
+    "review": ("Xem xét lượt đánh giá", "Reviewed a press"),
+    "ack_alert": ("Xác nhận cảnh báo", "Acknowledged an alert"),
+    "add_officer": ("Thêm/sửa cán bộ", "Added or changed an officer"),
+    "add_duty": ("Thêm ca trực", "Added a duty"),
+    "import_roster": ("Nhập lịch trực", "Imported a roster"),
+    "set_alert_rules": ("Đặt ngưỡng cảnh báo", "Set alert rules"),
+    "set_remote_settings": ("Đặt cấu hình thiết bị từ xa", "Set remote kiosk settings"),
+    "request_selftest": ("Yêu cầu tự kiểm tra thiết bị", "Asked a kiosk for a self-test"),
+    "update_action": ("Yêu cầu cập nhật/khôi phục phiên bản", "Asked a kiosk to retry or roll back an update"),
+    "enrol_kiosk": ("Đăng ký thiết bị", "Enrolled a kiosk"),
+    "release": ("Phát hành phiên bản", "Release"),
+    "kiosk_update": ("Thiết bị cập nhật phiên bản", "Kiosk update step"),
+    "renew_certificate": ("Gia hạn chứng thư thiết bị", "Renewed a kiosk certificate"),
+}
+
+
+def audit_action(action: str, lang: str) -> str:
+    """The reader's words for an audit action; an action this version does not know shows as stored."""
+    words = AUDIT_ACTIONS.get(action)
+    return action if words is None else words[0 if lang == "vi" else 1]
+
 
 SCORE_LABELS = {
     "vi": {4: "Rất hài lòng", 3: "Hài lòng", 2: "Bình thường", 1: "Không hài lòng"},

@@ -133,6 +133,8 @@ def _download(data: bytes, name: str, kind: str) -> Response:
 
 
 def _export(me: Principal, db: Store, table: exports.Table, name: str, kind: str, target: str) -> Response:
+    if kind not in ("csv", "xlsx"):
+        raise HTTPException(404, "exports are .csv or .xlsx")
     Accounts(db).audit(me.username, f"export_{kind}", target, table.title)
     if kind == "csv":
         return _download(exports.to_csv(table), f"{name}.csv", "csv")
