@@ -311,6 +311,52 @@ AUDIT_ACTIONS: dict[str, tuple[str, str]] = {
 }
 
 
+# The words for values kiosks and accounts report, by kind (roles, the camera, the clock, an
+# update's and a certificate renewal's steps). A value this version does not know shows as sent.
+WORDS: dict[str, dict[str, tuple[str, str]]] = {
+    "role": {
+        "admin": ("Quản trị", "Administrator"),
+        "inspector": ("Thanh tra", "Inspector"),
+        "viewer": ("Người xem", "Viewer"),
+    },
+    "camera": {
+        "ok": ("Hoạt động", "Working"),
+        "error": ("Lỗi", "Failing"),
+        "disabled": ("Tắt", "Off"),
+    },
+    "clock": {
+        "synced": ("Đã đồng bộ", "Synchronised"),
+        "unsynced": ("Chưa đồng bộ", "Not synchronised"),
+        "corrected": ("Chỉnh theo máy chủ", "Set from the collector"),
+    },
+    "update": {
+        "downloading": ("Đang tải", "Downloading"),
+        "installing": ("Đang cài đặt", "Installing"),
+        "waiting": ("Chờ ngoài giờ làm việc", "Waiting for after office hours"),
+        "switching": ("Đang chuyển phiên bản", "Switching"),
+        "trial": ("Đang chạy thử", "On trial"),
+        "updated": ("Đã cập nhật", "Updated"),
+        "rolled_back": ("Đã quay lại bản cũ", "Rolled back"),
+        "failed": ("Thất bại", "Failed"),
+        "withdrawn": ("Đã hủy", "Withdrawn"),
+    },
+    "renewal": {
+        "requested": ("Đã gửi yêu cầu", "Requested"),
+        "renewed": ("Đã gia hạn", "Renewed"),
+        "refused": ("Bị từ chối", "Refused"),
+        "failed": ("Thất bại", "Failed"),
+    },
+}
+
+
+def word(kind: str, value: object, lang: str) -> str:
+    """The reader's word for a reported value (``word("clock", "synced", "vi")``); unknown: as sent."""
+    if value is None or value == "":
+        return "—"
+    words = WORDS.get(kind, {}).get(str(value))
+    return str(value) if words is None else words[0 if lang == "vi" else 1]
+
+
 def audit_action(action: str, lang: str) -> str:
     """The reader's words for an audit action; an action this version does not know shows as stored."""
     words = AUDIT_ACTIONS.get(action)

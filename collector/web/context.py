@@ -283,6 +283,7 @@ def base_vars(request: Request, principal: Principal | None, registry: Registry 
         "lang": lang,
         "tr": lambda key: i18n.text(key, lang),
         "audit_action": lambda action: i18n.audit_action(action, lang),
+        "word": lambda kind, value: i18n.word(kind, value, lang),
         "labels": i18n.SCORE_LABELS[lang],
         "pct": lambda x: formats.percent(x, lang),
         "num": lambda n: formats.number(n, lang),

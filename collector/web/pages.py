@@ -926,6 +926,7 @@ def users_page(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg, 
         users=users,
         roles=ROLES,
         units=[registry.units[u] for u in registry.subtree(me.unit)],
+        unit_names={u.id: u.name for u in registry.units.values()},
         error=error,
     )
 

@@ -40,3 +40,22 @@ def test_every_recorded_audit_action_has_words_in_both_languages():
         assert vi and en and vi != action and en != action
     assert i18n.audit_action("review", "vi") == "Xem xét lượt đánh giá"
     assert i18n.audit_action("something_new", "en") == "something_new"
+
+
+def test_reported_values_have_words_in_both_languages():
+    """Every state a kiosk may report for these (the contract's lists) and every role has words."""
+    from collector.accounts import ROLES
+    from kiosk import wire
+
+    for kind, values in (
+        ("role", ROLES),
+        ("clock", wire.CLOCK_STATES),
+        ("update", (*wire.UPDATE_STATES, "withdrawn")),
+        ("renewal", wire.RENEWAL_STATES),
+        ("camera", ("ok", "error", "disabled")),
+    ):
+        for value in values:
+            vi, en = i18n.word(kind, value, "vi"), i18n.word(kind, value, "en")
+            assert vi != value and en != value, (kind, value)
+    assert i18n.word("update", "a_later_state", "vi") == "a_later_state"  # a newer kiosk's word: as sent
+    assert i18n.word("clock", None, "vi") == "—"
