@@ -59,3 +59,11 @@ def test_reported_values_have_words_in_both_languages():
             assert vi != value and en != value, (kind, value)
     assert i18n.word("update", "a_later_state", "vi") == "a_later_state"  # a newer kiosk's word: as sent
     assert i18n.word("clock", None, "vi") == "—"
+
+
+def test_every_alert_rule_has_words_in_both_languages():
+    from collector.alerts import RULE_KEYS
+
+    for key in (*RULE_KEYS, "inherited"):
+        for lang in ("vi", "en"):
+            assert i18n.text(f"rule_{key}", lang) != f"rule_{key}", (key, lang)
