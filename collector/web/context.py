@@ -11,7 +11,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 from psycopg_pool import ConnectionPool
 
@@ -154,7 +155,21 @@ def _from_header(request: Request, db: Store, registry: Registry) -> Principal |
     return None
 
 
-def api_user(request: Request, db: Db, registry: Reg) -> Principal:
+# Declared for the OpenAPI document (Swagger UI's "Authorize"): the three ways in. They never refuse
+# by themselves (auto_error off); api_user below decides.
+_BASIC = HTTPBasic(auto_error=False, description="a user's name and password")
+_TOKEN = HTTPBearer(auto_error=False, description="an API token (`collector token add`)")
+_SESSION = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="the session of a logged-in browser")
+
+
+def api_user(
+    request: Request,
+    db: Db,
+    registry: Reg,
+    _basic: Annotated[HTTPBasicCredentials | None, Security(_BASIC)] = None,
+    _token: Annotated[HTTPAuthorizationCredentials | None, Security(_TOKEN)] = None,
+    _session: Annotated[str | None, Security(_SESSION)] = None,
+) -> Principal:
     """The session's user, HTTP Basic credentials or an API token (for scripts and warehouses)."""
     principal = _from_session(request, db, registry) or _from_header(request, db, registry)
     if principal is not None:

@@ -267,3 +267,16 @@ def test_api_docs_are_served_from_the_collectors_own_files_under_the_same_script
     assert "/openapi.json" in client.get("/static/docs.js").text
     assert client.get("/openapi.json").json()["paths"]
     assert client.get("/redoc").status_code == 404  # FastAPI's would load from a CDN: not offered
+
+
+def test_the_api_declares_how_to_authenticate(client_for):
+    """OpenAPI names the three ways in (Basic, a token, the session cookie) on every API operation,
+    so Swagger UI's Authorize button and generated clients know them."""
+    spec = client_for("admin").get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert {s["type"] for s in schemes.values()} == {"http", "apiKey"}
+    assert {s.get("scheme") for s in schemes.values()} >= {"basic", "bearer"}
+    for path, operations in spec["paths"].items():
+        if path.startswith("/api/v1/"):
+            for operation in operations.values():
+                assert len(operation.get("security", [])) == 3, path
