@@ -148,6 +148,18 @@ class Officers:
                 added += 1
         return added
 
+    def duty(self, duty_id: int) -> Duty:
+        row = self.store.duty_row(duty_id)
+        if row is None:
+            raise NotFound(f"no duty {duty_id}")
+        return Duty(*row)
+
+    def end_duty(self, duty_id: int, at: str) -> str:
+        """End a duty now (``at``): "removed" (it had not begun), "ended" or "over" (nothing to do).
+        Ratings already attributed to it keep their officer: the duty's past stays."""
+        self.duty(duty_id)
+        return self.store.duty_end(duty_id, at)
+
     def duties(self, *, counter: str | None = None, officer: str | None = None, limit: int = 500) -> list[Duty]:
         return [Duty(*r) for r in self.store.duties(counter=counter, officer=officer, limit=limit)]
 

@@ -557,6 +557,19 @@ class SharedSql:
         assert row is not None
         return int(row[0])
 
+    def duty_row(self, duty_id: int) -> tuple[int, str, str, str, str] | None:
+        row = self._row("SELECT id, officer, counter, start_at, end_at FROM roster WHERE id=?", (duty_id,))
+        return None if row is None else (int(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]))
+
+    def duty_end(self, duty_id: int, at: str) -> str:
+        """End a duty at ``at``: one not begun yet is removed, one going on ends then, one over
+        stays as it was. Returns which: "removed", "ended" or "over"."""
+        if self._run("DELETE FROM roster WHERE id=? AND start_at >= ?", (duty_id, at)):
+            return "removed"
+        if self._run("UPDATE roster SET end_at=? WHERE id=? AND end_at > ?", (at, duty_id, at)):
+            return "ended"
+        return "over"
+
     def duties(
         self, *, counter: str | None = None, officer: str | None = None, limit: int = 500
     ) -> list[tuple[int, str, str, str, str]]:

@@ -1024,6 +1024,7 @@ def roster_page(
         unit_names=unit_names,
         counter_names={c.id: c.name for c in counters},
         duties=duties,
+        now=now_text(),
         counters=counters,
         units=[registry.units[u] for u in registry.subtree(me.unit)],
         error=error,
@@ -1094,6 +1095,32 @@ def add_duty(
         return roster_page(request, me, ctx, db, registry, error=str(exc))
     Accounts(db).audit(me.username, "add_duty", f"counter:{counter}", f"{officer} {start} – {end}")
     return RedirectResponse("/admin/roster", status_code=303)
+
+
+@router.post("/admin/duties/{duty_id}/end")
+def end_duty(
+    duty_id: int,
+    request: Request,
+    me: PageUser,
+    ctx: Ctx,
+    db: Db,
+    registry: Reg,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """End a duty now: one not begun is removed, one going on ends now; the page says which."""
+    need(me, "admin")
+    check_csrf(me, csrf)
+    book = Officers(db, ctx.settings.tz)
+    try:
+        duty = book.duty(duty_id)
+    except NotFound:
+        raise HTTPException(404, "no such duty") from None
+    if not me.sees_counter(registry, duty.counter):
+        raise HTTPException(404, "no such duty")
+    outcome = book.end_duty(duty_id, now_text())
+    Accounts(db).audit(me.username, "end_duty", f"counter:{duty.counter}", f"{duty.officer}: {outcome}")
+    lang = lang_of(request)
+    return roster_page(request, me, ctx, db, registry, done=i18n.text(f"duty_{outcome}", lang))
 
 
 @router.post("/admin/roster.csv")

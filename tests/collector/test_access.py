@@ -59,7 +59,7 @@ def world(store, settings, users, tmp_path):
             )
     officers = Officers(store, settings.tz)
     officers.add_officer("o-vb-1", "Nguyễn Thị Bình", "10.085", registry)
-    officers.add_duty(
+    duty_id = officers.add_duty(
         "o-vb-1",
         "vb-q1",
         wire.format_time(NOW - timedelta(hours=2)),
@@ -73,6 +73,7 @@ def world(store, settings, users, tmp_path):
         "officer": "o-vb-1",
         "rating_id": VB_RATING,
         "alert_id": str(alert.id),
+        "duty_id": str(duty_id),
         "username": "vanban",
         "action": "disable",
         "kiosk": "k-vb-q1",
@@ -122,6 +123,7 @@ ROUTES = {
     ("GET", "/admin/roster"): "role",
     ("POST", "/admin/officers"): "role",
     ("POST", "/admin/duties"): "role",
+    ("POST", "/admin/duties/{duty_id}/end"): "role",
     ("POST", "/admin/roster.csv"): "role",
     ("GET", "/admin/rules"): "role",
     ("POST", "/admin/rules"): "role",

@@ -105,3 +105,51 @@ def test_the_roster_page_shows_names_with_units_and_tells_namesakes_apart(client
     assert "Nguyễn Văn An (Huyện Văn Bàn, vb-12)" in duty and "vb-q1<" not in duty  # names, not ids
     officer_row = page[page.index('data-officer="ky-01"') :].split("</tr>")[0]
     assert "Thị trấn Khánh Yên" in officer_row
+
+
+def test_an_admin_ends_a_duty_from_the_roster_page(client_for, store, settings):
+    from datetime import UTC, datetime, timedelta
+
+    from collector.officers import Officers
+    from kiosk import wire
+
+    registry = store.load_registry()
+    book = Officers(store, settings.tz)
+    book.add_officer("vb-07", "Nguyễn Văn An", "10.085", registry)
+    now = datetime.now(UTC)
+    going = book.add_duty(
+        "vb-07",
+        "vb-q1",
+        wire.format_time(now - timedelta(hours=1)),
+        wire.format_time(now + timedelta(hours=3)),
+        registry,
+    )
+    later = book.add_duty(
+        "vb-07",
+        "vb-q2",
+        wire.format_time(now + timedelta(days=1)),
+        wire.format_time(now + timedelta(days=1, hours=4)),
+        registry,
+    )
+    over = book.add_duty(
+        "vb-07",
+        "vb-q2",
+        wire.format_time(now - timedelta(days=1)),
+        wire.format_time(now - timedelta(hours=20)),
+        registry,
+    )
+    client = client_for("admin")
+    client.auth = None
+    client.post("/login", data={"username": "admin", "password": PASSWORD})
+    page = client.get("/admin/roster").text
+    csrf = page.split('name="csrf" value="')[1].split('"')[0]
+    assert f'action="/admin/duties/{going}/end"' in page and f'action="/admin/duties/{over}/end"' not in page
+    ended = client.post(f"/admin/duties/{going}/end", data={"csrf": csrf})
+    assert "Đã kết thúc ca trực" in ended.text
+    assert wire.parse_time(book.duty(going).end_at) <= datetime.now(UTC)
+    assert "Đã xóa ca trực chưa bắt đầu" in client.post(f"/admin/duties/{later}/end", data={"csrf": csrf}).text
+    assert [d.id for d in book.duties()] == [going, over]  # the one not begun is gone, the past stays
+    assert "Ca trực đã kết thúc từ trước" in client.post(f"/admin/duties/{over}/end", data={"csrf": csrf}).text
+    assert client.post(f"/admin/duties/{later}/end", data={"csrf": csrf}).status_code == 404
+    assert client.post(f"/admin/duties/{going}/end", data={"csrf": "wrong"}).status_code == 403
+    assert len(store.audit_for("counter:vb-q1", ["end_duty"])) == 1
