@@ -145,6 +145,15 @@ class Accounts:
         self.user(username)
         return self.store.user_disable(username, _text(_now()))
 
+    def set_grant(self, username: str, *, role: str, unit: str, registry: Registry) -> None:
+        """Change what a user may do (role) and over which units (unit and everything below it);
+        it holds from their next request."""
+        if role not in ROLES:
+            raise AuthError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        registry.unit(unit)  # NotFound for an unknown unit
+        self.user(username)
+        self.store.user_set_grant(username, role, unit)
+
     def enable(self, username: str) -> None:
         self.user(username)
         self.store.user_enable(username)

@@ -377,6 +377,9 @@ class SharedSql:
             self._run("UPDATE users SET disabled_at=? WHERE username=? AND disabled_at IS NULL", (at, username))
             return self._run("DELETE FROM sessions WHERE username=?", (username,))
 
+    def user_set_grant(self, username: str, role: str, unit: str) -> None:
+        self._run("UPDATE users SET role=?, unit=? WHERE username=?", (role, unit, username))
+
     def user_enable(self, username: str) -> None:
         self._run("UPDATE users SET disabled_at=NULL WHERE username=?", (username,))
 

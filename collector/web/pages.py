@@ -914,7 +914,9 @@ def ack_alert(
 
 
 @router.get("/admin/users", response_class=HTMLResponse)
-def users_page(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg, error: str = "") -> HTMLResponse:
+def users_page(
+    request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg, error: str = "", done: str = ""
+) -> HTMLResponse:
     need(me, "admin")
     users = [u for u in Accounts(db).users() if me.sees_unit(u.unit)]
     return render(
@@ -928,6 +930,7 @@ def users_page(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg, 
         units=[registry.units[u] for u in registry.subtree(me.unit)],
         unit_names={u.id: u.name for u in registry.units.values()},
         error=error,
+        done=i18n.text(f"done_user_{done}", lang_of(request)) if done in USER_ACTIONS else "",
     )
 
 
@@ -952,7 +955,7 @@ def add_user(
     except (AuthError, NotFound) as exc:
         return users_page(request, me, ctx, db, registry, error=str(exc))
     Accounts(db).audit(me.username, "add_user", f"user:{username.strip()}", f"{role} @ {unit}")
-    return RedirectResponse("/admin/users", status_code=303)
+    return RedirectResponse("/admin/users?done=add", status_code=303)
 
 
 @router.post("/admin/users/{username}/{action}")
@@ -965,9 +968,12 @@ def user_action(
     db: Db,
     registry: Reg,
     password: Annotated[str, Form()] = "",
+    role: Annotated[str, Form()] = "",
+    unit: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    """Disable (ends their sessions), enable, unlock, or set a new password for a user in scope."""
+    """Disable (ends their sessions), enable, unlock, set a new password, or change the role and
+    unit (``edit``) of a user in scope; the page then says what was done."""
     need(me, "admin")
     check_csrf(me, csrf)
     accounts = Accounts(db)
@@ -977,8 +983,9 @@ def user_action(
         raise HTTPException(404, f"no user {username!r}") from None
     if not me.sees_unit(user.unit):
         raise HTTPException(404, f"no user {username!r}")
-    if user.username == me.username and action == "disable":
-        return users_page(request, me, ctx, db, registry, error=i18n.text("no_self_disable", lang_of(request)))
+    if user.username == me.username and action in ("disable", "edit"):
+        return users_page(request, me, ctx, db, registry, error=i18n.text(f"no_self_{action}", lang_of(request)))
+    detail = ""
     try:
         if action == "disable":
             accounts.disable(username)
@@ -988,12 +995,20 @@ def user_action(
             accounts.unlock(username)
         elif action == "passwd":
             accounts.set_password(username, password)
+        elif action == "edit":
+            if unit not in registry.units or not me.sees_unit(unit):
+                raise AuthError(f"unit {unit!r}: not one of yours")
+            accounts.set_grant(username, role=role, unit=unit, registry=registry)
+            detail = f"{user.role} @ {user.unit} → {role} @ {unit}"
         else:
             raise HTTPException(404, f"no action {action!r}")
-    except AuthError as exc:
+    except (AuthError, NotFound) as exc:
         return users_page(request, me, ctx, db, registry, error=str(exc))
-    accounts.audit(me.username, f"user_{action}", f"user:{username}")
-    return RedirectResponse("/admin/users", status_code=303)
+    accounts.audit(me.username, f"user_{action}", f"user:{username}", detail)
+    return RedirectResponse(f"/admin/users?done={action}", status_code=303)
+
+
+USER_ACTIONS = ("disable", "enable", "unlock", "passwd", "edit", "add")
 
 
 @router.get("/admin/audit", response_class=HTMLResponse)

@@ -128,3 +128,47 @@ def test_user_add_command_reads_the_password_from_stdin(tmp_path):
     assert ok.returncode == 0 and "inspector of unit 10.085" in ok.stdout
     short = run("user", "add", "other", "--role", "viewer", "--unit", "10", "--password-stdin", stdin="short\n")
     assert short.returncode == 2 and "at least 10" in short.stderr
+
+
+def test_an_admin_changes_a_users_role_and_unit_from_the_page_and_sees_what_was_done(client_for, store):
+    from collector.accounts import Accounts
+
+    admin = client_for("admin")
+    admin.auth = None
+    admin.post("/login", data={"username": "admin", "password": PASSWORD})
+    page = admin.get("/admin/users").text
+    csrf = page.split('name="csrf" value="')[1].split('"')[0]
+    assert 'action="/admin/users/sapa/edit"' in page and 'action="/admin/users/admin/edit"' not in page
+    done = admin.post("/admin/users/sapa/edit", data={"csrf": csrf, "role": "inspector", "unit": "10.085"})
+    assert "Đã đổi vai trò và đơn vị ✓" in done.text
+    user = Accounts(store).user("sapa")
+    assert (user.role, user.unit) == ("inspector", "10.085")
+    sapa = client_for("sapa")  # Basic: holds from the next request
+    assert sapa.get("/api/v1/units/10.085/summary").status_code == 200
+    assert sapa.get("/api/v1/units/10.082/summary").status_code == 404
+    refused = admin.post("/admin/users/sapa/edit", data={"csrf": csrf, "role": "emperor", "unit": "10.085"})
+    assert "role must be one of" in refused.text
+    assert (
+        "Không thể tự đổi"
+        in admin.post("/admin/users/admin/edit", data={"csrf": csrf, "role": "viewer", "unit": "10"}).text
+    )
+    assert len(store.audit_for("user:sapa", ["user_edit"])) == 1
+    assert (
+        "Đã đặt mật khẩu mới ✓"
+        in admin.post("/admin/users/sapa/passwd", data={"csrf": csrf, "password": "a-new-password-1"}).text
+    )
+
+
+def test_a_district_admin_cannot_grant_a_unit_outside_their_own(client_for, store, users, settings):
+    from collector.accounts import Accounts
+
+    accounts = Accounts(store)
+    accounts.add_user("vb-admin", PASSWORD, role="admin", unit="10.085", registry=store.load_registry())
+    accounts.add_user("vb-clerk", PASSWORD, role="viewer", unit="10.085.02944", registry=store.load_registry())
+    client = client_for("vb-admin")
+    client.auth = None
+    client.post("/login", data={"username": "vb-admin", "password": PASSWORD})
+    csrf = client.get("/admin/users").text.split('name="csrf" value="')[1].split('"')[0]
+    answer = client.post("/admin/users/vb-clerk/edit", data={"csrf": csrf, "role": "admin", "unit": "10"})
+    assert "not one of yours" in answer.text
+    assert Accounts(store).user("vb-clerk").unit == "10.085.02944"

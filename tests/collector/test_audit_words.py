@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2] / "collector"
 # What the f-string actions expand to: export_{kind}, user_{action}, export_three_level_{kind}.
 EXPANSIONS = {
     "export_": ["export_csv", "export_xlsx"],
-    "user_": ["user_disable", "user_enable", "user_unlock", "user_passwd"],
+    "user_": ["user_disable", "user_enable", "user_unlock", "user_passwd", "user_edit"],
     "export_three_level_": ["export_three_level_csv", "export_three_level_xlsx"],
 }
 CALL = re.compile(r"(?:\.audit\(\s*[^,]+,|audit_add\(\s*[^,]+,\s*[^,]+,)\s*(f?)\"([a-z_]*)(\{)?", re.S)
