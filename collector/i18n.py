@@ -79,6 +79,12 @@ _TEXT: dict[str, tuple[str, str]] = {
     "tick": ("Chọn", "Tick"),
     "audit_action": ("Thao tác", "Action"),
     "end_duty": ("Kết thúc ca", "End this duty"),
+    "press": ("Lượt đánh giá", "Press"),
+    "earlier_picture": ("Ảnh trước", "Earlier picture"),
+    "later_picture": ("Ảnh sau", "Later picture"),
+    "nobody_on_duty": ("Không có cán bộ trực", "Nobody on duty"),
+    "no_picture": ("Lượt này không có ảnh", "No picture for this press"),
+    "details": ("Chi tiết", "Details"),
     "change_grant": ("Đổi vai trò/đơn vị", "Change role and unit"),
     "no_self_edit": ("Không thể tự đổi vai trò hay đơn vị của mình", "You cannot change your own role or unit"),
     "done_user_disable": (

@@ -849,6 +849,21 @@ class SharedSql:
             (rating_id, username, comment, at),
         )
 
+    def pictured_neighbours(self, counter: str, pressed_at: str, rating_id: str) -> tuple[str | None, str | None]:
+        """(the one before, the one after): ratings with a picture at the counter next to this one,
+        in press order."""
+        before = self._row(
+            "SELECT r.id FROM ratings r JOIN snapshots s ON s.rating_id = r.id WHERE r.counter = ?"
+            " AND (r.pressed_at < ? OR (r.pressed_at = ? AND r.id < ?)) ORDER BY r.pressed_at DESC, r.id DESC LIMIT 1",
+            (counter, pressed_at, pressed_at, rating_id),
+        )
+        after = self._row(
+            "SELECT r.id FROM ratings r JOIN snapshots s ON s.rating_id = r.id WHERE r.counter = ?"
+            " AND (r.pressed_at > ? OR (r.pressed_at = ? AND r.id > ?)) ORDER BY r.pressed_at, r.id LIMIT 1",
+            (counter, pressed_at, pressed_at, rating_id),
+        )
+        return (str(before[0]) if before else None, str(after[0]) if after else None)
+
     def rating_with_snapshot(self, rating_id: str) -> dict[str, Any] | None:
         row = self._row(
             "SELECT r.id, r.counter, r.kiosk, r.score, r.flag, r.pressed_at, s.path FROM ratings r"

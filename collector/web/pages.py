@@ -4,6 +4,7 @@ Every table a page shows is built once by a ``*_table`` function and used for th
 its CSV/XLSX export, so the files carry the same numbers as the screen.
 """
 
+import contextlib
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -732,6 +733,41 @@ def review(
     reports.review(db, rating_id, me.username, comment.strip())
     Accounts(db).audit(me.username, "review", f"rating:{rating_id}", comment.strip())
     return RedirectResponse(request.headers.get("referer") or "/flagged", status_code=303)
+
+
+@router.get("/ratings/{rating_id}", response_class=HTMLResponse)
+def rating_page(rating_id: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> HTMLResponse:
+    """One press with its picture: score, counter, officer on duty, local time, and the pictured
+    presses before and after it at the same counter."""
+    need(me, "inspector")
+    found = reports.rating(db, rating_id) if wire.is_rating_id(rating_id) else None
+    if found is None or not me.sees_counter(registry, found["counter"]):
+        raise HTTPException(404, "no such press")
+    pressed = wire.parse_time(found["pressed_at"])
+    on_duty = db.duty_clash(
+        found["counter"], found["pressed_at"], wire.format_time(pressed + timedelta(milliseconds=1))
+    )
+    officer = None
+    if on_duty is not None:
+        with contextlib.suppress(NotFound):
+            officer = Officers(db, ctx.settings.tz).officer(on_duty[0])
+    before, after = db.pictured_neighbours(found["counter"], found["pressed_at"], rating_id)
+    counter = registry.counters[found["counter"]]
+    return render(
+        ctx,
+        request,
+        "rating.html",
+        me,
+        registry,
+        r=found,
+        counter=counter,
+        unit=registry.units[counter.unit],
+        officer=officer,
+        before=before,
+        after=after,
+        day=pressed.astimezone(ctx.settings.tz).date().isoformat(),
+        tz=ctx.settings.tz,
+    )
 
 
 @router.get("/snapshots/{rating_id}.jpg")

@@ -112,6 +112,7 @@ ROUTES = {
     ("POST", "/flagged/review"): "hidden",
     ("GET", "/compare"): "hidden",
     ("GET", "/snapshots/{rating_id}.jpg"): "hidden",
+    ("GET", "/ratings/{rating_id}"): "hidden",
     ("GET", "/kiosks"): "list",
     ("GET", "/kiosks.{kind}"): "list",
     ("GET", "/alerts"): "list",
@@ -240,6 +241,7 @@ def test_insider_sees_the_same_routes(client_for, world):
         "/counters/vb-q1/days.csv",
         "/flagged",
         "/kiosks",
+        f"/ratings/{VB_RATING}",
         "/compare?unit=10.085",
         "/compare?counter=vb-q1",
     ):

@@ -74,3 +74,44 @@ def test_compare_names_one_visible_unit_or_counter(inspector):
     assert inspector.get("/compare?unit=10.082").status_code == 404  # another district's
     assert inspector.get("/compare?counter=sp-q1").status_code == 404
     assert inspector.get("/compare?unit=10.085&period=month&at=0001-01-01").status_code == 422
+
+
+def test_a_press_with_its_picture_officer_and_the_pictured_presses_around_it(store, settings, inspector, tmp_path):
+    from datetime import timedelta
+
+    from collector.officers import Officers
+
+    registry = store.load_registry()
+    start = datetime(2026, 10, 15, 2, 0, tzinfo=UTC)  # 09:00 local
+    ratings = [
+        make_rating(
+            counter="vb-q1", seq=i + 1, score=1 + i % 4, pressed_at=wire.format_time(start + timedelta(minutes=i))
+        )
+        for i in range(4)
+    ]
+    store_ratings(store, ratings, tz=settings.tz)
+    picture = tmp_path / "p.jpg"
+    picture.write_bytes(b"\xff\xd8 a citizen \xff\xd9")
+    with store.transaction():
+        for r in (ratings[0], ratings[1], ratings[3]):  # the third press has no picture
+            store.add_snapshot(r.id, "a" * 64, str(picture), 14, wire.format_time(start))
+    officers = Officers(store, settings.tz)
+    officers.add_officer("vb-07", "Nguyễn Văn An", "10.085", registry)
+    officers.add_duty(
+        "vb-07",
+        "vb-q1",
+        wire.format_time(start - timedelta(hours=1)),
+        wire.format_time(start + timedelta(hours=3)),
+        registry,
+    )
+    page = inspector.get(f"/ratings/{ratings[1].id}").text
+    assert f'<img id="picture" src="/snapshots/{ratings[1].id}.jpg"' in page
+    assert "15/10/2026 09:01" in page and ">Nguyễn Văn An</a>" in page
+    assert f'id="before" href="/ratings/{ratings[0].id}"' in page
+    assert f'id="after" href="/ratings/{ratings[3].id}"' in page  # the one without a picture is passed over
+    first = inspector.get(f"/ratings/{ratings[0].id}").text
+    assert 'id="before"' not in first and f'id="after" href="/ratings/{ratings[1].id}"' in first
+    assert "Lượt này không có ảnh" in inspector.get(f"/ratings/{ratings[2].id}").text
+    assert inspector.get("/ratings/not-an-id").status_code == 404
+    counter_page = inspector.get("/counters/vb-q1?period=day&at=2026-10-15").text
+    assert f'href="/ratings/{ratings[1].id}"' in counter_page
