@@ -24,7 +24,7 @@ from collector.errors import CollectorError
 from collector.fleet import FleetCA
 from collector.office import OfficeHours
 from collector.registry import Registry
-from collector.reports import last_rating_at
+from collector.reports import last_rating_at, ratings_waiting
 from kiosk import wire
 
 log = logging.getLogger(__name__)
@@ -215,9 +215,7 @@ def watched_since(
         rules = rules_of(registry.counters[kiosk.counter].unit)
         if now - seen > timedelta(minutes=rules.offline_min + 2):  # as the offline alert judges it
             continue
-        backlog = status.get("backlog")
-        waiting = backlog.get("ratings") if isinstance(backlog, dict) else None
-        if isinstance(waiting, int) and not isinstance(waiting, bool) and waiting > 0:
+        if ratings_waiting(status.get("backlog")):
             continue
         since = seen
         with contextlib.suppress(KeyError, wire.WireError):

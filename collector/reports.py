@@ -325,6 +325,12 @@ def heat_grid(store: Store, counters: list[str], start: str, end: str, tz: ZoneI
     return grid
 
 
+def ratings_waiting(backlog: Any) -> bool:
+    """Whether a status's ``backlog`` says ratings are still on their way (a positive count)."""
+    waiting = backlog.get("ratings") if isinstance(backlog, dict) else None
+    return isinstance(waiting, int) and not isinstance(waiting, bool) and waiting > 0
+
+
 def last_rating_at(store: Store, counter: str) -> str | None:
     return store.last_rating_at(counter)
 
@@ -355,9 +361,7 @@ def kiosk_rows(
         last = last_rating_at(store, counter.id)
         # As the silent alert judges it: only a kiosk that is online and caught up watches its
         # counter, and only since it came online (collector.alerts.watched_since).
-        backlog = row.get("backlog")
-        waiting = backlog.get("ratings") if isinstance(backlog, dict) else None
-        caught_up = not (isinstance(waiting, int) and not isinstance(waiting, bool) and waiting > 0)
+        caught_up = not ratings_waiting(row.get("backlog"))
         online_since = next((at for state, at in reversed(history) if state == "online"), None)
         quiet_since = None
         if opened and row["state"] == "online" and caught_up and online_since is not None:
