@@ -115,3 +115,8 @@ def test_a_press_with_its_picture_officer_and_the_pictured_presses_around_it(sto
     assert inspector.get("/ratings/not-an-id").status_code == 404
     counter_page = inspector.get("/counters/vb-q1?period=day&at=2026-10-15").text
     assert f'href="/ratings/{ratings[1].id}"' in counter_page
+
+
+def test_the_compare_page_keeps_its_unit_when_the_period_changes(inspector):
+    page = inspector.get("/compare?counter=vb-q1&period=month&at=2026-10-15").text
+    assert page.count('<input type="hidden" name="counter" value="vb-q1">') == 2  # both period forms
