@@ -169,6 +169,15 @@ def client_for(settings, store, users):
     return make
 
 
+@pytest.fixture
+def inspector(client_for):
+    """The Văn Bàn inspector, logged in through the form (a session, as in a browser)."""
+    client = client_for("vanban")
+    client.auth = None
+    client.post("/login", data={"username": "vanban", "password": PASSWORD})
+    return client
+
+
 # --- the fleet: a CA, enrolled kiosks and the production broker with TLS ---------------------
 
 

@@ -9,21 +9,12 @@ from datetime import UTC, datetime
 import pytest
 
 from kiosk import wire
-from tests.collector.conftest import PASSWORD
 from tests.ratings import make_rating, store_ratings
 
 
 @pytest.fixture
 def store(any_store):
     return any_store
-
-
-@pytest.fixture
-def inspector(client_for):
-    client = client_for("vanban")
-    client.auth = None
-    client.post("/login", data={"username": "vanban", "password": PASSWORD})
-    return client
 
 
 def presses(counter: str, when: datetime, scores: list[int], first_seq: int) -> list[wire.Rating]:

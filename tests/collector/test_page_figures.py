@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from collector.office import OfficeHours
 from collector.store import utc_offsets
 from kiosk import wire
-from tests.collector.conftest import PASSWORD
 from tests.ratings import make_rating, store_ratings
 
 MONTH = "period=month&at=2026-10-15"
@@ -25,14 +24,6 @@ THURSDAY_9H = datetime(2026, 10, 15, 2, 0, tzinfo=UTC)
 def store(any_store):
     """Every test here runs on SQLite and on a real PostgreSQL."""
     return any_store
-
-
-@pytest.fixture
-def inspector(client_for):
-    client = client_for("vanban")
-    client.auth = None
-    client.post("/login", data={"username": "vanban", "password": PASSWORD})
-    return client
 
 
 def _presses(n: int, *, flag: str | None = None, start: datetime = THURSDAY_9H, step_ms: int = 100) -> list:
