@@ -1163,6 +1163,8 @@ def end_duty(
     check_csrf(me, csrf)
     book = Officers(db, ctx.settings.tz)
     try:
+        if not 1 <= duty_id <= wire.MAX_INT:  # a number no store column holds is no duty either
+            raise NotFound(f"no duty {duty_id}")
         duty = book.duty(duty_id)
     except NotFound:
         raise HTTPException(404, "no such duty") from None
