@@ -155,10 +155,12 @@ def test_an_admin_ends_a_duty_from_the_roster_page(client_for, store, settings):
     assert len(store.audit_for("counter:vb-q1", ["end_duty"])) == 1
 
 
-def test_a_duty_number_no_store_holds_is_no_such_duty(client_for):
+def test_a_row_number_no_store_holds_is_refused_before_the_store(client_for):
     client = client_for("admin")
     client.auth = None
     client.post("/login", data={"username": "admin", "password": PASSWORD})
     csrf = client.get("/admin/roster").text.split('name="csrf" value="')[1].split('"')[0]
     for bad in ("99999999999999999999999", "9223372036854775808", "-1", "0"):
-        assert client.post(f"/admin/duties/{bad}/end", data={"csrf": csrf}).status_code == 404, bad
+        for path in (f"/admin/duties/{bad}/end", f"/alerts/{bad}/ack"):
+            assert client.post(path, data={"csrf": csrf, "comment": "x"}).status_code == 422, path
+    assert client.post("/admin/duties/9223372036854775807/end", data={"csrf": csrf}).status_code == 404
