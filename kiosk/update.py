@@ -12,7 +12,8 @@ thread of their own so presses go on being recorded, each reported in the status
 2. **download** over HTTPS with the kiosk's client certificate into ``update/<version>.tar.part``,
    resuming with ``Range`` after a broken connection (a 3G link), then the size and sha256.
 3. **install** into ``versions/<version>`` (a new virtual environment from the release's wheels,
-   ``pip --no-index``), never touching the running version, the outbox or the config.
+   ``pip --no-index``, over the first-boot install as a layer below: unchanged dependencies are
+   not unpacked again), never touching the running version, the outbox or the config.
 4. **switch** — ``update/state.json`` gets a ``trial`` (the version, the one before), then
    ``versions/current`` points at the new version; the service exits and systemd starts it again
    through the launcher.
@@ -263,16 +264,65 @@ def extract_wheels(tar_path: Path, folder: Path) -> list[Path]:
     return taken
 
 
-def pip_install(version: str, wheels: Path, venv: Path) -> None:
-    """A new virtual environment with the release installed from its own wheels (no network)."""
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, capture_output=True)
+def base_layer() -> Path | None:
+    """The first-boot install's site-packages (``/opt/kiosk/.venv``, which no update replaces) when
+    it is there for this Python, else None."""
+    base = Path(os.environ.get("KIOSK_BASE", "/opt/kiosk/.venv"))
+    site = base / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+    return site if (site / "pip").is_dir() else None
+
+
+def release_pins(wheels: Path) -> list[str]:
+    """``name==version`` for every wheel of the release: what a version runs with is exactly what
+    it ships, whatever the layer below holds."""
+    pins = []
+    for wheel in sorted(wheels.glob("*.whl")):
+        parts = wheel.name[: -len(".whl")].split("-")
+        if len(parts) < 5:  # name-version(-build)?-python-abi-platform (the wheel file name spec)
+            raise UpdateError(f"{wheel.name} is not named as a wheel is")
+        pins.append(f"{parts[0]}=={parts[1]}")
+    return pins
+
+
+def pip_install(version: str, wheels: Path, venv: Path, *, base: Path | None = None) -> None:
+    """A new virtual environment with the release installed from its own wheels (no network).
+
+    When the first-boot install is there, the new environment sees it as a layer below its own
+    (a ``.pth`` file): a dependency the release ships at the version already installed there is
+    taken from it instead of being unpacked again, so an update of the kiosk's own code installs
+    one wheel, not numpy and OpenCV (minutes on a Pi, and 150 MB of SD card per kept version).
+    The release's wheels are pinned as constraints, so a dependency it ships at another version is
+    installed into the new environment, in front of the layer; the layer itself is never touched
+    (pip does not uninstall outside the environment it installs into), and no update replaces it,
+    so a version kept for rolling back keeps working.
+    """
+    base = base if base is not None else base_layer()
+    if base is None:
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, capture_output=True
+        )
+        pip = [str(venv / "bin" / "pip")]
+        constraints: list[str] = []
+    else:
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)],
+            check=True,
+            capture_output=True,
+        )
+        site = venv / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+        (site / "_kiosk_base.pth").write_text(f"import site; site.addsitedir({str(base)!r})\n", encoding="utf-8")
+        pins = wheels / "release-pins.txt"
+        pins.write_text("".join(f"{pin}\n" for pin in release_pins(wheels)), encoding="utf-8")
+        pip = [str(venv / "bin" / "python"), "-m", "pip"]  # the layer's pip
+        constraints = ["--constraint", str(pins)]
     subprocess.run(
         [
-            str(venv / "bin" / "pip"),
+            *pip,
             "install",
             "--no-index",
             "--find-links",
             str(wheels),
+            *constraints,
             f"satisfaction-kiosk[kiosk]=={version}",
         ],
         check=True,
@@ -479,6 +529,9 @@ class Updater:
             except subprocess.CalledProcessError as exc:
                 shutil.rmtree(final, ignore_errors=True)
                 raise UpdateError(f"install failed: {(exc.stderr or b'')[-300:].decode('utf-8', 'replace')}") from None
+            except BaseException:
+                shutil.rmtree(final, ignore_errors=True)
+                raise
             if not (final / "bin" / "kiosk").exists():
                 shutil.rmtree(final, ignore_errors=True)
                 raise UpdateError(f"install of {offer.version} left no bin/kiosk")

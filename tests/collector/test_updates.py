@@ -411,11 +411,14 @@ def test_a_release_rolled_back_only_because_it_never_connected_is_taken_again_wh
         old = Updater(data_dir=data, ca=None, tls=lambda: None, restart=lambda: None, running="0.2.0",
                       monotonic=lambda: clock[0])  # fmt: skip
         started: list = []
-        old._work = started.append  # type: ignore[method-assign]  # the download and install are not the point
+        old._work = lambda offer, stop=None, started=started: started.append(offer.version)  # type: ignore[method-assign]
         old.offer(offer)
         assert started == []  # refused while rolled back
         assert not old.answered()  # the old version's status is answered: the link works again
         assert old.retry_due() == (retake <= 2), retake  # taken again, twice at most
+        if old._thread is not None:  # the download and install are not the point here
+            old._thread.join(5)
+        assert started == (["0.3.0"] if retake <= 2 else []), (retake, started)
     # A crash loop is the release's own fault: never lifted by a working link.
     launcher.write_state(data, {"rolled_back": {"version": "0.4.0", "kind": "crash_loop"}, "refused": ["0.4.0"]})
     old = Updater(data_dir=data, ca=None, tls=lambda: None, restart=lambda: None, running="0.2.0")
