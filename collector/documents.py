@@ -108,11 +108,53 @@ def three_level_form(
         exclude_unsynced=exclude,
     )
     heading = exports.form_heading(registry.units[unit].name, period.label_vi(), period.start, period.end, today)
-    unsynced = reports.unsynced_ratings(db, registry.counters_under(unit), period.start, period.end)
-    if unsynced:
+    summary = reports.figures(db.counts(registry.counters_under(unit), period.start, period.end, by="counter"))
+    if summary["unsynced"]:
         key = "form_unsynced_left_out" if exclude else "form_unsynced_counted"
-        heading.append(i18n.text(key, "vi").format(n=formats.number(unsynced)))
-    return exports.three_level_table(rows, heading)
+        heading.append(i18n.text(key, "vi").format(n=formats.number(summary["unsynced"])))
+    levels = [sum(r.counts[i] for r in rows) for i in range(3)]
+    notes = form_notes(settings.reports.neutral_as, summary, levels, "vi")
+    return exports.three_level_table(rows, heading, notes)
+
+
+def page_form_notes(
+    settings: CollectorSettings,
+    db: Store,
+    registry: Registry,
+    unit: str,
+    period: Period,
+    summary: dict[str, Any],
+    lang: str,
+) -> list[str]:
+    """The three-level form's notes for the unit page, from the figures the page shows (the form's
+    own rows only when unverified times are left out of it)."""
+    if settings.reports.three_level_exclude_unsynced and summary["unsynced"]:
+        rows = reports.three_level_rows(
+            Officers(db, settings.tz), registry, unit, period.start, period.end, settings.reports.neutral_as, "",
+            exclude_unsynced=True,
+        )  # fmt: skip
+        levels = [sum(r.counts[i] for r in rows) for i in range(3)]
+    else:
+        by_score = {int(k): v for k, v in summary["by_score"].items()}
+        levels = list(exports.three_levels(by_score, settings.reports.neutral_as))
+    return form_notes(settings.reports.neutral_as, summary, levels, lang)
+
+
+def form_rate(levels: list[int]) -> float | None:
+    """The three-level form's satisfaction rate: (rất hài lòng + hài lòng) / all, neutral mapped."""
+    total = sum(levels)
+    return (levels[0] + levels[1]) / total if total else None
+
+
+def form_notes(neutral_as: str, summary: dict[str, Any], levels: list[int], lang: str) -> list[str]:
+    """What stands under the three-level form: how «Bình thường» was counted, the form's rate next
+    to the dashboard's four-level rate (so that the two never differ without saying why)."""
+    return [
+        i18n.text(f"form_neutral_{neutral_as}", lang).format(n=formats.number(summary["by_score"]["2"], lang)),
+        i18n.text("form_rate", lang).format(
+            rate=formats.percent(form_rate(levels), lang), rate4=formats.percent(summary["satisfaction_rate"], lang)
+        ),
+    ]
 
 
 def report_heading(name: str, period: Period, today: date) -> list[str]:
@@ -172,5 +214,11 @@ def unit_report_pdf(
         chart_title="Tỷ lệ hài lòng theo kỳ",
         chart=chart_points(summary),
         table=table,
+        notes=definitions("vi"),
     )
     return pdf, summary
+
+
+def definitions(lang: str) -> list[str]:
+    """How the rate, the index and the average are counted, as the pages and documents say it."""
+    return [i18n.text(key, lang) for key in ("def_rate", "def_index", "def_average")]

@@ -7,14 +7,16 @@ import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from fpdf import FPDF
+from fpdf import FPDF, FontFace
+from fpdf.enums import WrapMode
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font
+from openpyxl.worksheet.worksheet import Worksheet
 
 from collector import formats
 from collector.errors import CollectorError
@@ -33,7 +35,7 @@ class ExportError(CollectorError, RuntimeError):
 @dataclass(frozen=True)
 class Column:
     title: str
-    kind: str = "text"  # text | int | rate (0..1) | decimal | datetime (naive, local)
+    kind: str = "text"  # text | int | rate (0..1) | decimal | datetime (naive, local) | date | month (a date)
 
 
 @dataclass
@@ -42,6 +44,7 @@ class Table:
     columns: list[Column]
     rows: list[list[Any]]
     heading: list[str] = field(default_factory=list)  # lines above the table: unit, period, date
+    notes: list[str] = field(default_factory=list)  # lines below it: how the figures were counted
 
 
 # --- CSV and XLSX ------------------------------------------------------------------------
@@ -107,13 +110,32 @@ def _plain(value: Any, column: Column) -> Any:
         return f"{value * 100:.1f}"
     if column.kind == "decimal":
         return f"{value:.2f}"
+    if column.kind in ("date", "month", "datetime") and isinstance(value, date):
+        return _date_text(value, column.kind)
     return value
+
+
+def _date_text(value: date, kind: str) -> str:
+    if kind == "month":
+        return f"{value:%m/%Y}"
+    if kind == "datetime" and isinstance(value, datetime):
+        return f"{value:%d/%m/%Y %H:%M:%S}"
+    return f"{value:%d/%m/%Y}"
+
+
+# Characters a sheet's name may not hold (Excel refuses the file otherwise); 31 characters at most.
+SHEET_FORBIDDEN = str.maketrans({c: " " for c in "[]:*?/\\"})
+
+
+def sheet_title(title: str) -> str:
+    """A sheet name Excel accepts, in the table's own words (Vietnamese letters are allowed)."""
+    return ILLEGAL_CHARACTERS_RE.sub("", title.translate(SHEET_FORBIDDEN)).strip().strip("'")[:31] or "Sheet1"
 
 
 def to_xlsx(table: Table) -> bytes:
     book = Workbook()
     sheet = book.active
-    sheet.title = table.title[:31] or "Sheet1"
+    sheet.title = sheet_title(table.title)
     row_no = 1
     for line in table.heading:
         put_cell(sheet, row_no, 1, line).font = Font(bold=row_no == 1)
@@ -121,7 +143,18 @@ def to_xlsx(table: Table) -> bytes:
     if table.heading:
         row_no += 1
     _write_table(sheet, row_no, table.columns, table.rows)
+    _write_notes(sheet, row_no + len(table.rows) + 2, table.notes)
+    _print_setup(sheet, row_no)
     return _save(book)
+
+
+NUMBER_FORMATS = {
+    "rate": "0.0%",  # a real percentage: Excel shows 96,9% in Vietnamese
+    "decimal": "0.00",
+    "datetime": "dd/mm/yyyy hh:mm:ss",
+    "date": "dd/mm/yyyy",
+    "month": "mm/yyyy",
+}
 
 
 def _write_table(sheet: Any, first_row: int, columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -> None:
@@ -129,16 +162,40 @@ def _write_table(sheet: Any, first_row: int, columns: Sequence[Column], rows: Se
         cell = put_cell(sheet, first_row, j, column.title)
         cell.font = Font(bold=True)
         cell.alignment = Alignment(wrap_text=True, vertical="top")
-        sheet.column_dimensions[cell.column_letter].width = max(12, min(40, len(column.title) + 4))
+        width = max(12, min(40, len(column.title) + 4))
+        if column.kind == "text":  # long unit and counter names wrap instead of being cut at the border
+            longest = max((len(str(r[j - 1])) for r in rows if r[j - 1] is not None), default=0)
+            width = max(width, min(45, longest + 2))
+        sheet.column_dimensions[cell.column_letter].width = width
     for i, row in enumerate(rows, start=first_row + 1):
         for j, (value, column) in enumerate(zip(row, columns, strict=True), start=1):
+            if column.kind == "month" and isinstance(value, str) and len(value) == 7:
+                value = date(int(value[:4]), int(value[5:]), 1)  # "2026-10" → a real date, shown 10/2026
             cell = put_cell(sheet, i, j, value)
-            if column.kind == "rate" and value is not None:
-                cell.number_format = "0.0%"
-            elif column.kind == "datetime" and value is not None:
-                cell.number_format = "dd/mm/yyyy hh:mm:ss"
-            elif column.kind == "decimal" and value is not None:
-                cell.number_format = "0.00"
+            if value is not None and column.kind in NUMBER_FORMATS:
+                cell.number_format = NUMBER_FORMATS[column.kind]
+            if column.kind == "text":
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
+
+
+def _write_notes(sheet: Any, first_row: int, notes: Sequence[str]) -> int:
+    """The notes below a table, one a row (in the first cell, not cut); the row after them."""
+    for i, line in enumerate(notes):
+        put_cell(sheet, first_row + i, 1, line).font = Font(italic=True, size=10)
+    return first_row + len(notes)
+
+
+def _print_setup(sheet: Worksheet, heading_row: int) -> None:
+    """A4 landscape, as wide as the page, the column titles repeated at the top of every page."""
+    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.page_setup.orientation = sheet.ORIENTATION_LANDSCAPE
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0  # as many pages down as it takes
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.print_title_rows = f"{heading_row}:{heading_row}"
+    sheet.print_options.horizontalCentered = True
+    sheet.page_margins.left = sheet.page_margins.right = 0.5
+    sheet.oddFooter.center.text = "Trang &P / &N"
 
 
 def _save(book: Workbook) -> bytes:
@@ -172,7 +229,7 @@ def three_levels(by_score: dict[int, int], neutral_as: str) -> tuple[int, int, i
     return by_score.get(4, 0), satisfied, dissatisfied
 
 
-def three_level_table(rows: Sequence[ThreeLevelRow], heading: list[str]) -> Table:
+def three_level_table(rows: Sequence[ThreeLevelRow], heading: list[str], notes: Sequence[str] = ()) -> Table:
     columns = [Column("STT", "int"), Column("Đơn vị"), Column("Cán bộ"), Column("Tổng số lượt", "int")]
     for level in THREE_LEVELS:
         columns += [Column(f"{level} (lượt)", "int"), Column(f"{level} (tỷ lệ)", "rate")]
@@ -188,7 +245,7 @@ def three_level_table(rows: Sequence[ThreeLevelRow], heading: list[str]) -> Tabl
     for count in totals:
         last += [count, count / grand if grand else None]
     body.append(last)
-    return Table("Mẫu 3 mức", columns, body, heading)
+    return Table("Mẫu 3 mức", columns, body, heading, list(notes))
 
 
 def form_heading(unit_name: str, period_label: str, start: date, end: date, made: date) -> list[str]:
@@ -203,17 +260,18 @@ def form_heading(unit_name: str, period_label: str, start: date, end: date, made
 def three_level_xlsx(table: Table) -> bytes:
     book = Workbook()
     sheet = book.active
-    sheet.title = "Mau 3 muc"
+    sheet.title = sheet_title(table.title)
     for i, line in enumerate(table.heading, start=1):
         cell = put_cell(sheet, i, 1, line)
         cell.font = Font(bold=i == 1, size=13 if i == 1 else 11)
     first = len(table.heading) + 2
     _write_table(sheet, first, table.columns, table.rows)
-    sign = first + len(table.rows) + 2
+    sign = _write_notes(sheet, first + len(table.rows) + 2, table.notes) + 1
     sheet.cell(row=sign, column=2, value="NGƯỜI LẬP BIỂU").font = Font(bold=True)
     sheet.cell(row=sign, column=8, value="THỦ TRƯỞNG ĐƠN VỊ").font = Font(bold=True)
     sheet.cell(row=sign + 1, column=2, value="(Ký, ghi rõ họ tên)")
     sheet.cell(row=sign + 1, column=8, value="(Ký tên, đóng dấu)")
+    _print_setup(sheet, first)
     return _save(book)
 
 
@@ -250,33 +308,39 @@ class _Pdf(FPDF):
         self.ln(3)
 
     def grid(self, columns: Sequence[Column], rows: Sequence[Sequence[Any]], widths: Sequence[float]) -> None:
-        self.set_font("DejaVu", "B", 8)
-        line_h = 4.5
-        pairs = list(zip(columns, widths, strict=True))
-        lines = [len(self.multi_cell(w, line_h, c.title, dry_run=True, output="LINES")) for c, w in pairs]  # type: ignore[arg-type]
-        header_h = line_h * max(lines)
-        y, x = self.get_y(), self.l_margin
-        for column, width in pairs:
-            self.rect(x, y, width, header_h)
-            self.set_xy(x, y)
-            self.multi_cell(width, line_h, column.title, align="C")
-            x += width
-        self.set_xy(self.l_margin, y + header_h)
+        """A table whose long names wrap (never cut) and whose column titles repeat at the top of
+        every page it runs onto; a "Tổng cộng" row in bold."""
+        bold = FontFace(emphasis="BOLD")
+        align = tuple("LEFT" if c.kind == "text" else "RIGHT" for c in columns)
         self.set_font("DejaVu", "", 8)
-        for row in rows:
-            bold = row and row[1] in ("Tổng cộng", "Total")
-            self.set_font("DejaVu", "B" if bold else "", 8)
-            for value, column, width in zip(row, columns, widths, strict=True):
-                text = self._fit(_pdf_text(value, column), width - 2)
-                self.cell(width, 6, text, border=1, align="L" if column.kind == "text" else "R")
-            self.ln(6)
+        self.set_fill_color(255)
+        with self.table(
+            col_widths=tuple(widths),
+            width=min(sum(widths), self.epw),
+            align="LEFT",
+            text_align=align,
+            line_height=4.2,
+            padding=(0.8, 1.0),
+            headings_style=FontFace(emphasis="BOLD", fill_color=(235, 235, 235)),
+            repeat_headings=1,
+            wrapmode=WrapMode.WORD,
+        ) as grid:
+            titles = grid.row()
+            for column in columns:
+                titles.cell(column.title, align="CENTER")
+            for row in rows:
+                total = bool(row) and len(row) > 1 and row[1] in ("Tổng cộng", "Total")
+                line = grid.row()
+                for value, column in zip(row, columns, strict=True):
+                    line.cell(_pdf_text(value, column), style=bold if total else None)
 
-    def _fit(self, text: str, width: float) -> str:
-        if self.get_string_width(text) <= width:
-            return text
-        while text and self.get_string_width(text + "…") > width:
-            text = text[:-1]
-        return text + "…"
+    def notes(self, lines: Sequence[str]) -> None:
+        if not lines:
+            return
+        self.ln(3)
+        self.set_font("DejaVu", "", 8.5)
+        for line in lines:
+            self.multi_cell(0, 4.5, line, new_x="LMARGIN", new_y="NEXT")
 
     def signatures(self, left: str, right: str) -> None:
         self.ln(8)
@@ -289,29 +353,43 @@ class _Pdf(FPDF):
         self.cell(half, 6, "(Ký tên, đóng dấu)", align="C", new_x="LMARGIN", new_y="NEXT")
 
     def bars(self, title: str, points: Sequence[tuple[str, float | None, int]]) -> None:
-        """Satisfaction rate per period: numbered bars, readable in black and white."""
+        """Satisfaction rate per period: bars on a 0–100 % axis with its gridlines, each bar with
+        its value when there is room (every other one otherwise), readable in black and white."""
         if not points:
             return
         self.set_font("DejaVu", "B", 10)
-        self.cell(0, 7, title, new_x="LMARGIN", new_y="NEXT")
-        height, top = 40.0, self.get_y() + 4
-        width = self.w - self.l_margin - self.r_margin
+        self.cell(0, 7, title + " (%)", new_x="LMARGIN", new_y="NEXT")
+        axis_w = 9.0
+        height, top = 40.0, self.get_y() + 3
+        left = self.l_margin + axis_w
+        width = self.w - self.r_margin - left
         step = width / len(points)
-        self.set_draw_color(150)
-        self.line(self.l_margin, top + height, self.l_margin + width, top + height)
         self.set_font("DejaVu", "", 6)
-        every = max(1, len(points) // 15)
+        for tick in (0, 25, 50, 75, 100):
+            y = top + height - height * tick / 100
+            self.set_draw_color(215 if tick else 120)
+            self.line(left, y, left + width, y)
+            label = f"{tick} %"
+            self.text(left - 1.5 - self.get_string_width(label), y + 1, label)
+        self.set_draw_color(120)
+        self.line(left, top, left, top + height)
+        label_w = max(self.get_string_width("100") + 1, max(self.get_string_width(p[0]) for p in points) + 1)
+        every = max(1, int(label_w // step) + 1)
         for i, (label, rate, _n) in enumerate(points):
-            x = self.l_margin + i * step + step * 0.15
+            x = left + i * step + step * 0.15
+            bar = step * 0.7
             if rate is not None:
                 h = height * rate
                 self.set_fill_color(70)
-                self.rect(x, top + height - h, step * 0.7, h, style="F")
+                self.rect(x, top + height - h, bar, h, style="F")
                 if i % every == 0:
-                    self.text(x, top + height - h - 1, f"{rate * 100:.0f}")
+                    value = f"{rate * 100:.0f}"
+                    self.text(x + (bar - self.get_string_width(value)) / 2, top + height - h - 1, value)
             if i % every == 0:
-                self.text(x, top + height + 4, label)
-        self.set_y(top + height + 8)
+                self.text(x + (bar - self.get_string_width(label)) / 2, top + height + 4, label)
+        self.set_draw_color(0)
+        self.set_fill_color(255)
+        self.set_y(top + height + 7)
 
 
 def _pdf_text(value: Any, column: Column) -> str:
@@ -323,6 +401,8 @@ def _pdf_text(value: Any, column: Column) -> str:
         return formats.number(value)
     if column.kind == "decimal":
         return formats.decimal(value, digits=2)
+    if column.kind in ("date", "month", "datetime") and isinstance(value, date):
+        return _date_text(value, column.kind)
     return str(value)
 
 
@@ -331,6 +411,7 @@ def three_level_pdf(table: Table) -> bytes:
     pdf.heading(table.heading)
     widths = [10, 48, 42, 18] + [24, 22] * 3
     pdf.grid(table.columns, table.rows, widths)
+    pdf.notes(table.notes)
     pdf.signatures("NGƯỜI LẬP BIỂU", "THỦ TRƯỞNG ĐƠN VỊ")
     return bytes(pdf.output())
 
@@ -342,8 +423,10 @@ def report_pdf(
     chart_title: str,
     chart: Sequence[tuple[str, float | None, int]],
     table: Table,
+    notes: Sequence[str] = (),
 ) -> bytes:
-    """A unit's or counter's report for a period: key figures, a chart, the detail table."""
+    """A unit's or counter's report for a period: key figures, a chart, the detail table, and
+    ``notes`` under it (how the figures are counted)."""
     pdf = _Pdf("L")
     pdf.heading(heading)
     pdf.set_font("DejaVu", "", 10)
@@ -360,4 +443,5 @@ def report_pdf(
     pdf.set_font("DejaVu", "B", 10)
     pdf.cell(0, 7, table.title, new_x="LMARGIN", new_y="NEXT")
     pdf.grid(table.columns, table.rows, [first] + [rest] * (len(table.columns) - 1))
+    pdf.notes([*table.notes, *notes])
     return bytes(pdf.output())

@@ -268,6 +268,39 @@ _TEXT: dict[str, tuple[str, str]] = {
         "Không tính {n} lượt đánh giá có thời gian chưa xác minh (đồng hồ thiết bị chưa đồng bộ)",
         "{n} ratings with an unverified time (kiosk clock not synchronised) are left out",
     ),
+    "definitions": ("Cách tính các chỉ số", "How the figures are counted"),
+    "def_rate": (
+        "Tỷ lệ hài lòng = (Rất hài lòng + Hài lòng) / tổng số lượt đánh giá; lượt bấm bị từ chối không được tính.",
+        "Satisfaction rate = (very satisfied + satisfied) / all ratings; rejected presses are not counted.",
+    ),
+    "def_index": (
+        "Chỉ số hài lòng (0–100) = điểm bình quân với Rất hài lòng 100, Hài lòng 66,7, Bình thường 33,3, "
+        "Không hài lòng 0.",
+        "Satisfaction index (0–100) = mean points with very satisfied 100, satisfied 66.7, neutral 33.3, "
+        "dissatisfied 0.",
+    ),
+    "def_average": (
+        "Điểm trung bình (1–4) = bình quân các mức, Không hài lòng 1 … Rất hài lòng 4.",
+        "Average (1–4) = mean of the levels, dissatisfied 1 … very satisfied 4.",
+    ),
+    "form_neutral_hai_long": (
+        "Mẫu 3 mức: mức «Bình thường» của bảng 4 nút ({n} lượt) được tính là «Hài lòng» "
+        "(thiết lập [reports] neutral_as = hai_long).",
+        "Three-level form: the panel's «neutral» ({n} ratings) is counted as «satisfied» "
+        "(setting [reports] neutral_as = hai_long).",
+    ),
+    "form_neutral_khong_hai_long": (
+        "Mẫu 3 mức: mức «Bình thường» của bảng 4 nút ({n} lượt) được tính là «Không hài lòng» "
+        "(thiết lập [reports] neutral_as = khong_hai_long).",
+        "Three-level form: the panel's «neutral» ({n} ratings) is counted as «dissatisfied» "
+        "(setting [reports] neutral_as = khong_hai_long).",
+    ),
+    "form_rate": (
+        "Tỷ lệ hài lòng theo mẫu 3 mức = (Rất hài lòng + Hài lòng) / tổng số lượt = {rate}. "
+        "Trên trang theo dõi (4 mức, «Bình thường» không tính là hài lòng): {rate4}.",
+        "Satisfaction rate on the three-level form = (very satisfied + satisfied) / all = {rate}. "
+        "On the dashboard (four levels, «neutral» not counted as satisfied): {rate4}.",
+    ),
     "suppressed": ("Lượt bị bỏ qua", "Suppressed presses"),
     "denied": ("Không có quyền truy cập", "Access denied"),
     "not_found": ("Không tìm thấy", "Not found"),

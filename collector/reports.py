@@ -399,8 +399,3 @@ def three_level_rows(
             name = nobody if officer_id == NOBODY else names.get(officer_id, officer_id)
             rows.append(ThreeLevelRow(registry.units[unit].name, name, three_levels(by_score, neutral_as)))
     return rows
-
-
-def unsynced_ratings(store: RatingStore, counters: list[str], day_from: date, day_to: date) -> int:
-    """Ratings at these counters whose time is unverified (pressed with the clock unsynced)."""
-    return int(figures(store.counts(counters, day_from, day_to, by="counter"))["unsynced"])

@@ -8,7 +8,7 @@ import contextlib
 import json
 import re
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Form, HTTPException, Path, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 
-from collector import charts, documents, exports, formats, i18n, reports
+from collector import charts, documents, exports, i18n, reports
 from collector.accounts import ROLES, Accounts, AuthError, Principal, TooMany
 from collector.alerts import RULE_KEYS, AlertBook, RuleError
 from collector.anystore import Store
@@ -268,6 +268,7 @@ def _unit_page(
         late=reports.late_arrivals(db, registry, unit),
         tz=ctx.settings.tz,
         units=registry.units,
+        form_notes=documents.page_form_notes(ctx.settings, db, registry, unit, period, summary, lang),
         **period_vars(request, period),
     )
 
@@ -321,7 +322,7 @@ def counter_days_table(summary: dict[str, Any], lang: str) -> exports.Table:
     labels = i18n.SCORE_LABELS[lang]
     key = "days" if "days" in summary else "months"
     columns = [
-        exports.Column(i18n.text("day" if key == "days" else "month", lang)),
+        exports.Column(i18n.text("day" if key == "days" else "month", lang), "date" if key == "days" else "month"),
         exports.Column(i18n.text("total", lang), "int"),
         exports.Column(i18n.text("rate", lang), "rate"),
         exports.Column(i18n.text("index", lang), "decimal"),
@@ -333,7 +334,7 @@ def counter_days_table(summary: dict[str, Any], lang: str) -> exports.Table:
     ]
     body = [
         [
-            formats.day(p["day"]) if key == "days" else p["month"],
+            date.fromisoformat(p["day"] if key == "days" else p["month"] + "-01"),
             p["total"],
             p["satisfaction_rate"],
             p["index"],
@@ -591,6 +592,7 @@ def counter_report(counter: str, request: Request, me: ExportUser, ctx: Ctx, db:
             chart_title="Tỷ lệ hài lòng theo ngày",
             chart=documents.chart_points(summary),
             table=table,
+            notes=documents.definitions("vi"),
         )
     )
     return _download(data, f"bao-cao-{counter}-{_stamp(period)}.pdf", "pdf")

@@ -213,3 +213,86 @@ def test_a_period_in_the_year_1_or_9999_is_a_clear_422_on_pages_exports_and_the_
     ):
         answer = admin.get(path)
         assert answer.status_code == 422 and "1970" in answer.text, (path, answer.status_code)
+
+
+# --- documents that can be signed -------------------------------------------------------------
+
+
+def test_the_three_level_form_says_how_neutral_was_counted_and_agrees_with_the_page(admin, october):
+    """Văn Bàn in October: 14 ratings, 5 + 4 satisfied on the dashboard (64,3 %), 2 neutral counted
+    as «Hài lòng» on the form (5 + 6 of 14 = 78,6 %). The form, its PDF and the unit page say both."""
+    mapping = "mức «Bình thường» của bảng 4 nút (2 lượt) được tính là «Hài lòng»"
+    rates = "= 78,6 %. Trên trang theo dõi (4 mức, «Bình thường» không tính là hài lòng): 64,3 %."
+    book = load_workbook(io.BytesIO(admin.get(f"/units/10.085/three-level.xlsx?{MONTH}").content))
+    sheet = book.active
+    assert sheet.title == "Mẫu 3 mức"
+    cells = [str(v) for row in sheet.iter_rows(values_only=True) for v in row if v is not None]
+    assert any(mapping in c for c in cells) and any(rates in c for c in cells)
+    total = next(r for r in sheet.iter_rows(values_only=True) if r[1] == "Tổng cộng")
+    assert (total[3], total[4], total[6], total[8]) == (14, 5, 6, 3)
+    form = pdf_text(admin.get(f"/units/10.085/three-level.pdf?{MONTH}").content)
+    flat = " ".join(form.split())
+    assert mapping in flat and rates in flat
+    page = admin.get(f"/units/10.085?{MONTH}").text
+    assert mapping in page and rates in page
+    assert "Tỷ lệ hài lòng = (Rất hài lòng + Hài lòng) / tổng số lượt đánh giá" in page  # the definitions
+
+
+def test_the_form_maps_neutral_to_dissatisfied_in_words_too():
+    from collector import documents
+
+    summary = {"by_score": {"4": 5, "3": 4, "2": 2, "1": 3}, "satisfaction_rate": 9 / 14}
+    notes = documents.form_notes("khong_hai_long", summary, [5, 4, 5], "vi")
+    assert "(2 lượt) được tính là «Không hài lòng»" in notes[0] and "neutral_as = khong_hai_long" in notes[0]
+    assert "= 64,3 %." in notes[1]  # (5 + 4) / 14 on the form as on the dashboard
+    assert (
+        "«neutral» (2 ratings) is counted as «dissatisfied»"
+        in documents.form_notes("khong_hai_long", summary, [5, 4, 5], "en")[0]
+    )
+
+
+def test_sheets_print_on_a4_as_wide_as_the_page_with_titles_repeated(admin, october):
+    for url in (f"/units/10.085/three-level.xlsx?{MONTH}", f"/units/10.085/table.xlsx?{MONTH}"):
+        sheet = load_workbook(io.BytesIO(admin.get(url).content)).active
+        assert int(sheet.page_setup.paperSize) == 9  # A4
+        assert sheet.page_setup.orientation == "landscape"
+        assert sheet.sheet_properties.pageSetUpPr.fitToPage and int(sheet.page_setup.fitToWidth) == 1
+        assert int(sheet.page_setup.fitToHeight) == 0
+        titles = sheet.print_title_rows
+        row = int(str(titles).split(":")[0].lstrip("$"))
+        assert sheet.cell(row=row, column=1).value in ("STT", "Tên"), titles  # the column titles
+
+
+def test_days_are_real_dates_in_xlsx_and_dd_mm_yyyy_in_csv(admin, october):
+    sheet = load_workbook(io.BytesIO(admin.get(f"/counters/kyh-q1/days.xlsx?{MONTH}").content)).active
+    cells = [row[0] for row in sheet.iter_rows() if row[0].is_date]
+    assert len(cells) == 31
+    assert cells[4].value.date() == date(2026, 10, 5) and cells[4].number_format == "dd/mm/yyyy"
+    year = load_workbook(io.BytesIO(admin.get("/counters/kyh-q1/days.xlsx?period=year&at=2026-10-15").content)).active
+    months = [row[0] for row in year.iter_rows() if row[0].is_date]
+    assert len(months) == 12 and months[9].value.date() == date(2026, 10, 1) and months[9].number_format == "mm/yyyy"
+    rows = list(csv.reader(io.StringIO(admin.get("/counters/kyh-q1/days.csv?period=year&at=2026-10-15").content
+                                       .decode("utf-8-sig"))))  # fmt: skip
+    assert rows[10][0] == "10/2026" and rows[10][1] == "10"
+
+
+LONG = "Ủy ban nhân dân xã Khánh Yên Thượng huyện Văn Bàn tỉnh Lào Cai bộ phận tiếp nhận và trả kết quả"
+
+
+def test_long_names_wrap_in_the_pdf_and_titles_repeat_on_every_page():
+    rows = [exports.ThreeLevelRow(LONG if i % 5 == 0 else f"Xã {i}", "Nguyễn Văn An", (1, 2, 3)) for i in range(60)]
+    pdf = PdfReader(io.BytesIO(exports.three_level_pdf(exports.three_level_table(rows, ["TIÊU ĐỀ"], ["ghi chú"]))))
+    assert len(pdf.pages) >= 3
+    pages = [page.extract_text() for page in pdf.pages]
+    assert all("Tổng số" in text for text in pages if "Nguyễn Văn An" in text)  # titles atop every page of rows
+    assert sum("Nguyễn Văn An" in text for text in pages) >= 3
+    text = " ".join(pdf_text(exports.three_level_pdf(exports.three_level_table(rows, ["T"]))).split())
+    assert "…" not in text
+    assert all(word in text for word in LONG.split())
+
+
+def test_sheet_names_keep_vietnamese_and_drop_what_excel_refuses():
+    assert exports.sheet_title("Mẫu 3 mức") == "Mẫu 3 mức"
+    assert exports.sheet_title("Quầy [1]: Đất/đai?*") == "Quầy  1   Đất đai"
+    assert len(exports.sheet_title("x" * 40)) == 31
+    assert exports.sheet_title("[]") == "Sheet1"
