@@ -5,20 +5,35 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from html import escape
+from typing import Any
 
 from collector import formats
 
-_PATTERNS = """<defs>
-<pattern id="p-hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">
+
+def _patterns(ids: str) -> str:
+    """The fills of scores 3, 2 and 1, with ids unique to one chart (a page holds the wide and the
+    narrow drawing of a chart, and a pattern in the hidden one would not paint the shown one)."""
+    return f"""<defs>
+<pattern id="{ids}hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">
 <rect width="6" height="6" fill="#fff"/><line x1="0" y1="0" x2="0" y2="6" stroke="#333" stroke-width="2"/></pattern>
-<pattern id="p-dots" width="6" height="6" patternUnits="userSpaceOnUse">
+<pattern id="{ids}dots" width="6" height="6" patternUnits="userSpaceOnUse">
 <rect width="6" height="6" fill="#fff"/><circle cx="3" cy="3" r="1.4" fill="#333"/></pattern>
-<pattern id="p-cross" width="6" height="6" patternUnits="userSpaceOnUse">
+<pattern id="{ids}cross" width="6" height="6" patternUnits="userSpaceOnUse">
 <rect width="6" height="6" fill="#fff"/><path d="M0 0L6 6M6 0L0 6" stroke="#333" stroke-width="1"/></pattern>
 </defs>"""
 
+
+def responsive(wide: str, narrow: str) -> str:
+    """A chart drawn twice: for screens and paper, and for a phone held upright (≤ 640 px), where
+    the wide drawing scaled down would leave its text too small to read. CSS shows one."""
+    if not wide:
+        return ""
+    return f'<div class="chart-box"><div class="wide">{wide}</div><div class="narrow">{narrow}</div></div>'
+
+
 # Score 4 solid dark, 3 hatched, 2 dotted, 1 crossed: distinguishable in black and white.
-SCORE_FILLS = {4: "#2b5d34", 3: "url(#p-hatch)", 2: "url(#p-dots)", 1: "url(#p-cross)"}
+def score_fills(ids: str) -> dict[int, str]:
+    return {4: "#2b5d34", 3: f"url(#{ids}hatch)", 2: f"url(#{ids}dots)", 1: f"url(#{ids}cross)"}
 
 
 def rate_bars(
@@ -28,6 +43,7 @@ def rate_bars(
     lang: str = "vi",
     width: int = 720,
     height: int = 220,
+    ids: str = "p-",
 ) -> str:
     """Satisfaction rate per period: (label, rate or None, ratings). Thin samples are hatched."""
     if not points:
@@ -36,10 +52,10 @@ def rate_bars(
     plot_h = height - bottom - top
     step = (width - left - 8) / len(points)
     bar_w = max(2.0, step * 0.7)
-    label_every = -(-len(points) // 12)  # at most 12 labels
+    label_every = -(-len(points) // max(4, min(12, width // 32)))  # at most 12 labels, 32 units apart
     parts = [
         f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="100%" '
-        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>{_PATTERNS}'
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>{_patterns(ids)}'
     ]
     for pct in (0, 50, 100):
         y = top + plot_h * (1 - pct / 100)
@@ -51,7 +67,7 @@ def rate_bars(
         x = left + i * step + (step - bar_w) / 2
         if rate is not None:
             h = plot_h * rate
-            fill = "url(#p-hatch)" if n < 5 else "#2b5d34"
+            fill = f"url(#{ids}hatch)" if n < 5 else "#2b5d34"
             parts.append(
                 f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
                 f'fill="{fill}" stroke="#2b5d34"><title>{escape(label)}: '
@@ -76,15 +92,20 @@ def rate_bars(
     return "".join(parts)
 
 
-def score_bar(by_score: dict[str, int], labels: dict[int, str], *, lang: str = "vi", width: int = 720) -> str:
-    """One 100 % bar split by score, each part patterned; a legend below gives every count."""
+def score_bar(
+    by_score: dict[str, int], labels: dict[int, str], *, lang: str = "vi", width: int = 720, ids: str = "p-"
+) -> str:
+    """One 100 % bar split by score, each part patterned; a legend below gives every count (in two
+    columns, or one when the drawing is narrow)."""
     total = sum(by_score.get(str(s), 0) for s in (1, 2, 3, 4))
     if total == 0:
         return ""
-    height = 96
+    columns = 2 if width >= 560 else 1
+    height = 42 + 26 * (4 // columns) + 2
+    fills = score_fills(ids)
     parts = [
         f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="100%" '
-        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(", ".join(labels.values()))}</title>{_PATTERNS}'
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(", ".join(labels.values()))}</title>{_patterns(ids)}'
     ]
     x = 0.0
     for score in (4, 3, 2, 1):
@@ -92,15 +113,15 @@ def score_bar(by_score: dict[str, int], labels: dict[int, str], *, lang: str = "
         if n:
             w = width * n / total
             parts.append(
-                f'<rect x="{x:.1f}" y="4" width="{w:.1f}" height="28" fill="{SCORE_FILLS[score]}" '
+                f'<rect x="{x:.1f}" y="4" width="{w:.1f}" height="28" fill="{fills[score]}" '
                 f'stroke="#222"><title>{escape(labels[score])}: {n}</title></rect>'
             )
             x += w
-    for i, score in enumerate((4, 3, 2, 1)):  # legend: two columns, two rows
+    for i, score in enumerate((4, 3, 2, 1)):  # the legend
         n = by_score.get(str(score), 0)
-        lx, ly = (i % 2) * width / 2 + 2, 42 + (i // 2) * 26
+        lx, ly = (i % columns) * width / columns + 2, 42 + (i // columns) * 26
         parts.append(
-            f'<rect x="{lx:.1f}" y="{ly}" width="16" height="16" fill="{SCORE_FILLS[score]}" stroke="#222"/>'
+            f'<rect x="{lx:.1f}" y="{ly}" width="16" height="16" fill="{fills[score]}" stroke="#222"/>'
             f'<text x="{lx + 22:.1f}" y="{ly + 13}" font-size="13">{escape(labels[score])}: '
             f"{formats.number(n, lang)} ({formats.percent(n / total, lang)})</text>"
         )
@@ -115,30 +136,39 @@ def heatmap(
     title: str,
     unhappy_label: str = "Không hài lòng",
     lang: str = "vi",
+    upright: bool = False,
 ) -> str:
-    """Where a counter is bad: weekday (rows) × hour of day (columns), each cell coloured by its
-    share of "Không hài lòng" (white 0 % → deep red 50 % and more) and showing that share over
-    its count of ratings (``25 %`` above ``1/4``). Office hours (6h–19h) always show; earlier or
-    later hours only when they have ratings."""
+    """Where a counter is bad: weekday × hour of day, each cell coloured by its share of "Không hài
+    lòng" (white 0 % → deep red 50 % and more) and showing that share over its count of ratings
+    (``25 %`` above ``1/4``). Office hours (6h–19h) always show; earlier or later hours only when
+    they have ratings. Weekdays are rows and hours columns, or the other way round when
+    ``upright`` (a phone: seven columns fit its width)."""
     busy = [h for h in range(24) if any(grid[d][h][0] for d in range(len(weekdays)))]
-    hours = range(min([6, *busy]), max([19, *busy]) + 1)
-    cell_w, cell_h, left, top = 40, 30, 44, 20
-    width = left + cell_w * len(hours) + 4
-    height = top + cell_h * len(weekdays) + 4
+    hours = list(range(min([6, *busy]), max([19, *busy]) + 1))
+    cell_w, cell_h, left, top = (44, 30, 36, 20) if upright else (40, 30, 44, 20)
+    columns, rows = (len(weekdays), len(hours)) if upright else (len(hours), len(weekdays))
+    width = left + cell_w * columns + 4
+    height = top + cell_h * rows + 4
     parts = [
         f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="100%" '
         f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
     ]
-    for j, hour in enumerate(hours):
+    column_names = list(weekdays) if upright else [f"{h}h" for h in hours]
+    row_names = [f"{h}h" for h in hours] if upright else list(weekdays)
+    for j, name in enumerate(column_names):
         parts.append(
-            f'<text x="{left + j * cell_w + cell_w / 2}" y="14" font-size="10" text-anchor="middle">{hour}h</text>'
+            f'<text x="{left + j * cell_w + cell_w / 2}" y="14" font-size="10" text-anchor="middle">'
+            f"{escape(name)}</text>"
         )
-    for d, name in enumerate(weekdays):
-        y = top + d * cell_h
-        parts.append(f'<text x="{left - 6}" y="{y + 15}" font-size="10" text-anchor="end">{escape(name)}</text>')
+    for i, name in enumerate(row_names):
+        parts.append(
+            f'<text x="{left - 6}" y="{top + i * cell_h + 15}" font-size="10" text-anchor="end">{escape(name)}</text>'
+        )
+    for d, day in enumerate(weekdays):
         for j, hour in enumerate(hours):
             n, unhappy = grid[d][hour]
-            x = left + j * cell_w
+            x = left + (d if upright else j) * cell_w
+            y = top + (j if upright else d) * cell_h
             if not n:
                 parts.append(
                     f'<rect x="{x}" y="{y}" width="{cell_w - 2}" height="{cell_h - 2}" fill="#fff" stroke="#ccc"/>'
@@ -151,7 +181,7 @@ def heatmap(
             parts.append(
                 f'<rect x="{x}" y="{y}" width="{cell_w - 2}" height="{cell_h - 2}" '
                 f'fill="rgb(255,{green_blue},{green_blue})" stroke="#ccc" data-n="{n}" data-unhappy="{unhappy}">'
-                f"<title>{escape(name)} {hour}h: {formats.number(unhappy, lang)} {escape(unhappy_label)} / "
+                f"<title>{escape(day)} {hour}h: {formats.number(unhappy, lang)} {escape(unhappy_label)} / "
                 f"{formats.number(n, lang)} ({formats.percent(share, lang, 0)})</title></rect>"
                 f'<text x="{x + cell_w / 2 - 1}" y="{y + 12}" font-size="10" text-anchor="middle" '
                 f'fill="{ink}">{formats.percent(share, lang, 0)}</text>'
@@ -176,3 +206,23 @@ def sparkline(values: Sequence[float | None], *, width: int = 90, height: int = 
         f'<polyline points="{points}" fill="none" stroke="#222" stroke-width="1.5"/>'
         f'<circle cx="{last_i * step:.1f}" cy="{height - 2 - last_v * (height - 4):.1f}" r="2"/></svg>'
     )
+
+
+# --- a chart as pages show it: drawn for a wide screen and for a phone ----------------------------
+
+
+def rate_chart(points: Sequence[tuple[str, float | None, int]], *, title: str, lang: str = "vi") -> str:
+    return responsive(
+        rate_bars(points, title=title, lang=lang),
+        rate_bars(points, title=title, lang=lang, width=360, height=200, ids="n-"),
+    )
+
+
+def score_chart(by_score: dict[str, int], labels: dict[int, str], *, lang: str = "vi") -> str:
+    return responsive(
+        score_bar(by_score, labels, lang=lang), score_bar(by_score, labels, lang=lang, width=360, ids="n-")
+    )
+
+
+def heat_chart(grid: Sequence[Sequence[tuple[int, int]]], **kwargs: Any) -> str:
+    return responsive(heatmap(grid, **kwargs), heatmap(grid, upright=True, **kwargs))

@@ -260,8 +260,10 @@ def _unit_page(
         desc=desc,
         overview=overview,
         path=[u for u in registry.path(unit) if me.sees_unit(u.id)],
-        chart=charts.rate_bars(points, title=i18n.text("by_day" if "days" in summary else "by_month", lang), lang=lang),
-        score_chart=charts.score_bar(summary["by_score"], i18n.SCORE_LABELS[lang], lang=lang),
+        chart=charts.rate_chart(
+            points, title=i18n.text("by_day" if "days" in summary else "by_month", lang), lang=lang
+        ),
+        score_chart=charts.score_chart(summary["by_score"], i18n.SCORE_LABELS[lang], lang=lang),
         alerts=open_alerts[:10],
         alerts_total=len(open_alerts),
         offline=[k for k in kiosk_rows if k["state"] == "offline"],
@@ -447,9 +449,9 @@ def counter_page(counter: str, request: Request, me: PageUser, ctx: Ctx, db: Db,
         c=summary,
         prev=previous,
         path=[u for u in registry.path(unit) if me.sees_unit(u.id)],
-        chart=charts.rate_bars(documents.chart_points(summary), title=i18n.text("by_day", lang), lang=lang),
-        score_chart=charts.score_bar(summary["by_score"], i18n.SCORE_LABELS[lang], lang=lang),
-        heat=charts.heatmap(
+        chart=charts.rate_chart(documents.chart_points(summary), title=i18n.text("by_day", lang), lang=lang),
+        score_chart=charts.score_chart(summary["by_score"], i18n.SCORE_LABELS[lang], lang=lang),
+        heat=charts.heat_chart(
             reports.heat_grid(db, [counter], start, end, ctx.settings.tz),
             weekdays=i18n.WEEKDAYS[lang],
             title=i18n.text("heatmap", lang),

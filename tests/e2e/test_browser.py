@@ -211,3 +211,86 @@ def test_inspector_finds_worst_counter_and_its_snapshot_exports_and_acks(browser
     assert outside == []
     assert [m for m in blocked if "Content Security Policy" in m or "Refused" in m] == []
     context.close()
+
+
+# Everything that pokes out of the page's width at this size, or scrolls sideways inside it.
+OVERFLOW = """() => {
+  const width = document.documentElement.clientWidth;
+  const found = [];
+  const page = document.documentElement.scrollWidth;
+  if (page > width) found.push("page " + page);
+  for (const el of document.querySelectorAll("body *")) {
+    const style = getComputedStyle(el);
+    if (style.display === "none" || style.position === "absolute") continue;
+    if (el.closest("svg") !== null && el.tagName !== "svg") continue;
+    const box = el.getBoundingClientRect();
+    const name = el.tagName + "#" + el.id + "." + el.className;
+    if (box.width && box.right > width + 1) found.push(name + " right " + Math.round(box.right));
+    const sideways = ["auto", "scroll"].includes(style.overflowX);
+    if (sideways && el.scrollWidth > el.clientWidth + 1) found.push("scrolls " + name);
+  }
+  return found.slice(0, 8);
+}"""
+
+# The smallest text drawn in a chart that is shown, in CSS pixels.
+SMALLEST_CHART_TEXT = """() => {
+  let smallest = 1000;
+  for (const text of document.querySelectorAll("svg.chart text")) {
+    const box = text.getBoundingClientRect();
+    if (box.height && text.textContent.trim().length > 1) smallest = Math.min(smallest, box.height);
+  }
+  return smallest;
+}"""
+
+
+@pytest.mark.slow
+def test_every_page_fits_a_phone_and_charts_stay_readable(browser, site):
+    """At 390 px (a phone held upright) no page scrolls sideways, no table or form pokes out, every
+    button is within reach, and chart text is at least 8 px high; at 1366 px the same pages are
+    the desktop ones. Screenshots of both in test-artifacts/."""
+    collector, auth = site
+    collector_cli(collector.config, "user", "add", "quantri", "--role", "admin", "--unit", "10", "--password-stdin",
+                  stdin=PASSWORD + "\n")  # fmt: skip
+    pages = [
+        "/",
+        "/units/10.085",
+        "/counters/kyh-q1",
+        "/alerts",
+        "/flagged",
+        "/kiosks",
+        "/kiosks/k-kyh-q1",
+        "/compare?unit=10.085",
+        "/admin/users",
+        "/admin/roster",
+        "/admin/rules",
+        "/admin/settings",
+        "/admin/registry",
+        "/admin/audit",
+    ]
+    for width, height in ((390, 844), (1366, 900)):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        page = context.new_page()
+        page.goto(f"{collector.url}/login")
+        page.fill("input[name=username]", "quantri")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_selector("#children")
+        if "/ratings/" not in pages[-1]:  # a press and its picture, as the counter page links it
+            page.goto(f"{collector.url}/counters/kyh-q1")
+            pages.append(page.locator("#recent a.press").first.get_attribute("href"))
+        problems = {}
+        for path in pages:
+            response = page.goto(f"{collector.url}{path}")
+            assert response is not None and response.status == 200, path
+            page.wait_for_load_state("load")
+            if width == 390:
+                found = page.evaluate(OVERFLOW)
+                if found:
+                    problems[path] = found
+                if page.locator("svg.chart").count():
+                    assert page.evaluate(SMALLEST_CHART_TEXT) >= 8, path
+            name = path.strip("/").replace("/", "-").replace("?", "-").replace("=", "-") or "overview"
+            name = "rating" if path.startswith("/ratings/") else name
+            shot(page, f"{width}px-{name}")
+        assert problems == {}, "\n".join(f"{path}: {found}" for path, found in problems.items())
+        context.close()
