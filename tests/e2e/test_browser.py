@@ -3,6 +3,8 @@ log in, drill from the province to the worst counter of a district, open the sna
 last "Không hài lòng", export the three-level XLSX and check it against the API, acknowledge an
 alert. Screenshots are kept in test-artifacts/ for people to look at."""
 
+import csv
+import io
 import os
 import shutil
 import time
@@ -13,6 +15,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from openpyxl import load_workbook
+from pypdf import PdfReader
 
 from kiosk.camera import GeneratedCamera
 from tests.conftest import wait_for
@@ -117,9 +120,16 @@ def shot(page, name):
 
 
 @pytest.mark.slow
-def test_inspector_finds_worst_counter_and_its_snapshot_exports_and_acks(browser, site, tmp_path):
+@pytest.mark.parametrize("width", [1366, 390])
+def test_inspector_finds_worst_counter_and_its_snapshot_exports_and_acks(browser, site, tmp_path, width):
+    """The inspector's walk, on a desk (1366 px) and on a phone (390 px): the province's month, the
+    worst counter of a district and its worst hours by dissatisfied share, the press behind its
+    last "Không hài lòng" with its details and picture, a comparison with last month, the
+    three-level form read back (PDF text and XLSX cells agreeing with the page and stating how
+    «Bình thường» was counted), the raw ratings export, and an alert acknowledged."""
     collector, auth = site
-    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    context = browser.new_context(accept_downloads=True, viewport={"width": width, "height": 900})
+    tag = f"{width}px"
     page = context.new_page()
     # The pages run under a Content-Security-Policy without 'unsafe-inline': anything it blocks
     # (an inline script, style or handler) shows up as a console error here.
@@ -134,7 +144,7 @@ def test_inspector_finds_worst_counter_and_its_snapshot_exports_and_acks(browser
     page.click("button[type=submit]")
     page.wait_for_selector("#children")
     assert "Tỉnh Lào Cai" in page.inner_text("h1")
-    shot(page, "1-overview")
+    shot(page, f"{tag}-1-overview")
 
     page.click("#children a:text('Huyện Văn Bàn')")
     page.wait_for_selector("h1:has-text('Huyện Văn Bàn')")
@@ -142,7 +152,7 @@ def test_inspector_finds_worst_counter_and_its_snapshot_exports_and_acks(browser
     page.wait_for_url("**sort=rate**")
     first = page.locator("#children tbody tr").first
     assert first.get_attribute("data-id") == "10.085.02953"  # Khánh Yên Hạ: 1 of 6 satisfied
-    shot(page, "2-district-sorted")
+    shot(page, f"{tag}-2-district-sorted")
 
     first.locator("a").first.click()
     page.wait_for_selector("h1:has-text('Xã Khánh Yên Hạ')")
@@ -150,7 +160,7 @@ def test_inspector_finds_worst_counter_and_its_snapshot_exports_and_acks(browser
     page.wait_for_selector("#recent")
     assert "Quầy một cửa xã Khánh Yên Hạ" in page.inner_text("h1")
     assert "Lò Thị Hoa" in page.inner_text("#officers")
-    shot(page, "3-counter")
+    shot(page, f"{tag}-3-counter")
     last_unhappy = page.locator("#recent tbody tr[data-score='1']").first
     with context.expect_page() as opened:
         last_unhappy.locator("a.snap").click()
@@ -159,18 +169,69 @@ def test_inspector_finds_worst_counter_and_its_snapshot_exports_and_acks(browser
     assert "/snapshots/" in picture.url
     image = httpx.get(picture.url, cookies={c["name"]: c["value"] for c in context.cookies()}, timeout=10)
     assert image.headers["content-type"] == "image/jpeg" and image.content[:2] == b"\xff\xd8"
-    shot(picture, "4-snapshot")
+    shot(picture, f"{tag}-4-snapshot")
+    picture.close()
     found_in_s = time.monotonic() - started
-    (ARTIFACTS / "time-to-snapshot.txt").write_text(f"{found_in_s:.1f} s (automated; a person needs longer)\n")
+    (ARTIFACTS / f"time-to-snapshot-{tag}.txt").write_text(f"{found_in_s:.1f} s (automated; a person needs longer)\n")
 
-    # The three-level form of the district, checked against the JSON API.
+    # Its worst hours by dissatisfied share, in the heat map drawn for this screen.
+    cells = page.locator(".chart-box > div:visible svg rect[data-n]")
+    shares = [
+        (int(cells.nth(i).get_attribute("data-unhappy")) / int(cells.nth(i).get_attribute("data-n")))
+        for i in range(cells.count())
+    ]
+    assert shares and max(shares) == pytest.approx(4 / 6)  # 4 of the counter's 6 presses: Không hài lòng
+    assert "67 %" in page.locator(".chart-box > div:visible svg").last.inner_html()
+
+    # The press behind the last "Không hài lòng": its details and its picture.
+    page.locator("#recent tbody tr[data-score='1']").first.locator("a.press").click()
+    page.wait_for_selector("#press")
+    assert page.inner_text("#press td[data-score='1']").startswith("Không hài lòng")
+    assert "Lò Thị Hoa" in page.inner_text("#officer")
+    assert "Quầy một cửa xã Khánh Yên Hạ" in page.inner_text("#press")
+    assert page.locator("#picture").evaluate("img => img.complete && img.naturalWidth > 0")
+    shot(page, f"{tag}-4b-press")
+
+    # This month against last month.
+    page.go_back()
+    page.wait_for_selector("#compare-link")
+    page.click("#compare-link")
+    page.wait_for_selector("#compare")
+    assert page.locator("#compare th[data-period]").count() == 3  # last month and the same month a year ago
+    totals = [t.strip() for t in page.locator("#compare tr[data-row='total'] td").all_inner_texts()]
+    assert totals[:3] == ["6", "0", "+6"]  # this month, last month, the change
+    shot(page, f"{tag}-4c-compare")
+
+    # The raw ratings of the counter, for an auditor.
+    page.goto(f"{collector.url}/counters/kyh-q1")
+    with page.expect_download() as download:
+        page.click("#raw-csv")
+    raw = tmp_path / "raw.csv"
+    download.value.save_as(raw)
+    lines = list(csv.reader(io.StringIO(raw.read_text(encoding="utf-8-sig"))))
+    assert lines[0][:3] == ["Thời điểm (giờ địa phương)", "Mã lượt", "Quầy"]
+    assert len(lines) == 7 and {r[2] for r in lines[1:]} == {"kyh-q1"}
+    assert sorted(int(r[4]) for r in lines[1:]) == [1, 1, 1, 1, 2, 4]
+
+    # The three-level form of the district, checked against the JSON API and the page.
     page.goto(f"{collector.url}/units/10.085")
+    notes = [line.strip() for line in page.inner_text("#form-notes").splitlines() if line.strip()]
+    assert "được tính là «Hài lòng»" in notes[0] and "Tỷ lệ hài lòng theo mẫu 3 mức" in notes[1]
     with page.expect_download() as download:
         page.click("#three-level-xlsx")
     path = tmp_path / "three-level.xlsx"
     download.value.save_as(path)
+    with page.expect_download() as download:
+        page.click("#three-level-pdf")
+    pdf_path = tmp_path / "three-level.pdf"
+    download.value.save_as(pdf_path)
+    pdf = " ".join(" ".join(p.extract_text() for p in PdfReader(pdf_path).pages).split())
     sheet = load_workbook(path).active
     rows = list(sheet.iter_rows(values_only=True))
+    cells = {str(v) for r in rows for v in r if v is not None}
+    for note in notes:
+        assert note in cells and note in pdf, note
+    shot(page, f"{tag}-4d-district-form")
     assert rows[0][0].startswith("BÁO CÁO KẾT QUẢ ĐÁNH GIÁ")
     total_row = next(r for r in rows if r[1] == "Tổng cộng")
     summary = _get(collector.url, "/api/v1/units/10.085/summary", auth)
@@ -179,6 +240,7 @@ def test_inspector_finds_worst_counter_and_its_snapshot_exports_and_acks(browser
     assert (total_row[4], total_row[6], total_row[8]) == (by["4"], by["3"] + by["2"], by["1"])
     officer_row = next(r for r in rows if r[2] == "Lò Thị Hoa")
     assert officer_row[1] == "Xã Khánh Yên Hạ" and officer_row[3] == 6
+    assert "Lò Thị Hoa" in pdf and "Tổng cộng" in pdf
 
     # Acknowledge the open alert.
     page.goto(f"{collector.url}/alerts")
@@ -187,7 +249,7 @@ def test_inspector_finds_worst_counter_and_its_snapshot_exports_and_acks(browser
     row.locator("input[name=comment]").fill("Đã làm việc với cán bộ quầy")
     row.locator("button[type=submit]").click()
     page.wait_for_selector(f"#alerts tr[data-alert='{alert_id}'].acked")
-    shot(page, "5-alert-acknowledged")
+    shot(page, f"{tag}-5-alert-acknowledged")
     acked = {a["id"]: a for a in _get(collector.url, "/api/v1/alerts", auth)["alerts"]}
     assert acked[int(alert_id)]["ack_comment"] == "Đã làm việc với cán bộ quầy"
     assert acked[int(alert_id)]["acked_by"] == "thanhtra"
@@ -207,7 +269,7 @@ def test_inspector_finds_worst_counter_and_its_snapshot_exports_and_acks(browser
     page.goto(f"{collector.url}/docs")
     page.wait_for_selector(".opblock-summary-path", timeout=30_000)
     assert page.locator(".opblock-summary-path:has-text('/api/v1/units/{unit}/summary')").count() >= 1
-    shot(page, "6-api-docs-offline")
+    shot(page, f"{tag}-6-api-docs-offline")
     assert outside == []
     assert [m for m in blocked if "Content Security Policy" in m or "Refused" in m] == []
     context.close()
