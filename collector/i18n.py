@@ -268,6 +268,7 @@ _TEXT: dict[str, tuple[str, str]] = {
         "Không tính {n} lượt đánh giá có thời gian chưa xác minh (đồng hồ thiết bị chưa đồng bộ)",
         "{n} ratings with an unverified time (kiosk clock not synchronised) are left out",
     ),
+    "period_at": ("Một ngày trong kỳ", "A day in the period"),
     "raw_ratings": ("Từng lượt đánh giá", "Each rating"),
     "definitions": ("Cách tính các chỉ số", "How the figures are counted"),
     "def_rate": (

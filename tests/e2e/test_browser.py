@@ -275,6 +275,23 @@ def test_inspector_finds_worst_counter_and_its_snapshot_exports_and_acks(browser
     context.close()
 
 
+PAGES = (
+    "/",
+    "/units/10.085",
+    "/counters/kyh-q1",
+    "/alerts",
+    "/flagged",
+    "/kiosks",
+    "/kiosks/k-kyh-q1",
+    "/compare?unit=10.085",
+    "/admin/users",
+    "/admin/roster",
+    "/admin/rules",
+    "/admin/settings",
+    "/admin/registry",
+    "/admin/audit",
+)
+
 # Everything that pokes out of the page's width at this size, or scrolls sideways inside it.
 OVERFLOW = """() => {
   const width = document.documentElement.clientWidth;
@@ -313,22 +330,7 @@ def test_every_page_fits_a_phone_and_charts_stay_readable(browser, site):
     collector, auth = site
     collector_cli(collector.config, "user", "add", "quantri", "--role", "admin", "--unit", "10", "--password-stdin",
                   stdin=PASSWORD + "\n")  # fmt: skip
-    pages = [
-        "/",
-        "/units/10.085",
-        "/counters/kyh-q1",
-        "/alerts",
-        "/flagged",
-        "/kiosks",
-        "/kiosks/k-kyh-q1",
-        "/compare?unit=10.085",
-        "/admin/users",
-        "/admin/roster",
-        "/admin/rules",
-        "/admin/settings",
-        "/admin/registry",
-        "/admin/audit",
-    ]
+    pages = list(PAGES)
     for width, height in ((390, 844), (1366, 900)):
         context = browser.new_context(viewport={"width": width, "height": height})
         page = context.new_page()
@@ -356,3 +358,62 @@ def test_every_page_fits_a_phone_and_charts_stay_readable(browser, site):
             shot(page, f"{width}px-{name}")
         assert problems == {}, "\n".join(f"{path}: {found}" for path, found in problems.items())
         context.close()
+
+
+@pytest.mark.slow
+def test_pages_have_no_serious_accessibility_violations(browser, site):
+    """axe-core (the script of the npm registry's axe-core, as the axe-playwright-python package
+    ships it) on every page the walk visits, the login page and a press: no violation rated
+    serious or critical (contrast, names of buttons, links and form fields, landmarks, language)."""
+    import axe_playwright_python
+
+    axe = (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text(encoding="utf-8")
+    collector, _ = site
+    collector_cli(collector.config, "user", "add", "quantri", "--role", "admin", "--unit", "10", "--password-stdin",
+                  stdin=PASSWORD + "\n")  # fmt: skip
+    # axe is injected from outside the page: this context lets it past the page's CSP, which
+    # the walk above checks on its own.
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    found: dict[str, list[str]] = {}
+
+    def audit(path: str) -> None:
+        page.evaluate(axe)
+        result = page.evaluate(
+            "async () => await axe.run(document, {resultTypes: ['violations'], "
+            "runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}})"
+        )
+        serious = [
+            f"{v['id']} ({v['impact']}): {v['nodes'][0]['target']} {v['help']}"
+            for v in result["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+        if serious:
+            found[path] = serious
+
+    page.goto(f"{collector.url}/login")
+    audit("/login")
+    # By keyboard alone: the login form, then the first links of a page, each with a visible focus.
+    if page.evaluate("() => document.activeElement.name") != "username":  # the page may put the cursor there
+        page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.name") == "username"
+    page.keyboard.type("quantri")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#children")
+    for _ in range(3):
+        page.keyboard.press("Tab")
+        focus = page.evaluate(
+            "() => { const e = document.activeElement, s = getComputedStyle(e);"
+            " return [e.tagName, s.outlineStyle, parseFloat(s.outlineWidth)]; }"
+        )
+        assert focus[0] in ("A", "BUTTON", "INPUT", "SELECT") and focus[1] != "none" and focus[2] >= 2, focus
+    page.goto(f"{collector.url}/counters/kyh-q1")
+    pages = [*PAGES, page.locator("#recent a.press").first.get_attribute("href")]
+    for path in pages:
+        page.goto(f"{collector.url}{path}")
+        page.wait_for_load_state("load")
+        audit(path)
+    context.close()
+    assert found == {}, "\n".join(f"{path}: {v}" for path, vs in found.items() for v in vs)
