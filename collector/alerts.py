@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from collector import formats, i18n
 from collector.anystore import Store
 from collector.config import AlertSettings, CollectorSettings
 from collector.errors import CollectorError
@@ -63,8 +64,53 @@ class Alert:
     acked_at: str | None
     ack_comment: str | None
 
+    @property
+    def facts(self) -> dict[str, Any] | None:
+        """What the alert says, as data (stored as JSON): rendered in each reader's language. An
+        alert stored before that holds its Vietnamese sentence instead (None here)."""
+        return alert_facts(self.detail)
+
+    def text(self, lang: str = "vi") -> str:
+        facts = self.facts
+        return self.detail if facts is None else describe(facts, lang)
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """For the API, MQTT and the webhook: ``detail`` in Vietnamese and ``detail_en`` as
+        sentences, ``facts`` as data (null for an alert stored before facts were)."""
+        return {**asdict(self), "detail": self.text("vi"), "detail_en": self.text("en"), "facts": self.facts}
+
+
+def alert_facts(stored: str) -> dict[str, Any] | None:
+    if not stored.startswith("{"):
+        return None
+    try:
+        doc = json.loads(stored)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) and isinstance(doc.get("key"), str) else None
+
+
+def describe(facts: dict[str, Any], lang: str) -> str:
+    """An alert's facts as a sentence in ``lang`` (i18n ``alert_text_<key>``)."""
+    values = dict(facts)
+    if "share" in values:
+        values["share"] = formats.percent(values["share"], lang, 0)
+    if "left_days" in values:
+        days = int(values["left_days"])
+        values["left"] = (
+            i18n.text("cert_expired", lang) if days < 0 else i18n.text("cert_days_left", lang).format(n=days)
+        )
+    for key in ("unhappy", "total", "minutes"):
+        if isinstance(values.get(key), int):
+            values[key] = formats.number(values[key], lang)
+    key = f"alert_text_{facts['key']}"
+    sentence = i18n.text(key, lang)
+    try:
+        if sentence != key:
+            return sentence.format(**values)
+    except (KeyError, IndexError, ValueError):
+        pass
+    return json.dumps(facts, ensure_ascii=False)  # facts this version has no sentence for: shown, not lost
 
 
 def default_rules(settings: AlertSettings) -> Rules:
@@ -114,8 +160,10 @@ class AlertBook:
             raise RuleError("say what was done about the alert")
         self.store.alert_ack(alert_id, username, wire.format_time(datetime.now(UTC)), comment.strip())
 
-    def open_alert(self, kind: str, target: str, unit: str, detail: str, at: datetime) -> Alert | None:
-        """Open an alert unless one of this kind for this target is still open."""
+    def open_alert(self, kind: str, target: str, unit: str, facts: dict[str, Any], at: datetime) -> Alert | None:
+        """Open an alert unless one of this kind for this target is still open. ``facts`` are what
+        it says, as data (rendered in the reader's language)."""
+        detail = json.dumps({"key": kind, **facts}, ensure_ascii=False, sort_keys=True)
         alert_id = self.store.alert_open(kind, target, unit, wire.format_time(at), detail)
         return None if alert_id is None else self.alert(alert_id)
 
@@ -140,11 +188,15 @@ class AlertBook:
             since = wire.format_time(now - timedelta(hours=rules.window_h))
             total, unhappy = self.store.unhappy_since(counter.id, since)
             if total >= rules.min_ratings and unhappy / total >= rules.dissatisfied_share:
-                detail = (
-                    f"{unhappy}/{total} Không hài lòng ({unhappy / total:.0%}) trong {rules.window_h:g} giờ "
-                    f"tại {counter.name}"
-                )
-                opened.append(self.open_alert("dissatisfied", counter.id, counter.unit, detail, now))
+                facts = {
+                    "unhappy": unhappy,
+                    "total": total,
+                    "share": round(unhappy / total, 4),
+                    "window_h": f"{rules.window_h:g}",
+                    "counter": counter.id,
+                    "counter_name": counter.name,
+                }
+                opened.append(self.open_alert("dissatisfied", counter.id, counter.unit, facts, now))
             opened_at = office.opened_at(now, tz)
             if opened_at is not None and counter.id in watched:
                 last = last_rating_at(self.store, counter.id)
@@ -152,8 +204,8 @@ class AlertBook:
                 if last:
                     quiet_since = max(quiet_since, wire.parse_time(last))
                 if (now - quiet_since) >= timedelta(minutes=rules.silent_min):
-                    detail = f"Không có lượt đánh giá nào tại {counter.name} trong {rules.silent_min} phút giờ làm việc"
-                    opened.append(self.open_alert("silent", counter.id, counter.unit, detail, now))
+                    facts = {"minutes": rules.silent_min, "counter": counter.id, "counter_name": counter.name}
+                    opened.append(self.open_alert("silent", counter.id, counter.unit, facts, now))
         for kiosk in registry.kiosks.values():
             unit = registry.counters[kiosk.counter].unit
             rules = self.rules_for(unit, registry, own)
@@ -163,10 +215,14 @@ class AlertBook:
             seen = wire.parse_time(status["received_at"])
             offline = status["state"] == "offline" or now - seen > timedelta(minutes=rules.offline_min + 2)
             if offline and now - seen >= timedelta(minutes=rules.offline_min):
-                detail = (
-                    f"Thiết bị {kiosk.id} (quầy {kiosk.counter}) mất kết nối từ {seen.astimezone(tz):%d/%m/%Y %H:%M}"
-                )
-                opened.append(self.open_alert("offline", kiosk.id, unit, detail, now))
+                facts = {
+                    "kiosk": kiosk.id,
+                    "counter": kiosk.counter,
+                    "counter_name": registry.counters[kiosk.counter].name,
+                    "since": status["received_at"],
+                    "since_local": f"{seen.astimezone(tz):%d/%m/%Y %H:%M}",
+                }
+                opened.append(self.open_alert("offline", kiosk.id, unit, facts, now))
         opened += self._expiring_certificates(registry, now, statuses)
         return [a for a in opened if a is not None]
 
@@ -186,12 +242,14 @@ class AlertBook:
             if expires is None or expires - now > timedelta(days=CERT_ALERT_DAYS):
                 continue
             unit = registry.counters[kiosk.counter].unit
-            left = "đã hết hạn" if expires <= now else f"còn {(expires - now).days} ngày"
-            detail = (
-                f"Chứng thư của thiết bị {kiosk.id} hết hạn {expires.astimezone(self.settings.tz):%d/%m/%Y} ({left})"
-                " mà chưa được gia hạn"
-            )
-            opened.append(self.open_alert("cert_expiry", kiosk.id, unit, detail, now))
+            facts = {
+                "kiosk": kiosk.id,
+                "counter": kiosk.counter,
+                "expires": wire.format_time(expires),
+                "expires_local": f"{expires.astimezone(self.settings.tz):%d/%m/%Y}",
+                "left_days": -1 if expires <= now else (expires - now).days,
+            }
+            opened.append(self.open_alert("cert_expiry", kiosk.id, unit, facts, now))
         return opened
 
 
@@ -274,7 +332,7 @@ class AlertLoop:
             self.watching_since = now
         alerts = book.evaluate(store.load_registry(), now, watching_since=self.watching_since)
         for alert in alerts:
-            log.warning("alert %s %s: %s", alert.kind, alert.target, alert.detail)
+            log.warning("alert %s %s: %s", alert.kind, alert.target, alert.text("vi"))
             self.notifier.notify(alert)
         return alerts
 

@@ -593,7 +593,7 @@ def raise_fleet_alert(settings: CollectorSettings, notifier: object, detail: str
     try:
         roots = store.load_registry().roots()
         alert = AlertBook(store, settings).open_alert(
-            "crl_expiry", "fleet", roots[0].id if roots else "", detail, datetime.now(UTC)
+            "crl_expiry", "fleet", roots[0].id if roots else "", {"error": detail}, datetime.now(UTC)
         )
     finally:
         store.close()

@@ -268,6 +268,28 @@ _TEXT: dict[str, tuple[str, str]] = {
         "Không tính {n} lượt đánh giá có thời gian chưa xác minh (đồng hồ thiết bị chưa đồng bộ)",
         "{n} ratings with an unverified time (kiosk clock not synchronised) are left out",
     ),
+    "alert_text_dissatisfied": (
+        "{unhappy}/{total} Không hài lòng ({share}) trong {window_h} giờ tại {counter_name}",
+        "{unhappy}/{total} dissatisfied ({share}) within {window_h} h at {counter_name}",
+    ),
+    "alert_text_silent": (
+        "Không có lượt đánh giá nào tại {counter_name} trong {minutes} phút giờ làm việc",
+        "No rating at {counter_name} for {minutes} minutes of office hours",
+    ),
+    "alert_text_offline": (
+        "Thiết bị {kiosk} (quầy {counter_name}) mất kết nối từ {since_local}",
+        "Kiosk {kiosk} ({counter_name}) offline since {since_local}",
+    ),
+    "alert_text_cert_expiry": (
+        "Chứng thư của thiết bị {kiosk} hết hạn {expires_local} ({left}) mà chưa được gia hạn",
+        "The certificate of kiosk {kiosk} expires {expires_local} ({left}) and has not been renewed",
+    ),
+    "alert_text_crl_expiry": (
+        "Danh sách thu hồi chứng thư (CRL) của đội thiết bị chưa gia hạn được: {error}",
+        "The fleet's certificate revocation list could not be renewed: {error}",
+    ),
+    "cert_expired": ("đã hết hạn", "expired"),
+    "cert_days_left": ("còn {n} ngày", "{n} days left"),
     "period_at": ("Một ngày trong kỳ", "A day in the period"),
     "raw_ratings": ("Từng lượt đánh giá", "Each rating"),
     "definitions": ("Cách tính các chỉ số", "How the figures are counted"),

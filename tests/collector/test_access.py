@@ -66,7 +66,9 @@ def world(store, settings, users, tmp_path):
         wire.format_time(NOW + timedelta(hours=2)),
         registry,
     )
-    alert = AlertBook(store, settings).open_alert("dissatisfied", "vb-q1", "10.085", "Văn Bàn vb-q1 alert", NOW)
+    alert = AlertBook(store, settings).open_alert(
+        "dissatisfied", "vb-q1", "10.085", {"counter": "vb-q1", "counter_name": "Văn Bàn vb-q1", "minutes": 5}, NOW
+    )
     return {
         "unit": "10.085",
         "counter": "vb-q1",

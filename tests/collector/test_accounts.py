@@ -96,7 +96,11 @@ def world_alert(store, settings):
 
     from collector.alerts import AlertBook
 
-    return AlertBook(store, settings).open_alert("silent", "vb-q1", "10.085", "quiet", datetime.now(UTC)).id
+    return (
+        AlertBook(store, settings)
+        .open_alert("silent", "vb-q1", "10.085", {"counter_name": "vb-q1", "minutes": 90}, datetime.now(UTC))
+        .id
+    )
 
 
 def test_user_add_command_reads_the_password_from_stdin(tmp_path):

@@ -209,9 +209,27 @@ def test_unreachable_webhook_is_logged_not_fatal(store, settings, caplog):
 def test_alert_list_filters_by_unit_and_state_and_links_to_the_counter(store, settings, client_for):
     book = AlertBook(store, settings)
     registry = store.load_registry()
-    vb = book.open_alert("dissatisfied", "vb-q1", "10.085", "5/9 Không hài lòng", NOW)
-    sp = book.open_alert("dissatisfied", "sp-q1", "10.082", "3/4 Không hài lòng", NOW)
-    kiosk = book.open_alert("offline", "k-sp-q1", "10.082", "offline 30 phút", NOW)
+    vb = book.open_alert(
+        "dissatisfied",
+        "vb-q1",
+        "10.085",
+        {"counter_name": "vb-q1", "unhappy": 5, "total": 9, "share": 0.56, "window_h": "24"},
+        NOW,
+    )
+    sp = book.open_alert(
+        "dissatisfied",
+        "sp-q1",
+        "10.082",
+        {"counter_name": "sp-q1", "unhappy": 3, "total": 4, "share": 0.75, "window_h": "24"},
+        NOW,
+    )
+    kiosk = book.open_alert(
+        "offline",
+        "k-sp-q1",
+        "10.082",
+        {"kiosk": "k-sp-q1", "counter_name": "sp-q1", "since_local": "22/11/2026 08:00"},
+        NOW,
+    )
     assert vb and sp and kiosk
     book.acknowledge(sp.id, "admin", "đã nhắc cán bộ")
 

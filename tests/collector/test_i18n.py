@@ -1,0 +1,95 @@
+"""A missing translation fails here: every text key the templates and the code name has words in
+both languages, and every alert is told as data and rendered in the reader's language."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from collector import i18n
+from collector.alerts import Alert, AlertBook, describe
+from kiosk import wire
+from tests.ratings import make_rating, store_ratings
+
+ROOT = Path(__file__).resolve().parents[2] / "collector"
+TEMPLATE_KEY = re.compile(r"""\btr\(\s*['"]([a-z0-9_]+)['"]\s*\)""")
+CODE_KEY = re.compile(r"""i18n\.text\(\s*['"]([a-z0-9_]+)['"]""")
+
+
+def named_keys() -> set[str]:
+    keys: set[str] = set()
+    for path in (ROOT / "web" / "templates").glob("*.html"):
+        keys.update(TEMPLATE_KEY.findall(path.read_text()))
+    for path in ROOT.rglob("*.py"):
+        keys.update(CODE_KEY.findall(path.read_text()))
+    return keys
+
+
+def test_every_text_key_named_in_templates_and_code_has_both_languages():
+    keys = named_keys()
+    assert len(keys) > 100, len(keys)  # the scan finds them
+    missing = sorted(k for k in keys if i18n.text(k, "vi") == k or i18n.text(k, "en") == k)
+    assert missing == []
+
+
+SAMPLES = {
+    "dissatisfied": {"unhappy": 4, "total": 6, "share": 0.6667, "window_h": "24", "counter_name": "Quầy 1"},
+    "silent": {"minutes": 90, "counter_name": "Quầy 1"},
+    "offline": {"kiosk": "k-1", "counter_name": "Quầy 1", "since_local": "22/11/2026 08:00"},
+    "cert_expiry": {"kiosk": "k-1", "expires_local": "30/11/2026", "left_days": 7},
+    "crl_expiry": {"error": "openssl failed"},
+}
+
+
+def test_every_alert_kind_opened_anywhere_has_a_sentence_in_both_languages():
+    opened = set()
+    for path in ROOT.rglob("*.py"):
+        opened.update(re.findall(r"""open_alert\(\s*['"]([a-z_]+)['"]""", path.read_text()))
+    assert opened == set(SAMPLES), opened
+    for kind, facts in SAMPLES.items():
+        vi, en = describe({"key": kind, **facts}, "vi"), describe({"key": kind, **facts}, "en")
+        assert "{" not in vi and "{" not in en and vi != en, (kind, vi, en)
+        assert i18n.text(f"alert_{kind}", "vi") != f"alert_{kind}"  # the tag the alert page shows
+    assert describe({"key": "dissatisfied", **SAMPLES["dissatisfied"]}, "vi") == (
+        "4/6 Không hài lòng (67 %) trong 24 giờ tại Quầy 1"
+    )
+    assert describe({"key": "cert_expiry", **SAMPLES["cert_expiry"], "left_days": -1}, "en").endswith(
+        "(expired) and has not been renewed"
+    )
+
+
+def test_an_alert_stored_as_a_sentence_before_facts_is_shown_as_it_was():
+    old = Alert(1, "silent", "vb-q1", "10.085", "2026-01-01T00:00:00.000Z", "Không có lượt nào", None, None, None)
+    assert old.facts is None and old.text("en") == "Không có lượt nào"
+    assert old.to_dict()["detail"] == "Không có lượt nào" and old.to_dict()["facts"] is None
+    odd = Alert(2, "new_kind", "x", "10", "2026-01-01T00:00:00.000Z", '{"key": "new_kind", "n": 1}', None, None, None)
+    assert json.loads(odd.text("vi")) == {"key": "new_kind", "n": 1}  # a later version's facts: shown raw, not lost
+
+
+@pytest.fixture
+def store(any_store):
+    return any_store
+
+
+def test_an_evaluated_alert_is_data_and_each_reader_gets_their_language(store, settings, inspector):
+    registry = store.load_registry()
+    now = datetime.now(UTC)
+    at = wire.format_time(now - timedelta(minutes=5))
+    store_ratings(store, [make_rating(seq=i + 1, counter="vb-q1", score=1, pressed_at=at)
+                          for i in range(10)], tz=settings.tz)  # fmt: skip
+    book = AlertBook(store, settings)
+    [alert] = [a for a in book.evaluate(registry, now) if a.kind == "dissatisfied"]
+    stored = json.loads(store.alert_row(alert.id)[5])
+    assert stored["key"] == "dissatisfied" and stored["unhappy"] == stored["total"] == 10
+    name = registry.counters["vb-q1"].name
+    assert alert.to_dict()["detail"] == f"10/10 Không hài lòng (100 %) trong 24 giờ tại {name}"
+    assert alert.to_dict()["detail_en"] == f"10/10 dissatisfied (100%) within 24 h at {name}"
+    client = inspector  # Văn Bàn's inspector: vb-q1 is theirs
+    assert f"10/10 Không hài lòng (100 %) trong 24 giờ tại {name}" in client.get("/alerts").text
+    client.get("/lang/en")
+    assert f"10/10 dissatisfied (100%) within 24 h at {name}" in client.get("/alerts").text
+    assert client.get("/api/v1/alerts").json()["alerts"][0]["facts"]["counter"] == "vb-q1"
