@@ -410,6 +410,15 @@ WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "error": ("Lỗi", "Failing"),
         "disabled": ("Tắt", "Off"),
     },
+    "snapshot_error": {  # why a press has no picture (kiosk/camera.py; "not_kept": the demo's history)
+        "camera_disabled": ("Không dùng camera", "Camera off"),
+        "camera_failed": ("Camera lỗi", "Camera failed"),
+        "camera_unavailable": ("Không mở được camera", "Camera unavailable"),
+        "timeout": ("Camera không kịp chụp", "Camera too slow"),
+        "too_large": ("Ảnh quá lớn", "Picture too large"),
+        "interrupted": ("Thiết bị khởi động lại khi đang chụp", "Kiosk restarted while taking it"),
+        "not_kept": ("Ảnh không còn lưu", "Picture no longer kept"),
+    },
     "clock": {
         "synced": ("Đã đồng bộ", "Synchronised"),
         "unsynced": ("Chưa đồng bộ", "Not synchronised"),

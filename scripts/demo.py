@@ -15,10 +15,16 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import demo_history  # noqa: E402
 
 from collector.localbroker import LocalBroker, free_port  # noqa: E402
 from collector.registry import load_registry  # noqa: E402
@@ -29,28 +35,6 @@ BIN = Path(sys.executable).parent
 DEMO_PASSWORD = "demo-password"
 # Demo accounts: the province's admin, a provincial inspector, Văn Bàn district's viewer.
 DEMO_USERS = (("admin", "admin", "10"), ("thanhtra", "inspector", "10"), ("vanban", "viewer", "10.085"))
-FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi"]
-GIVEN = [
-    "Văn An",
-    "Thị Bình",
-    "Minh Châu",
-    "Thu Hà",
-    "Quốc Huy",
-    "Thị Lan",
-    "Đức Long",
-    "Thị Mai",
-    "Văn Nam",
-    "Thanh Tâm",
-    "Hữu Thắng",
-    "Thị Yến",
-]
-
-# How citizens at each counter tend to vote (buttons 1..4 = Rất hài lòng … Không hài lòng).
-MOODS = {
-    "good": "0.70,0.25,0.04,0.01",
-    "fair": "0.45,0.35,0.12,0.08",
-    "poor": "0.20,0.30,0.20,0.30",
-}
 
 
 def port_is_free(port: int) -> bool:
@@ -69,6 +53,9 @@ def main() -> int:
     parser.add_argument("--presses-per-minute", type=float, default=2.0, help="average per kiosk")
     parser.add_argument("--fresh", action="store_true", help="start from an empty data folder")
     parser.add_argument("--duration-s", type=float, default=0, help="stop by itself after this long")
+    parser.add_argument(
+        "--history-days", type=int, default=365, help="days of past ratings made up on a new data folder (0: none)"
+    )
     args = parser.parse_args()
 
     data = Path(args.data_dir).resolve()
@@ -104,7 +91,19 @@ def main() -> int:
         )
         logs = data / "logs"
         logs.mkdir(exist_ok=True)
-        _prepare_accounts_and_roster(collector_conf, data)
+        _prepare_accounts_and_roster(collector_conf, data, args.history_days)
+        if args.history_days > 0 and not (data / "history.done").exists():
+            print(f"history    making up {args.history_days} days of ratings (once, on a new data folder) …")
+            made = subprocess.run(
+                [sys.executable, str(ROOT / "scripts" / "demo_history.py"), "--config", str(collector_conf),
+                 "--days", str(args.history_days)],
+                text=True, capture_output=True, check=False,
+            )  # fmt: skip
+            if made.returncode != 0:
+                print(f"history could not be made: {made.stderr[-2000:]}", file=sys.stderr)
+                return 1
+            print(made.stdout.strip())
+            (data / "history.done").write_text(made.stdout)
         processes.append(
             _spawn([str(BIN / "collector"), "serve", "--config", str(collector_conf)], logs / "collector.log")
         )
@@ -116,8 +115,9 @@ def main() -> int:
 
         registry = load_registry(REGISTRY)
         rng = random.Random(7)
+        moods = demo_history.moods(registry)
         for n, kiosk in enumerate(sorted(registry.kiosks.values(), key=lambda k: k.id)):
-            mood = "poor" if kiosk.counter == "sp-q2" else rng.choice(["good", "good", "fair"])
+            mood = moods[kiosk.counter]
             folder = data / "kiosks" / kiosk.id
             folder.mkdir(parents=True, exist_ok=True)
             conf = folder / "kiosk.toml"
@@ -138,7 +138,7 @@ def main() -> int:
                         "--auto-press",
                         f"{rate:.2f}",
                         "--auto-weights",
-                        MOODS[mood],
+                        ",".join(f"{w:.2f}" for w in demo_history.MOODS[mood]),
                         "--seed",
                         str(n),
                     ],
@@ -196,8 +196,9 @@ def main() -> int:
     return 0
 
 
-def _prepare_accounts_and_roster(conf: Path, data: Path) -> None:
-    """The real CLI commands a unit's admin would run: registry, users, officers, duty roster."""
+def _prepare_accounts_and_roster(conf: Path, data: Path, history_days: int) -> None:
+    """The real CLI commands a unit's admin would run: registry, users, officers, duty roster
+    (for the days of made-up history too, so that their ratings have officers)."""
     collector = str(BIN / "collector")
 
     def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -213,22 +214,12 @@ def _prepare_accounts_and_roster(conf: Path, data: Path) -> None:
         if result.returncode not in (0, 2):  # 2: exists already from an earlier run
             raise SystemExit(result.stderr)
     registry = load_registry(REGISTRY)
-    rng = random.Random(11)
-    lines = ["officer,counter,start,end"]
-    today = time.localtime()
-    for n, counter in enumerate(sorted(registry.counters.values(), key=lambda c: c.id)):
-        pair = []
-        for k in range(2):
-            officer = f"cb-{counter.id}-{k + 1}"
-            name = f"{FAMILY[rng.randrange(len(FAMILY))]} {GIVEN[(2 * n + k) % len(GIVEN)]}"
-            run("roster", "add-officer", officer, "--name", name, "--unit", counter.unit)
-            pair.append(officer)
-        for offset in range(-14, 15):  # two shifts a day, a fortnight either side of today
-            day = time.strftime("%Y-%m-%d", time.localtime(time.mktime(today) + offset * 86400))
-            lines.append(f"{pair[offset % 2]},{counter.id},{day} 00:00,{day} 12:00")
-            lines.append(f"{pair[(offset + 1) % 2]},{counter.id},{day} 12:00,{day} 23:59")
+    for pair in demo_history.officers(registry).values():
+        for officer, name, unit in pair:
+            run("roster", "add-officer", officer, "--name", name, "--unit", unit)
+    today = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date()  # the demo's time zone, as the history's
     roster = data / "roster.csv"
-    roster.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    roster.write_text("\n".join(demo_history.roster(registry, today, max(14, history_days))) + "\n", encoding="utf-8")
     run("roster", "import", str(roster))  # refuses overlaps, so a second run adds nothing
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from collector import i18n
 
 ROOT = Path(__file__).resolve().parents[2] / "collector"
+KIOSK = ROOT.parent / "kiosk"
 # What the f-string actions expand to: export_{kind}, user_{action}, export_three_level_{kind}.
 EXPANSIONS = {
     "export_": ["export_csv", "export_xlsx"],
@@ -53,10 +54,18 @@ def test_reported_values_have_words_in_both_languages():
         ("update", (*wire.UPDATE_STATES, "withdrawn")),
         ("renewal", wire.RENEWAL_STATES),
         ("camera", ("ok", "error", "disabled")),
+        (
+            "snapshot_error",
+            sorted(
+                set(re.findall(r'error="([a-z_]+)"', (KIOSK / "camera.py").read_text()))
+                | set(re.findall(r'error="([a-z_]+)"', (KIOSK / "service.py").read_text()))
+            ),
+        ),
     ):
         for value in values:
             vi, en = i18n.word(kind, value, "vi"), i18n.word(kind, value, "en")
             assert vi != value and en != value, (kind, value)
+    assert len(i18n.WORDS["snapshot_error"]) >= 7
     assert i18n.word("update", "a_later_state", "vi") == "a_later_state"  # a newer kiosk's word: as sent
     assert i18n.word("clock", None, "vi") == "—"
 
