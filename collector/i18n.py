@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 LANGS = ("vi", "en")
 
 _TEXT: dict[str, tuple[str, str]] = {
@@ -473,3 +475,145 @@ def text(key: str, lang: str) -> str:
     if pair is None:
         return key
     return pair[0] if lang == "vi" else pair[1]
+
+
+# --- error messages -------------------------------------------------------------------------------
+# The code's messages are English (logs, the CLI, the API's JSON); a page shows them in the
+# reader's language. Each pair: the English message with {} where it has a value, and the
+# Vietnamese sentence with {0}, {1}, … for those values (themselves translated when they are
+# messages). A message missing here fails tests/collector/test_i18n.py.
+ERRORS_VI: tuple[tuple[str, str], ...] = (
+    (
+        "account locked after repeated failures; try again later",
+        "Tài khoản bị khoá do nhập sai nhiều lần; hãy thử lại sau",
+    ),
+    ("give the token a short name (what uses it)", "Hãy đặt cho mã truy cập một tên ngắn (nơi dùng nó)"),
+    ("no active token {}", "Không có mã truy cập đang dùng {0}"),
+    ("no user {}", "Không có người dùng {0}"),
+    ("password must have at least {} and at most {} characters", "Mật khẩu phải có từ {0} đến {1} ký tự"),
+    ("role must be one of {}, not {}", "Vai trò phải là một trong {0}, không phải {1}"),
+    ("this account is disabled; ask an administrator", "Tài khoản này đã bị khoá; hãy hỏi quản trị viên"),
+    ("unit {}: not one of yours", "Đơn vị {0} không thuộc quyền của bạn"),
+    ("user name {}: letters, digits, '.', '-', '_' only", "Tên đăng nhập {0}: chỉ dùng chữ, số, '.', '-', '_'"),
+    ("user {} exists already", "Người dùng {0} đã có"),
+    ("wrong user name or password", "Sai tên đăng nhập hoặc mật khẩu"),
+    ("counter id {} is not valid", "Mã quầy {0} không hợp lệ"),
+    ("counter {}: unit {} is not a unit", "Quầy {0}: {1} không phải là đơn vị"),
+    ("duplicate {} id {}", "Trùng mã {0} {1}"),
+    ("kiosk id {} is not valid (a-z 0-9 -, 2..63)", "Mã thiết bị {0} không hợp lệ (a-z 0-9 -, 2..63 ký tự)"),
+    ("kiosk {}: counter {} is not a counter", "Thiết bị {0}: {1} không phải là quầy"),
+    ("the new registry must keep your unit {}", "Danh mục mới phải giữ đơn vị {0} của bạn"),
+    (
+        "unit id {} is not valid (A-Z a-z 0-9 . _ -, 1..64)",
+        "Mã đơn vị {0} không hợp lệ (A-Z a-z 0-9 . _ -, 1..64 ký tự)",
+    ),
+    ("unit {}: parent {} is not a unit", "Đơn vị {0}: đơn vị cấp trên {1} không có"),
+    ("unit {}: parents form a cycle through {}", "Đơn vị {0}: các đơn vị cấp trên tạo thành vòng qua {1}"),
+    (
+        "{}: [[{}]] {}: {} must be a short, non-empty text",
+        "{0}: [[{1}]] {2}: {3} phải là một đoạn chữ ngắn, không rỗng",
+    ),
+    ("{}: [[{}]] {} has unknown key(s) {}", "{0}: [[{1}]] {2} có khoá lạ {3}"),
+    ("{}: [[{}]] {} lacks {}", "{0}: [[{1}]] {2} thiếu {3}"),
+    ("{}: each [[{}]] must be a table", "{0}: mỗi [[{1}]] phải là một bảng"),
+    ("{}: unknown table(s) {}", "{0}: bảng lạ {1}"),
+    ("{}: {} must be an array of tables ([[{}]]), not {}", "{0}: {1} phải là danh sách bảng ([[{2}]]), không phải {3}"),
+    ("a duty must end after it starts", "Ca trực phải kết thúc sau khi bắt đầu"),
+    ("an officer needs a name", "Cán bộ cần có tên"),
+    ("counter {} already has {} on duty from {}", "Quầy {0} đã có {1} trực từ {2}"),
+    ("line {}: expected officer,counter,start,end", "Dòng {0}: cần officer,counter,start,end"),
+    ("line {}: unknown counter {}", "Dòng {0}: không có quầy {1}"),
+    ("line {}: unknown officer {}", "Dòng {0}: không có cán bộ {1}"),
+    ("line {}: {}", "Dòng {0}: {1}"),
+    ("not a CSV file this tool can read: {}", "Không đọc được tệp CSV này: {0}"),
+    (
+        "officer id {} is taken by an officer of another unit; choose another id",
+        "Mã cán bộ {0} đã thuộc cán bộ của đơn vị khác; hãy chọn mã khác",
+    ),
+    ("officer id {}: letters, digits, '.', '_', '-' only", "Mã cán bộ {0}: chỉ dùng chữ, số, '.', '_', '-'"),
+    (
+        "time {}: write it as YYYY-MM-DD HH:MM or DD/MM/YYYY HH:MM (local time)",
+        "Thời gian {0}: hãy viết YYYY-MM-DD HH:MM hoặc DD/MM/YYYY HH:MM (giờ địa phương)",
+    ),
+    ("dissatisfied_share must be above 0 and at most 1", "Tỷ lệ không hài lòng phải lớn hơn 0 và không quá 1"),
+    ("say what was done about the alert", "Hãy ghi việc đã làm để xử lý cảnh báo"),
+    (
+        "window_h, min_ratings, silent_min and offline_min must be positive",
+        "Khoảng thời gian, số lượt tối thiểu, số phút im lặng và số phút mất kết nối phải là số dương",
+    ),
+    ("an update action is {}", "Thao tác cập nhật là {0}"),
+    (
+        "settings are kept per unit or per kiosk, not per {}",
+        "Cài đặt được lưu theo đơn vị hoặc theo thiết bị, không theo {0}",
+    ),
+    ("{} = {}: not a {}", "{0} = {1}: không phải {2}"),
+    ("from ({}) is after to ({})", "Ngày bắt đầu ({0}) sau ngày kết thúc ({1})"),
+    (
+        "period must be one of {} (or from/to), not {}",
+        "Kỳ phải là một trong {0} (hoặc từ ngày/đến ngày), không phải {1}",
+    ),
+    ("{}: dates lie between {} and {}", "{0}: ngày phải nằm trong khoảng năm {1} đến {2}"),
+    ("a period is at most {} days", "Một kỳ dài nhiều nhất {0} ngày"),
+    ("at most {} presses at once", "Nhiều nhất {0} lượt bấm một lần"),
+    ("date {} must be YYYY-MM-DD", "Ngày {0} phải viết YYYY-MM-DD"),
+    ("exports are .csv or .xlsx", "Chỉ xuất được .csv hoặc .xlsx"),
+    (
+        "log in, or send HTTP Basic credentials or an API token",
+        "Hãy đăng nhập, hoặc gửi thông tin HTTP Basic hay mã truy cập API",
+    ),
+    ("malformed Basic credentials", "Thông tin đăng nhập Basic sai dạng"),
+    (
+        "more than {} ratings fit no spreadsheet: take the CSV or a shorter period",
+        "Hơn {0} lượt đánh giá không vừa một bảng tính: hãy lấy CSV hoặc một kỳ ngắn hơn",
+    ),
+    ("name a unit or a counter to compare", "Hãy chọn một đơn vị hoặc một quầy để so sánh"),
+    ("no action {}", "Không có thao tác {0}"),
+    ("no counter {}", "Không có quầy {0}"),
+    ("no kiosk {}", "Không có thiết bị {0}"),
+    ("no officer {}", "Không có cán bộ {0}"),
+    ("no snapshot for that rating", "Lượt đánh giá này không có ảnh"),
+    ("no such alert", "Không có cảnh báo này"),
+    ("no such counter", "Không có quầy này"),
+    ("no such duty", "Không có ca trực này"),
+    ("no such press", "Không có lượt bấm này"),
+    ("no such unit", "Không có đơn vị này"),
+    ("no unit {}", "Không có đơn vị {0}"),
+    ("no {} {}", "Không có {0} {1}"),
+    ("page {}: a whole number from 1", "Trang {0}: phải là số nguyên từ 1"),
+    ("reason must be one of {}", "Lý do phải là một trong {0}"),
+    ("state must be one of {}", "Trạng thái phải là một trong {0}"),
+    ("the comment is longer than 1000 characters", "Ghi chú dài quá 1000 ký tự"),
+    ("the form expired; reload the page and try again", "Biểu mẫu đã hết hạn; hãy tải lại trang và thử lại"),
+    ("the picture of that press is no longer kept", "Ảnh của lượt bấm này không còn được lưu"),
+    (
+        "the registry is shared by the whole tree: only an admin of its top unit edits it",
+        "Danh mục dùng chung cho cả cây đơn vị: chỉ quản trị viên của đơn vị cao nhất được sửa",
+    ),
+    ("the three-level form is .xlsx or .pdf", "Mẫu 3 mức chỉ có .xlsx hoặc .pdf"),
+    ("this account cannot use the API", "Tài khoản này không được dùng API"),
+    ("this needs the {} role", "Việc này cần vai trò {0}"),
+    ("tick at least one press to review", "Hãy chọn ít nhất một lượt bấm để xem xét"),
+    ("unknown or revoked API token", "Mã truy cập API không có hoặc đã bị thu hồi"),
+)
+
+
+def _error_pattern(english: str) -> re.Pattern[str]:
+    parts = [re.escape(part) for part in english.split("{}")]
+    body = "".join(part + ("(.+?)" if i < len(parts) - 1 else "") for i, part in enumerate(parts))
+    if english.endswith("{}"):
+        body = body[: -len("(.+?)")] + "(.+)"
+    return re.compile(body + r"\Z", re.S)
+
+
+_ERRORS = [(_error_pattern(en), vi) for en, vi in ERRORS_VI]
+
+
+def error(message: str, lang: str, _depth: int = 0) -> str:
+    """A message of the code in the reader's language (Vietnamese from ERRORS_VI; as it is otherwise)."""
+    if lang != "vi" or _depth > 2:
+        return message
+    for pattern, vietnamese in _ERRORS:
+        found = pattern.match(message)
+        if found:
+            return vietnamese.format(*(error(value, lang, _depth + 1) for value in found.groups()))
+    return message

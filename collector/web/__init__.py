@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from collector import i18n
 from collector.anystore import Store
 from collector.config import CollectorSettings
 from collector.metrics import Metrics
@@ -150,7 +151,7 @@ def create_app(
             {
                 **base_vars(request, None, None),
                 "status": exc.status_code,
-                "detail": exc.detail,
+                "detail": i18n.error(exc.detail, lang_of(request)) if isinstance(exc.detail, str) else exc.detail,
                 "lang": lang_of(request),
             },
             status_code=exc.status_code,

@@ -71,6 +71,8 @@ def render(
     status: int = 200,
     **values: Any,
 ) -> HTMLResponse:
+    if isinstance(values.get("error"), str):  # a message of the code: in the reader's language
+        values["error"] = i18n.error(values["error"], lang_of(request))
     return ctx.templates.TemplateResponse(
         request, template, {**base_vars(request, me, registry), **values}, status_code=status
     )

@@ -93,3 +93,57 @@ def test_an_evaluated_alert_is_data_and_each_reader_gets_their_language(store, s
     client.get("/lang/en")
     assert f"10/10 dissatisfied (100%) within 24 h at {name}" in client.get("/alerts").text
     assert client.get("/api/v1/alerts").json()["alerts"][0]["facts"]["counter"] == "vb-q1"
+
+
+# --- error messages on pages ----------------------------------------------------------------------
+
+HTTP_MESSAGE = re.compile(r'HTTPException\(\s*(?:status_code=)?\d+,\s*(?:detail=)?(f?)"((?:[^"\\]|\\.)*)"', re.S)
+RAISED_MESSAGE = re.compile(r'raise \w+Error\(\s*(f?)"((?:[^"\\]|\\.)*)"', re.S)
+# The modules whose messages a page shows (a form's error, an error page).
+SHOWN_FROM = ["web/api.py", "web/context.py", "web/pages.py", "accounts.py", "officers.py", "alerts.py",
+              "registry.py", "remotesettings.py", "periods.py"]  # fmt: skip
+
+
+def shown_messages() -> list[str]:
+    """Each message as a page could show it: an f-string's fields filled with a made-up value."""
+    found = []
+    for name in SHOWN_FROM:
+        text = (ROOT / name).read_text()
+        for is_f, message in [*HTTP_MESSAGE.findall(text), *RAISED_MESSAGE.findall(text)]:
+            found.append(re.sub(r"\{[^{}]*\}", "'x-1'", message) if is_f else message)
+    return found
+
+
+def test_every_message_a_page_may_show_has_vietnamese_words():
+    messages = shown_messages()
+    assert len(messages) > 70, len(messages)  # the scan finds them
+    untranslated = [m for m in messages if i18n.error(m, "vi") == m]
+    assert untranslated == []
+    assert i18n.error("no such press", "en") == "no such press"
+    assert (
+        i18n.error("line 3: a duty must end after it starts", "vi") == "Dòng 3: Ca trực phải kết thúc sau khi bắt đầu"
+    )
+    assert i18n.error("something new", "vi") == "something new"  # a message this table lacks: as it is
+
+
+def test_an_error_page_and_a_form_error_speak_the_readers_language(inspector, client_for):
+    page = inspector.get("/counters/no-such", headers={"accept": "text/html"})
+    assert page.status_code == 404 and "Không có quầy &#39;no-such&#39;" in page.text
+    inspector.get("/lang/en")
+    page = inspector.get("/counters/no-such", headers={"accept": "text/html"})
+    assert "no counter &#39;no-such&#39;" in page.text
+    assert inspector.get("/api/v1/counters/no-such/summary").json()["detail"] == "no counter 'no-such'"  # API: as coded
+
+
+def test_a_form_error_is_shown_in_vietnamese(client_for):
+    from tests.collector.conftest import PASSWORD
+
+    admin = client_for("admin")
+    admin.auth = None
+    admin.post("/login", data={"username": "admin", "password": PASSWORD})
+    token = admin.get("/admin/users").text.split('name="csrf" value="')[1].split('"')[0]
+    page = admin.post(
+        "/admin/users",
+        data={"csrf": token, "username": "bad name!", "password": "x" * 12, "role": "viewer", "unit": "10"},
+    )
+    assert "Tên đăng nhập &#39;bad name!&#39;: chỉ dùng chữ, số" in page.text, page.text[-1500:]
