@@ -293,6 +293,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "cert_expired": ("đã hết hạn", "expired"),
     "cert_days_left": ("còn {n} ngày", "{n} days left"),
     "period_at": ("Một ngày trong kỳ", "A day in the period"),
+    "last_unhappy_press": ("Lượt «Không hài lòng» gần nhất", "The last «dissatisfied» press"),
     "raw_ratings": ("Từng lượt đánh giá", "Each rating"),
     "definitions": ("Cách tính các chỉ số", "How the figures are counted"),
     "def_rate": (

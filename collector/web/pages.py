@@ -955,6 +955,30 @@ def ack_alert(
     return RedirectResponse("/alerts", status_code=303)
 
 
+@router.get("/alerts/{alert_id}/press")
+def alert_press(alert_id: RowId, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
+    """The press behind a "dissatisfied" alert: the last «Không hài lòng» at its counter within the
+    alert's window before it opened (its details and picture, /ratings/{id})."""
+    need(me, "inspector")
+    alert = AlertBook(db, ctx.settings).alert(alert_id)
+    if alert is None or not me.sees_unit(alert.unit):
+        raise HTTPException(404, "no such alert")
+    if alert.kind != "dissatisfied" or alert.target not in registry.counters:
+        raise HTTPException(404, "no such press")
+    opened = wire.parse_time(alert.opened_at)
+    window_h = float((alert.facts or {}).get("window_h") or 24)
+    end = wire.format_time(opened + timedelta(milliseconds=1))
+    start = wire.format_time(opened - timedelta(hours=window_h))
+    for offset in range(0, 5000, 500):  # newest first, a page at a time; the alert counted at most this many
+        rows = db.ratings_page([alert.target], start, end, limit=500, offset=offset)
+        found = next((r for r in rows if r["score"] == 1 and not r["flag"]), None)
+        if found is not None:
+            return RedirectResponse(f"/ratings/{found['id']}", status_code=303)
+        if len(rows) < 500:
+            break
+    raise HTTPException(404, "no such press")
+
+
 # --- administration ------------------------------------------------------------------------
 
 

@@ -147,3 +147,21 @@ def test_a_form_error_is_shown_in_vietnamese(client_for):
         data={"csrf": token, "username": "bad name!", "password": "x" * 12, "role": "viewer", "unit": "10"},
     )
     assert "Tên đăng nhập &#39;bad name!&#39;: chỉ dùng chữ, số" in page.text, page.text[-1500:]
+
+
+def test_a_dissatisfied_alert_opens_the_last_unhappy_press_behind_it(store, settings, inspector):
+    registry = store.load_registry()
+    now = datetime.now(UTC)
+    ratings = [
+        make_rating(seq=i + 1, counter="vb-q1", score=1 if i % 3 else 4,
+                    pressed_at=wire.format_time(now - timedelta(minutes=50 - i)))
+        for i in range(12)
+    ]  # fmt: skip
+    store_ratings(store, ratings, tz=settings.tz)
+    [alert] = [a for a in AlertBook(store, settings).evaluate(registry, now) if a.kind == "dissatisfied"]
+    assert f'href="/alerts/{alert.id}/press"' in inspector.get("/alerts").text
+    answer = inspector.get(f"/alerts/{alert.id}/press", follow_redirects=False)
+    last_unhappy = [r for r in ratings if r.score == 1][-1]
+    assert answer.status_code == 303 and answer.headers["location"] == f"/ratings/{last_unhappy.id}"
+    assert "Không hài lòng" in inspector.get(answer.headers["location"]).text
+    assert inspector.get("/alerts/999999/press", follow_redirects=False).status_code == 404
