@@ -11,6 +11,7 @@ from collector.alerts import AlertBook
 from collector.officers import NOBODY, Officers
 from collector.periods import check_years
 from collector.store import QuarantineEntry
+from collector.web import models
 from collector.web.context import (
     ApiUser,
     Ctx,
@@ -27,6 +28,9 @@ from collector.web.context import (
 MAX_RANGE_DAYS = 3660
 
 router = APIRouter(prefix="/api/v1")
+# Answers are described by collector/web/models.py and sent as built: only what was set, by alias
+# ("from"), so a day series does not gain an empty month series.
+TYPED: dict[str, Any] = {"response_model_exclude_unset": True, "response_model_by_alias": True}
 
 
 def _days(ctx: Ctx, from_: date | None, to: date | None) -> tuple[date, date]:
@@ -47,7 +51,7 @@ From = Annotated[date | None, Query(alias="from", description="first local day, 
 To = Annotated[date | None, Query(description="last local day (inclusive), YYYY-MM-DD")]
 
 
-@router.get("/counters/{counter}/summary")
+@router.get("/counters/{counter}/summary", response_model=models.CounterSummary, **TYPED)
 def counter_summary(
     counter: str, me: ApiUser, ctx: Ctx, db: Db, registry: Reg, from_: From = None, to: To = None
 ) -> dict[str, Any]:
@@ -55,7 +59,7 @@ def counter_summary(
     return reports.summarise_counter(db, registry, counter, *_days(ctx, from_, to), tz=ctx.settings.tz)
 
 
-@router.get("/units/{unit}/summary")
+@router.get("/units/{unit}/summary", response_model=models.UnitSummary, **TYPED)
 def unit_summary(
     unit: str, me: ApiUser, ctx: Ctx, db: Db, registry: Reg, from_: From = None, to: To = None
 ) -> dict[str, Any]:
@@ -63,7 +67,7 @@ def unit_summary(
     return reports.summarise_unit(db, registry, unit, *_days(ctx, from_, to), tz=ctx.settings.tz)
 
 
-@router.get("/units")
+@router.get("/units", response_model=models.UnitTree, **TYPED)
 def units(me: ApiUser, registry: Reg) -> dict[str, Any]:
     """The unit tree from the caller's granted unit down."""
 
@@ -80,13 +84,13 @@ def units(me: ApiUser, registry: Reg) -> dict[str, Any]:
     return {"units": [node(me.unit)]}
 
 
-@router.get("/kiosks")
+@router.get("/kiosks", response_model=models.Kiosks, **TYPED)
 def kiosks(me: ApiUser, db: Db, registry: Reg) -> dict[str, Any]:
     rows = reports.kiosk_health(db, registry)
     return {"kiosks": [k for k in rows if me.sees_counter(registry, k["counter"])]}
 
 
-@router.get("/officers/{officer}/summary")
+@router.get("/officers/{officer}/summary", response_model=models.OfficerSummary, **TYPED)
 def officer_summary(
     officer: str, me: ApiUser, ctx: Ctx, db: Db, registry: Reg, from_: From = None, to: To = None
 ) -> dict[str, Any]:
@@ -105,7 +109,7 @@ def officer_summary(
     }
 
 
-@router.get("/units/{unit}/officers")
+@router.get("/units/{unit}/officers", response_model=models.UnitOfficers, **TYPED)
 def unit_officers(
     unit: str, me: ApiUser, ctx: Ctx, db: Db, registry: Reg, from_: From = None, to: To = None
 ) -> dict[str, Any]:
@@ -126,13 +130,13 @@ def unit_officers(
     }
 
 
-@router.get("/alerts")
+@router.get("/alerts", response_model=models.Alerts, **TYPED)
 def alerts(me: ApiUser, ctx: Ctx, db: Db, open_only: bool = False) -> dict[str, Any]:
     book = AlertBook(db, ctx.settings)
     return {"alerts": [a.to_dict() for a in book.alerts(me.units, open_only=open_only)]}
 
 
-@router.get("/quarantine")
+@router.get("/quarantine", response_model=models.Quarantine, **TYPED)
 def quarantine(
     me: ApiUser,
     db: Db,

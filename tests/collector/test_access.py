@@ -119,6 +119,7 @@ ROUTES = {
     ("GET", "/kiosks.{kind}"): "list",
     ("GET", "/alerts"): "list",
     ("POST", "/alerts/{alert_id}/ack"): "hidden",
+    ("GET", "/alerts/{alert_id}/press"): "hidden",
     ("GET", "/admin/users"): "role",
     ("POST", "/admin/users"): "role",
     ("POST", "/admin/users/{username}/{action}"): "role",

@@ -1,5 +1,7 @@
 """The summary API over a real SQLite store."""
 
+from datetime import date
+
 import pytest
 
 from tests.ratings import make_rating, store_ratings
@@ -110,3 +112,29 @@ def test_kiosks_list_health_and_openapi(api):
     spec = api.get("/openapi.json").json()
     assert "/api/v1/units/{unit}/summary" in spec["paths"]
     assert "/api/v1/counters/{counter}/summary" in spec["paths"]
+
+
+def test_every_api_answer_is_a_typed_model_in_the_openapi_and_answers_are_unchanged(api, store, settings):
+    """Each GET of /api/v1 names its answer's model (with its fields) in /openapi.json, and the
+    answer is what the route built: no field added (a day series gains no "months": null), none
+    renamed ("from" stays "from")."""
+    from collector import reports
+
+    spec = api.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    paths = [p for p in spec["paths"] if p.startswith("/api/v1/")]
+    assert len(paths) == 8
+    for path in paths:
+        answer = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        model = schemas[answer["$ref"].rsplit("/", 1)[1]]
+        assert model.get("properties"), path
+    assert "from" in schemas["CounterSummary"]["properties"]
+    assert schemas["AlertOut"]["properties"]["facts"]
+    add(store, settings, "vb-q1", [4, 3, 1])
+    registry = store.load_registry()
+    built = reports.summarise_counter(store, registry, "vb-q1", date(2026, 11, 1), date(2026, 11, 30), tz=settings.tz)
+    body = api.get("/api/v1/counters/vb-q1/summary?from=2026-11-01&to=2026-11-30").json()
+    assert set(body) == set(built) and "months" not in body and body["from"] == "2026-11-01"
+    assert body["days"] == built["days"]
+    year = api.get("/api/v1/units/10/summary?from=2026-01-01&to=2026-12-31").json()
+    assert "months" in year and "days" not in year
