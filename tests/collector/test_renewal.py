@@ -113,7 +113,7 @@ def test_the_collector_alerts_30_days_before_a_kiosk_certificate_expires_unrenew
     assert certificate_alerts(now) == []  # 5 years left
     opened = certificate_alerts(now + dt.timedelta(days=5 * 365 - 29))
     assert sorted((a.kind, a.target) for a in opened) == [("cert_expiry", "k-sp-q1"), ("cert_expiry", "k-vb-q1")]
-    assert "chưa được gia hạn" in opened[0].detail
+    assert "chưa được gia hạn" in opened[0].text("vi")
     later = now + dt.timedelta(days=5 * 365 - 29)
     assert all(a is None for a in book._expiring_certificates(registry, later))  # still open: not opened twice
     # Renewed (as it would be near then: five years more): the newest certificate is what counts.
