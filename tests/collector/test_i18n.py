@@ -100,15 +100,17 @@ def test_an_evaluated_alert_is_data_and_each_reader_gets_their_language(store, s
 HTTP_MESSAGE = re.compile(r'HTTPException\(\s*(?:status_code=)?\d+,\s*(?:detail=)?(f?)"((?:[^"\\]|\\.)*)"', re.S)
 RAISED_MESSAGE = re.compile(r'raise \w+Error\(\s*(f?)"((?:[^"\\]|\\.)*)"', re.S)
 # The modules whose messages a page shows (a form's error, an error page).
-SHOWN_FROM = ["web/api.py", "web/context.py", "web/pages.py", "accounts.py", "officers.py", "alerts.py",
+SHOWN_FROM = ["web/api.py", "web/context.py", "web/pages/", "accounts.py", "officers.py", "alerts.py",
               "registry.py", "remotesettings.py", "periods.py"]  # fmt: skip
 
 
 def shown_messages() -> list[str]:
     """Each message as a page could show it: an f-string's fields filled with a made-up value."""
     found = []
-    for name in SHOWN_FROM:
-        text = (ROOT / name).read_text()
+    for path in [
+        p for name in SHOWN_FROM for p in sorted((ROOT / name).glob("*.py") if name.endswith("/") else [ROOT / name])
+    ]:
+        text = path.read_text()
         for is_f, message in [*HTTP_MESSAGE.findall(text), *RAISED_MESSAGE.findall(text)]:
             found.append(re.sub(r"\{[^{}]*\}", "'x-1'", message) if is_f else message)
     return found

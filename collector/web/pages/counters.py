@@ -1,0 +1,244 @@
+"""Pages: counters and officers."""
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse
+
+from collector import charts, documents, exports, i18n, reports
+from collector.accounts import Accounts
+from collector.anystore import Store
+from collector.officers import NOBODY, Officers, local_bounds
+from collector.periods import Period
+from collector.web.context import (
+    Ctx,
+    Db,
+    ExportUser,
+    PageUser,
+    Reg,
+    WebContext,
+    lang_of,
+    officer_figures,
+    period_from,
+    visible_counter,
+    visible_officer,
+    visible_unit,
+)
+from collector.web.pages.common import (
+    RECENT_PER_PAGE,
+    download,
+    export,
+    office_hours,
+    page_number,
+    page_vars,
+    pdf_or_503,
+    period_vars,
+    render,
+    stamp,
+)
+
+router = APIRouter()
+
+
+def counter_days_table(summary: dict[str, Any], lang: str) -> exports.Table:
+    labels = i18n.SCORE_LABELS[lang]
+    key = "days" if "days" in summary else "months"
+    columns = [
+        exports.Column(i18n.text("day" if key == "days" else "month", lang), "date" if key == "days" else "month"),
+        exports.Column(i18n.text("total", lang), "int"),
+        exports.Column(i18n.text("rate", lang), "rate"),
+        exports.Column(i18n.text("index", lang), "decimal"),
+    ]
+    columns += [exports.Column(labels[s], "int") for s in (4, 3, 2, 1)]
+    columns += [
+        exports.Column(i18n.text("flagged_count", lang), "int"),
+        exports.Column(i18n.text("unsynced", lang), "int"),
+    ]
+    body = [
+        [
+            date.fromisoformat(p["day"] if key == "days" else p["month"] + "-01"),
+            p["total"],
+            p["satisfaction_rate"],
+            p["index"],
+            *(p["by_score"][str(s)] for s in (4, 3, 2, 1)),
+            p["flagged"],
+            p["unsynced"],
+        ]
+        for p in summary[key]
+    ]
+    return exports.Table(summary["name"][:31], columns, body, [summary["name"], summary["unit"]["name"]])
+
+
+def officers_table(
+    ctx: WebContext, db: Store, counters: list[str], period: Period, lang: str
+) -> tuple[exports.Table, list[dict[str, Any]]]:
+    book = Officers(db, ctx.settings.tz)
+    names = {o.id: o.name for o in book.officers()}
+    rows = []
+    for officer_id, by_score in book.by_officer(counters, period.start, period.end).items():
+        rows.append(
+            {
+                "id": officer_id,
+                "name": i18n.text("nobody", lang) if officer_id == NOBODY else names.get(officer_id, officer_id),
+                **reports.figures_of(by_score),
+            }
+        )
+    rows.sort(key=lambda r: (r["id"] == NOBODY, r["name"]))
+    labels = i18n.SCORE_LABELS[lang]
+    columns = [
+        exports.Column(i18n.text("officer", lang)),
+        exports.Column(i18n.text("total", lang), "int"),
+        exports.Column(i18n.text("rate", lang), "rate"),
+    ]
+    columns += [exports.Column(labels[s], "int") for s in (4, 3, 2, 1)]
+    body = [
+        [r["name"], r["total"], r["satisfaction_rate"], *(r["by_score"][str(s)] for s in (4, 3, 2, 1))] for r in rows
+    ]
+    return exports.Table(i18n.text("officers", lang), columns, body), rows
+
+
+@router.get("/compare", response_class=HTMLResponse)
+def compare_page(
+    request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg, unit: str = "", counter: str = ""
+) -> HTMLResponse:
+    """A unit's or a counter's figures side by side: the period, the one before it, and the same
+    period a year before (this month, last month, this month last year), with the changes."""
+    if bool(unit) == bool(counter):
+        raise HTTPException(422, "name a unit or a counter to compare")
+    if unit:
+        visible_unit(me, registry, unit)
+        name = registry.units[unit].name
+    else:
+        visible_counter(me, registry, counter)
+        name = registry.counters[counter].name
+    lang = lang_of(request)
+    period = period_from(ctx, request)
+    periods = [period, period.previous(), period.year_before()]
+
+    def summary(p: Period) -> dict[str, Any]:
+        if unit:
+            return reports.summarise_unit(db, registry, unit, p.start, p.end)
+        return reports.summarise_counter(db, registry, counter, p.start, p.end)
+
+    columns = [{"label": p.label_vi() if lang == "vi" else p.label_en(), "s": summary(p), "period": p} for p in periods]
+    return render(
+        ctx,
+        request,
+        "compare.html",
+        me,
+        registry,
+        name=name,
+        target={"unit": unit} if unit else {"counter": counter},
+        back=f"/units/{unit}" if unit else f"/counters/{counter}",
+        columns=columns,
+        **period_vars(request, period),
+    )
+
+
+@router.get("/counters/{counter}", response_class=HTMLResponse)
+def counter_page(counter: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> HTMLResponse:
+    visible_counter(me, registry, counter)
+    lang = lang_of(request)
+    period = period_from(ctx, request)
+    summary = reports.summarise_counter(db, registry, counter, period.start, period.end, tz=ctx.settings.tz)
+    previous = reports.summarise_counter(db, registry, counter, period.previous().start, period.previous().end)
+    start, end = local_bounds(period.start, period.end, ctx.settings.tz)
+    page = page_number(request)
+    recent = reports.ratings_between(
+        db, [counter], start, end, limit=RECENT_PER_PAGE, offset=(page - 1) * RECENT_PER_PAGE
+    )
+    _, officer_rows = officers_table(ctx, db, [counter], period, lang)
+    kiosks = reports.kiosk_rows(
+        db,
+        registry,
+        units=frozenset([registry.counters[counter].unit]),
+        office=office_hours(ctx),
+        tz=ctx.settings.tz,
+        day_from=period.start,
+        day_to=period.end,
+        now=datetime.now(UTC),
+        silent_min=ctx.settings.alerts.silent_min,
+    )
+    unit = registry.counters[counter].unit
+    return render(
+        ctx,
+        request,
+        "counter.html",
+        me,
+        registry,
+        c=summary,
+        prev=previous,
+        path=[u for u in registry.path(unit) if me.sees_unit(u.id)],
+        chart=charts.rate_chart(documents.chart_points(summary), title=i18n.text("by_day", lang), lang=lang),
+        score_chart=charts.score_chart(summary["by_score"], i18n.SCORE_LABELS[lang], lang=lang),
+        heat=charts.heat_chart(
+            reports.heat_grid(db, [counter], start, end, ctx.settings.tz),
+            weekdays=i18n.WEEKDAYS[lang],
+            title=i18n.text("heatmap", lang),
+            unhappy_label=i18n.SCORE_LABELS[lang][1],
+            lang=lang,
+        ),
+        officers=officer_rows,
+        kiosks=[k for k in kiosks if k["counter"] == counter],
+        recent=recent,
+        pager=page_vars(request, page, RECENT_PER_PAGE, summary["total"] + summary["flagged"]),
+        tz=ctx.settings.tz,
+        **period_vars(request, period),
+    )
+
+
+@router.get("/counters/{counter}/days.{kind}")
+def counter_export(
+    counter: str, kind: str, request: Request, me: ExportUser, ctx: Ctx, db: Db, registry: Reg
+) -> Response:
+    visible_counter(me, registry, counter)
+    period = period_from(ctx, request)
+    summary = reports.summarise_counter(db, registry, counter, period.start, period.end)
+    return export(
+        me, db, counter_days_table(summary, lang_of(request)), f"{counter}-{stamp(period)}", kind, f"counter:{counter}"
+    )
+
+
+@router.get("/counters/{counter}/report.pdf")
+def counter_report(counter: str, request: Request, me: ExportUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
+    visible_counter(me, registry, counter)
+    period = period_from(ctx, request)
+    summary = reports.summarise_counter(db, registry, counter, period.start, period.end, tz=ctx.settings.tz)
+    previous = reports.summarise_counter(db, registry, counter, period.previous().start, period.previous().end)
+    table, _ = officers_table(ctx, db, [counter], period, "vi")
+    Accounts(db).audit(me.username, "export_pdf", f"counter:{counter}", period.label_vi())
+    data = pdf_or_503(
+        lambda: exports.report_pdf(
+            heading=documents.report_heading(f"{summary['name']} — {summary['unit']['name']}", period, ctx.today()),
+            figures=documents.key_figures(summary, previous, ctx.settings.tz),
+            chart_title="Tỷ lệ hài lòng theo ngày",
+            chart=documents.chart_points(summary),
+            table=table,
+            notes=documents.definitions("vi"),
+        )
+    )
+    return download(data, f"bao-cao-{counter}-{stamp(period)}.pdf", "pdf")
+
+
+@router.get("/officers/{officer}", response_class=HTMLResponse)
+def officer_page(officer: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> HTMLResponse:
+    book = Officers(db, ctx.settings.tz)
+    person = visible_officer(me, book, officer)
+    period = period_from(ctx, request)
+    total, per_counter = officer_figures(me, registry, book, officer, period.start, period.end)
+    rows = [{"counter": registry.counters[c], **figures} for c, figures in per_counter.items()]
+    return render(
+        ctx,
+        request,
+        "officer.html",
+        me,
+        registry,
+        officer=person,
+        unit=registry.units[person.unit],
+        s=total,
+        rows=rows,
+        duties=book.duties(officer=officer, limit=50),
+        tz=ctx.settings.tz,
+        **period_vars(request, period),
+    )

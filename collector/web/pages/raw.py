@@ -1,0 +1,126 @@
+"""Pages: raw ratings, for auditors and BI tools."""
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.responses import StreamingResponse
+
+from collector import exports, i18n
+from collector.accounts import Accounts, Principal
+from collector.anystore import Store
+from collector.officers import local_bounds
+from collector.periods import Period
+from collector.registry import Registry
+from collector.web.context import (
+    Ctx,
+    ExportUser,
+    Reg,
+    WebContext,
+    period_from,
+    visible_counter,
+    visible_unit,
+)
+from collector.web.pages.common import download, stamp
+from kiosk import wire
+
+router = APIRouter()
+
+
+RAW_XLSX_MAX_ROWS = 100_000  # a spreadsheet of more is not opened by anyone; the CSV has no limit
+RAW_COLUMNS = ["Thời điểm (giờ địa phương)", "Mã lượt", "Quầy", "Cán bộ trực", "Điểm", "Mức", "Gắn cờ", "Đồng hồ"]
+
+
+def _raw_export(
+    me: Principal,
+    ctx: WebContext,
+    db: Store,
+    registry: Registry,
+    counters: list[str],
+    period: Period,
+    name: str,
+    kind: str,
+    target: str,
+) -> Response:
+    """Every press at these counters in the period, one row each (flagged ones too): CSV streamed a
+    page at a time from the store, XLSX up to RAW_XLSX_MAX_ROWS. Audited like every export."""
+    if kind not in ("csv", "xlsx"):
+        db.close()
+        raise HTTPException(404, "exports are .csv or .xlsx")
+    tz = ctx.settings.tz
+    start, end = local_bounds(period.start, period.end, tz)
+    labels = i18n.SCORE_LABELS["vi"]
+
+    def pages() -> Iterator[list[list[Any]]]:
+        after = ("", "")
+        while rows := db.raw_ratings(counters, start, end, after=after):
+            after = (rows[-1][0], rows[-1][1])
+            yield [
+                [
+                    wire.parse_time(p).astimezone(tz).replace(tzinfo=None, microsecond=0),
+                    i,
+                    c,
+                    o or "",
+                    sc,
+                    labels[sc],
+                    f or "",
+                    cl,
+                ]
+                for p, i, c, o, sc, f, cl in rows
+            ]
+
+    filename = f"luot-danh-gia-{name}-{stamp(period)}.{kind}"
+    if kind == "xlsx":
+        try:
+            Accounts(db).audit(me.username, "export_ratings_xlsx", target, period.label_vi())
+            rows: list[list[Any]] = []
+            for page in pages():
+                rows += page
+                if len(rows) > RAW_XLSX_MAX_ROWS:
+                    raise HTTPException(
+                        413,
+                        f"more than {RAW_XLSX_MAX_ROWS} ratings fit no spreadsheet: take the CSV or a shorter period",
+                    )
+        finally:
+            db.close()
+        columns = [
+            exports.Column(title, "datetime" if n == 0 else "int" if n == 4 else "text")
+            for n, title in enumerate(RAW_COLUMNS)
+        ]
+        table = exports.Table("Lượt đánh giá", columns, rows, heading=[f"Lượt đánh giá — {period.label_vi()}"])
+        return download(exports.to_xlsx(table), filename, "xlsx")
+
+    def csv_bytes() -> Iterator[bytes]:
+        try:
+            yield exports.csv_header(RAW_COLUMNS)
+            for page in pages():
+                yield exports.csv_rows([[r[0].strftime("%d/%m/%Y %H:%M:%S"), *r[1:]] for r in page])
+        finally:
+            db.close()  # the stream outlives the request: it holds its own store, and lets it go here
+
+    try:
+        Accounts(db).audit(me.username, "export_ratings_csv", target, period.label_vi())
+    except BaseException:
+        db.close()
+        raise
+    return StreamingResponse(
+        csv_bytes(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"},
+    )
+
+
+@router.get("/counters/{counter}/ratings.{kind}")
+def counter_raw_ratings(counter: str, kind: str, request: Request, me: ExportUser, ctx: Ctx, registry: Reg) -> Response:
+    visible_counter(me, registry, counter)
+    db = ctx.open_store()
+    return _raw_export(me, ctx, db, registry, [counter], period_from(ctx, request), counter, kind, f"counter:{counter}")
+
+
+@router.get("/units/{unit}/ratings.{kind}")
+def unit_raw_ratings(unit: str, kind: str, request: Request, me: ExportUser, ctx: Ctx, registry: Reg) -> Response:
+    visible_unit(me, registry, unit)
+    counters = [c.id for u in registry.subtree(unit) for c in registry.own_counters(u)]
+    db = ctx.open_store()
+    return _raw_export(me, ctx, db, registry, counters, period_from(ctx, request), unit, kind, f"unit:{unit}")

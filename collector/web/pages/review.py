@@ -1,0 +1,392 @@
+"""Pages: flagged presses, snapshots, kiosks, alerts."""
+
+import contextlib
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Form, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from collector import exports, i18n, reports
+from collector.accounts import Accounts, Principal
+from collector.alerts import AlertBook, RuleError
+from collector.anystore import Store
+from collector.errors import NotFound
+from collector.officers import Officers, local_bounds
+from collector.periods import Period
+from collector.registry import Registry
+from collector.sqlshared import REVIEW_REASONS
+from collector.web.context import (
+    Ctx,
+    Db,
+    ExportUser,
+    PageUser,
+    Reg,
+    WebContext,
+    check_csrf,
+    lang_of,
+    need,
+    period_from,
+)
+from collector.web.pages.common import (
+    FLAGGED_PER_PAGE,
+    RowId,
+    export,
+    office_hours,
+    page_number,
+    page_vars,
+    period_vars,
+    render,
+    stamp,
+)
+from kiosk import wire
+
+router = APIRouter()
+
+
+@router.get("/flagged", response_class=HTMLResponse)
+def flagged(
+    request: Request,
+    me: PageUser,
+    ctx: Ctx,
+    db: Db,
+    registry: Reg,
+    reason: str = "",
+    unit: str = "",
+    counter: str = "",
+) -> HTMLResponse:
+    """The presses to review, filtered by reason, unit (with everything below it) and counter."""
+    need(me, "inspector")
+    period = period_from(ctx, request)
+    if reason and reason not in REVIEW_REASONS:
+        raise HTTPException(422, f"reason must be one of {', '.join(REVIEW_REASONS)}")
+    if unit and (unit not in registry.units or not me.sees_unit(unit)):
+        raise HTTPException(404, "no such unit")
+    if counter and (counter not in registry.counters or not me.sees_counter(registry, counter)):
+        raise HTTPException(404, "no such counter")
+    within = set(registry.counters_under(unit)) if unit else None
+    counters = [
+        c
+        for c in registry.counters
+        if me.sees_counter(registry, c) and (within is None or c in within) and (not counter or c == counter)
+    ]
+    start, end = local_bounds(period.start, period.end, ctx.settings.tz)
+    show_reviewed = request.query_params.get("reviewed") == "1"
+    page = page_number(request)
+    rows, total, pending = reports.review_queue(
+        db,
+        counters,
+        start,
+        end,
+        tz=ctx.settings.tz,
+        office=office_hours(ctx),
+        pending_only=not show_reviewed,
+        limit=FLAGGED_PER_PAGE,
+        offset=(page - 1) * FLAGGED_PER_PAGE,
+        reasons=[reason] if reason else None,
+    )
+    for r in rows:
+        r["counter_name"] = registry.counters[r["counter"]].name
+    seen_units = [
+        registry.units[u] for root in registry.roots() for u in registry.subtree_in_order(root.id) if u in me.units
+    ]
+    return render(
+        ctx,
+        request,
+        "flagged.html",
+        me,
+        registry,
+        rows=rows,
+        total=total,
+        pending=pending,
+        show_reviewed=show_reviewed,
+        pager=page_vars(request, page, FLAGGED_PER_PAGE, total if show_reviewed else pending),
+        tz=ctx.settings.tz,
+        reasons=list(REVIEW_REASONS),
+        chosen_reason=reason,
+        unit_choices=seen_units,
+        chosen_unit=unit,
+        counter_choices=[registry.counters[c] for c in registry.counters if me.sees_counter(registry, c)],
+        chosen_counter=counter,
+        **period_vars(request, period),
+    )
+
+
+MAX_REVIEW_AT_ONCE = FLAGGED_PER_PAGE
+
+
+@router.post("/flagged/review")
+async def review_many(request: Request, me: PageUser, db: Db, registry: Reg) -> Response:
+    """Several presses reviewed at once with one comment (the ticked rows of a page): each is
+    checked as one alone would be, and each review is audited."""
+    need(me, "inspector")
+    form = await request.form()
+    check_csrf(me, str(form.get("csrf", "")))
+    ids = [str(v) for v in form.getlist("id")]
+    comment = str(form.get("comment", "")).strip()
+    if not ids:
+        raise HTTPException(422, "tick at least one press to review")
+    if len(ids) > MAX_REVIEW_AT_ONCE:
+        raise HTTPException(422, f"at most {MAX_REVIEW_AT_ONCE} presses at once")
+    if len(comment) > 1000:
+        raise HTTPException(422, "the comment is longer than 1000 characters")
+    found = {i: reports.rating(db, i) if wire.is_rating_id(i) else None for i in dict.fromkeys(ids)}
+    if any(f is None or not me.sees_counter(registry, f["counter"]) for f in found.values()):
+        raise HTTPException(404, "no such press")  # nothing reviewed: all or none
+    with db.transaction():
+        for rating_id in found:
+            reports.review(db, rating_id, me.username, comment)
+            Accounts(db).audit(me.username, "review", f"rating:{rating_id}", comment)
+    return RedirectResponse(request.headers.get("referer") or "/flagged", status_code=303)
+
+
+@router.post("/flagged/{rating_id}/review")
+def review(
+    rating_id: str,
+    request: Request,
+    me: PageUser,
+    db: Db,
+    registry: Reg,
+    comment: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    need(me, "inspector")
+    check_csrf(me, csrf)
+    found = reports.rating(db, rating_id)
+    if found is None or not me.sees_counter(registry, found["counter"]):
+        raise HTTPException(404, "no such press")
+    reports.review(db, rating_id, me.username, comment.strip())
+    Accounts(db).audit(me.username, "review", f"rating:{rating_id}", comment.strip())
+    return RedirectResponse(request.headers.get("referer") or "/flagged", status_code=303)
+
+
+@router.get("/ratings/{rating_id}", response_class=HTMLResponse)
+def rating_page(rating_id: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> HTMLResponse:
+    """One press with its picture: score, counter, officer on duty, local time, and the pictured
+    presses before and after it at the same counter."""
+    need(me, "inspector")
+    found = reports.rating(db, rating_id) if wire.is_rating_id(rating_id) else None
+    if found is None or not me.sees_counter(registry, found["counter"]):
+        raise HTTPException(404, "no such press")
+    pressed = wire.parse_time(found["pressed_at"])
+    on_duty = db.duty_clash(
+        found["counter"], found["pressed_at"], wire.format_time(pressed + timedelta(milliseconds=1))
+    )
+    officer = None
+    if on_duty is not None:
+        with contextlib.suppress(NotFound):
+            officer = Officers(db, ctx.settings.tz).officer(on_duty[0])
+    before, after = db.pictured_neighbours(found["counter"], found["pressed_at"], rating_id)
+    counter = registry.counters[found["counter"]]
+    return render(
+        ctx,
+        request,
+        "rating.html",
+        me,
+        registry,
+        r=found,
+        counter=counter,
+        unit=registry.units[counter.unit],
+        officer=officer,
+        before=before,
+        after=after,
+        day=pressed.astimezone(ctx.settings.tz).date().isoformat(),
+        tz=ctx.settings.tz,
+    )
+
+
+@router.get("/snapshots/{rating_id}.jpg")
+def snapshot(rating_id: str, me: PageUser, db: Db, registry: Reg) -> Response:
+    need(me, "inspector")
+    found = reports.rating(db, rating_id)
+    if found is None or not me.sees_counter(registry, found["counter"]) or not found["snapshot_path"]:
+        raise HTTPException(404, "no snapshot for that rating")
+    Accounts(db).audit(
+        me.username,
+        "view_snapshot",
+        f"rating:{rating_id}",
+        f"counter {found['counter']}, pressed {found['pressed_at']}",
+    )
+    data = db.picture(found["snapshot_path"])
+    if data is None:
+        raise HTTPException(404, "the picture of that press is no longer kept")
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+
+def kiosks_table(rows: list[dict[str, Any]], registry: Registry, lang: str) -> exports.Table:
+    columns = [
+        exports.Column(i18n.text("kiosk", lang)),
+        exports.Column(i18n.text("counter", lang)),
+        exports.Column(i18n.text("unit", lang)),
+        exports.Column("Trạng thái" if lang == "vi" else "State"),
+        exports.Column(i18n.text("last_seen", lang)),
+        exports.Column(i18n.text("backlog", lang), "int"),
+        exports.Column(i18n.text("camera", lang)),
+        exports.Column(i18n.text("clock", lang)),
+        exports.Column(i18n.text("firmware", lang)),
+        exports.Column(i18n.text("uptime_office", lang), "rate"),
+        exports.Column(i18n.text("silent", lang)),
+    ]
+    body = [
+        [
+            k["kiosk"],
+            registry.counters[k["counter"]].name,
+            registry.units[k["unit"]].name,
+            i18n.text(k["state"], lang),
+            k["last_seen"],
+            (k["backlog"] or {}).get("ratings"),
+            k["camera"],
+            k["clock"],
+            k["fw"],
+            k["uptime_office"],
+            "x" if k["silent"] else "",
+        ]
+        for k in rows
+    ]
+    return exports.Table(i18n.text("kiosks", lang), columns, body)
+
+
+def _kiosk_rows(ctx: WebContext, db: Store, registry: Registry, me: Principal, period: Period) -> list[dict[str, Any]]:
+    return reports.kiosk_rows(
+        db,
+        registry,
+        units=me.units,
+        office=office_hours(ctx),
+        tz=ctx.settings.tz,
+        day_from=period.start,
+        day_to=period.end,
+        now=datetime.now(UTC),
+        silent_min=ctx.settings.alerts.silent_min,
+    )
+
+
+@router.get("/kiosks", response_class=HTMLResponse)
+def kiosks(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> HTMLResponse:
+    period = period_from(ctx, request)
+    rows = _kiosk_rows(ctx, db, registry, me, period)
+    return render(
+        ctx,
+        request,
+        "kiosks.html",
+        me,
+        registry,
+        rows=rows,
+        tz=ctx.settings.tz,
+        counters=registry.counters,
+        units=registry.units,
+        **period_vars(request, period),
+    )
+
+
+@router.get("/kiosks.{kind}")
+def kiosks_export(kind: str, request: Request, me: ExportUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
+    period = period_from(ctx, request)
+    table = kiosks_table(_kiosk_rows(ctx, db, registry, me, period), registry, lang_of(request))
+    return export(me, db, table, f"thiet-bi-{stamp(period)}", kind, "kiosks")
+
+
+ALERT_STATES = ("all", "open", "acked")
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts_page(
+    request: Request,
+    me: PageUser,
+    ctx: Ctx,
+    db: Db,
+    registry: Reg,
+    unit: str = "",
+    state: str = "all",
+) -> HTMLResponse:
+    """Alerts of the units the reader may see, filtered by a unit (and everything below it) and
+    by state; each links to its counter (or kiosk) and the day it was opened."""
+    if state not in ALERT_STATES:
+        raise HTTPException(400, f"state must be one of {', '.join(ALERT_STATES)}")
+    units = me.units
+    if unit:
+        if unit not in registry.units or not me.sees_unit(unit):
+            raise HTTPException(404, "no such unit")
+        units = frozenset(registry.subtree(unit)) & me.units
+    alerts = AlertBook(db, ctx.settings).alerts(units, open_only=state == "open")
+    if state == "acked":
+        alerts = [a for a in alerts if a.acked_at]
+    tz = ctx.settings.tz
+    links = {a.id: _alert_link(a.target, a.opened_at, registry, tz) for a in alerts}
+    return render(
+        ctx,
+        request,
+        "alerts.html",
+        me,
+        registry,
+        alerts=alerts,
+        links=links,
+        units=registry.units,
+        unit_choices=[
+            registry.units[u] for root in registry.roots() for u in registry.subtree_in_order(root.id) if u in me.units
+        ],
+        chosen_unit=unit,
+        state=state,
+        states=ALERT_STATES,
+        tz=tz,
+    )
+
+
+def _alert_link(target: str, opened_at: str, registry: Registry, tz: ZoneInfo) -> tuple[str, str] | None:
+    """(URL, label) of what an alert is about: the counter's page on the day it was opened, or the
+    kiosks page for a kiosk."""
+    day = wire.parse_time(opened_at).astimezone(tz).date().isoformat()
+    if target in registry.counters:
+        return f"/counters/{target}?period=day&at={day}", registry.counters[target].name
+    if target in registry.kiosks:
+        return "/kiosks", target
+    return None
+
+
+@router.post("/alerts/{alert_id}/ack")
+def ack_alert(
+    alert_id: RowId,
+    request: Request,
+    me: PageUser,
+    ctx: Ctx,
+    db: Db,
+    registry: Reg,
+    comment: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    need(me, "inspector")
+    check_csrf(me, csrf)
+    book = AlertBook(db, ctx.settings)
+    alert = book.alert(alert_id)
+    if alert is None or not me.sees_unit(alert.unit):
+        raise HTTPException(404, "no such alert")
+    try:
+        book.acknowledge(alert_id, me.username, comment)
+    except RuleError as exc:
+        raise HTTPException(422, str(exc)) from None
+    Accounts(db).audit(me.username, "ack_alert", f"alert:{alert_id}", comment.strip())
+    return RedirectResponse("/alerts", status_code=303)
+
+
+@router.get("/alerts/{alert_id}/press")
+def alert_press(alert_id: RowId, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
+    """The press behind a "dissatisfied" alert: the last «Không hài lòng» at its counter within the
+    alert's window before it opened (its details and picture, /ratings/{id})."""
+    need(me, "inspector")
+    alert = AlertBook(db, ctx.settings).alert(alert_id)
+    if alert is None or not me.sees_unit(alert.unit):
+        raise HTTPException(404, "no such alert")
+    if alert.kind != "dissatisfied" or alert.target not in registry.counters:
+        raise HTTPException(404, "no such press")
+    opened = wire.parse_time(alert.opened_at)
+    window_h = float((alert.facts or {}).get("window_h") or 24)
+    end = wire.format_time(opened + timedelta(milliseconds=1))
+    start = wire.format_time(opened - timedelta(hours=window_h))
+    for offset in range(0, 5000, 500):  # newest first, a page at a time; the alert counted at most this many
+        rows = db.ratings_page([alert.target], start, end, limit=500, offset=offset)
+        found = next((r for r in rows if r["score"] == 1 and not r["flag"]), None)
+        if found is not None:
+            return RedirectResponse(f"/ratings/{found['id']}", status_code=303)
+        if len(rows) < 500:
+            break
+    raise HTTPException(404, "no such press")
