@@ -56,7 +56,7 @@ def test_bad_upload_is_refused_and_changes_nothing(admin, store):
     before = sorted(map(str, store.load_registry().to_dict()["unit"]))
     bad = b'[[unit]]\nid = "a"\nname = "A"\nparent = "nowhere"\n'
     response = admin.post("/admin/registry", data={"csrf": csrf(admin)}, files={"file": ("r.toml", bad)})
-    assert "parent 'nowhere' is not a unit" in html.unescape(response.text)
+    assert "Đơn vị a: đơn vị cấp trên 'nowhere' không có" in html.unescape(response.text)  # the page's language
     assert sorted(map(str, store.load_registry().to_dict()["unit"])) == before
     response = admin.post("/admin/registry", data={"csrf": csrf(admin)}, files={"file": ("r.toml", b"not = [toml")})
     assert 'role="alert"' in response.text
