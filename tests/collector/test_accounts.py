@@ -151,7 +151,7 @@ def test_an_admin_changes_a_users_role_and_unit_from_the_page_and_sees_what_was_
     assert sapa.get("/api/v1/units/10.085/summary").status_code == 200
     assert sapa.get("/api/v1/units/10.082/summary").status_code == 404
     refused = admin.post("/admin/users/sapa/edit", data={"csrf": csrf, "role": "emperor", "unit": "10.085"})
-    assert "role must be one of" in refused.text
+    assert "Vai trò phải là một trong" in refused.text
     assert (
         "Không thể tự đổi"
         in admin.post("/admin/users/admin/edit", data={"csrf": csrf, "role": "viewer", "unit": "10"}).text
@@ -174,5 +174,5 @@ def test_a_district_admin_cannot_grant_a_unit_outside_their_own(client_for, stor
     client.post("/login", data={"username": "vb-admin", "password": PASSWORD})
     csrf = client.get("/admin/users").text.split('name="csrf" value="')[1].split('"')[0]
     answer = client.post("/admin/users/vb-clerk/edit", data={"csrf": csrf, "role": "admin", "unit": "10"})
-    assert "not one of yours" in answer.text
+    assert "không thuộc quyền của bạn" in answer.text
     assert Accounts(store).user("vb-clerk").unit == "10.085.02944"
