@@ -31,6 +31,7 @@ from kiosk import wire
 log = logging.getLogger(__name__)
 
 RULE_KEYS = ("dissatisfied_share", "window_h", "min_ratings", "silent_min", "offline_min")
+RULE_MAX = {"window_h": 24 * 366, "min_ratings": 1_000_000, "silent_min": 100_000, "offline_min": 100_000}
 
 
 class RuleError(CollectorError, ValueError):
@@ -46,10 +47,34 @@ class Rules:
     offline_min: int
 
     def __post_init__(self) -> None:
-        if not 0 < self.dissatisfied_share <= 1:
+        # The same bounds as [alerts] in the config: a value beyond them (1e308 hours, nan) made
+        # every later evaluation fail, and with it the alerts of every unit.
+        if not (isinstance(self.dissatisfied_share, float | int) and 0 < self.dissatisfied_share <= 1):
             raise RuleError("dissatisfied_share must be above 0 and at most 1")
-        if self.window_h <= 0 or self.min_ratings < 1 or self.silent_min < 1 or self.offline_min < 1:
-            raise RuleError("window_h, min_ratings, silent_min and offline_min must be positive")
+        if not (isinstance(self.window_h, float | int) and 0 < self.window_h <= RULE_MAX["window_h"]):
+            raise RuleError(f"window_h must be above 0 and at most {RULE_MAX['window_h']:g}")
+        for key in ("min_ratings", "silent_min", "offline_min"):
+            value = getattr(self, key)
+            if not (isinstance(value, int) and 1 <= value <= RULE_MAX[key]):
+                raise RuleError(f"{key} must be a whole number from 1 to {RULE_MAX[key]}")
+
+    @classmethod
+    def from_form(cls, base: Rules, values: dict[str, Any]) -> Rules:
+        """Rules from a form's text: a decimal comma is a decimal point ("0,3"), whole numbers
+        are whole; anything else is a RuleError that names the field."""
+        changed: dict[str, Any] = {}
+        for key, raw in values.items():
+            if key not in RULE_KEYS:
+                continue
+            text = str(raw).strip().replace(",", ".")
+            try:
+                number = float(text) if key in ("dissatisfied_share", "window_h") else int(text)
+            except ValueError:
+                raise RuleError(f"{key}: {str(raw)[:40]!r} is not a number") from None
+            if number != number or number in (float("inf"), float("-inf")):
+                raise RuleError(f"{key}: {str(raw)[:40]!r} is not a number")
+            changed[key] = number
+        return replace(base, **changed)
 
 
 @dataclass(frozen=True)
@@ -129,16 +154,20 @@ class AlertBook:
 
     def set_rules(self, unit: str, values: dict[str, Any], registry: Registry) -> Rules:
         registry.unit(unit)
-        base = self.rules_for(unit, registry)
-        try:
-            rules = replace(base, **{k: type(getattr(base, k))(v) for k, v in values.items() if k in RULE_KEYS})
-        except (TypeError, ValueError) as exc:
-            raise RuleError(str(exc)) from None
+        rules = Rules.from_form(self.rules_for(unit, registry), values)
         self.store.alert_rules_put(unit, json.dumps(asdict(rules)))
         return rules
 
     def own_rules(self) -> dict[str, Rules]:
-        return {unit: Rules(**json.loads(doc)) for unit, doc in self.store.alert_rules_all().items()}
+        """Each unit's own rules; one stored before the rules were bounded, and out of them, is
+        logged and left out (the unit gets its parent's), never a stop of every unit's alerts."""
+        own = {}
+        for unit, doc in self.store.alert_rules_all().items():
+            try:
+                own[unit] = Rules(**json.loads(doc))
+            except (RuleError, TypeError, ValueError) as exc:
+                log.error("alert rules of unit %s are ignored: %s", unit, exc)
+        return own
 
     def rules_for(self, unit: str, registry: Registry, own: dict[str, Rules] | None = None) -> Rules:
         own = self.own_rules() if own is None else own

@@ -538,10 +538,9 @@ ERRORS_VI: tuple[tuple[str, str], ...] = (
     ),
     ("dissatisfied_share must be above 0 and at most 1", "Tỷ lệ không hài lòng phải lớn hơn 0 và không quá 1"),
     ("say what was done about the alert", "Hãy ghi việc đã làm để xử lý cảnh báo"),
-    (
-        "window_h, min_ratings, silent_min and offline_min must be positive",
-        "Khoảng thời gian, số lượt tối thiểu, số phút im lặng và số phút mất kết nối phải là số dương",
-    ),
+    ("window_h must be above 0 and at most {}", "Khoảng xét (giờ) phải lớn hơn 0 và không quá {0}"),
+    ("{} must be a whole number from 1 to {}", "{0} phải là số nguyên từ 1 đến {1}"),
+    ("{}: {} is not a number", "{0}: {1} không phải là một số"),
     ("an update action is {}", "Thao tác cập nhật là {0}"),
     (
         "settings are kept per unit or per kiosk, not per {}",
@@ -613,6 +612,8 @@ def error(message: str, lang: str, _depth: int = 0) -> str:
     """A message of the code in the reader's language (Vietnamese from ERRORS_VI; as it is otherwise)."""
     if lang != "vi" or _depth > 2:
         return message
+    if _depth and f"rule_{message}" in _TEXT:  # a rule's key in a message: its name on the rules page
+        return text(f"rule_{message}", lang)
     for pattern, vietnamese in _ERRORS:
         found = pattern.match(message)
         if found:

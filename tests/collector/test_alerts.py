@@ -259,3 +259,39 @@ def test_alert_list_filters_by_unit_and_state_and_links_to_the_counter(store, se
     vanban = logged_in("vanban")
     assert vanban.get("/alerts?unit=10.082").status_code == 404
     assert 'data-alert="' + str(sp.id) + '"' not in vanban.get("/alerts").text
+
+
+@pytest.mark.parametrize(
+    ("values", "words"),
+    [
+        ({"window_h": "1e308"}, "Khoảng xét (giờ) phải lớn hơn 0 và không quá 8784"),
+        ({"window_h": "nan"}, "không phải là một số"),
+        ({"min_ratings": "99999999999999999999999"}, "Số lượt tối thiểu để xét phải là số nguyên từ 1 đến 1000000"),
+        ({"min_ratings": "1.5"}, "không phải là một số"),
+        ({"dissatisfied_share": "abc"}, "không phải là một số"),
+        ({"dissatisfied_share": "1,5"}, "Tỷ lệ không hài lòng phải lớn hơn 0 và không quá 1"),
+    ],
+)
+def test_rules_out_of_bounds_are_refused_in_words_and_alerts_go_on(store, settings, client_for, values, words):
+    """From the review: window_h = 1e308 was stored, and every later evaluation failed with an
+    OverflowError, for every unit."""
+    from tests.collector.conftest import PASSWORD
+
+    admin = client_for("admin")
+    admin.auth = None
+    admin.post("/login", data={"username": "admin", "password": PASSWORD})
+    token = admin.get("/admin/rules").text.split('name="csrf" value="')[1].split('"')[0]
+    page = admin.post("/admin/rules", data={"csrf": token, "unit": "10", **values}, follow_redirects=False)
+    assert page.status_code == 200 and words in page.text, page.text[-2000:]
+    assert AlertBook(store, settings).own_rules() == {}
+    registry = store.load_registry()
+    assert AlertBook(store, settings).set_rules("10", {"dissatisfied_share": "0,3"}, registry).dissatisfied_share == 0.3
+
+
+def test_rules_stored_out_of_bounds_before_are_ignored_not_a_stop(store, settings):
+    store.alert_rules_put("10.085", json.dumps({"dissatisfied_share": 0.5, "window_h": 1e308, "min_ratings": 1,
+                                                "silent_min": 90, "offline_min": 15}))  # fmt: skip
+    registry = store.load_registry()
+    book = AlertBook(store, settings)
+    assert "10.085" not in book.own_rules()
+    book.evaluate(registry, NOW)  # no OverflowError
