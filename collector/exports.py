@@ -304,7 +304,8 @@ class _Pdf(FPDF):
     def heading(self, lines: Sequence[str]) -> None:
         for i, line in enumerate(lines):
             self.set_font("DejaVu", "B" if i == 0 else "", 13 if i == 0 else 10)
-            self.cell(0, 8 if i == 0 else 6, line, new_x="LMARGIN", new_y="NEXT", align="C" if i == 0 else "L")
+            # multi_cell: a long unit or counter name wraps onto the next line instead of running off the page
+            self.multi_cell(0, 8 if i == 0 else 6, line, new_x="LMARGIN", new_y="NEXT", align="C" if i == 0 else "L")
         self.ln(3)
 
     def grid(self, columns: Sequence[Column], rows: Sequence[Sequence[Any]], widths: Sequence[float]) -> None:
@@ -433,13 +434,15 @@ def report_pdf(
     for label, value in figures:
         pdf.cell(70, 6, label)
         pdf.set_font("DejaVu", "B", 10)
-        pdf.cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("DejaVu", "", 10)
     pdf.ln(2)
     pdf.bars(chart_title, chart)
     usable = pdf.w - pdf.l_margin - pdf.r_margin
     first = min(80.0, usable * 0.3)
     rest = (usable - first) / max(1, len(table.columns) - 1)
+    if pdf.get_y() > pdf.h - 50:  # a table's title is never left alone at the foot of a page
+        pdf.add_page()
     pdf.set_font("DejaVu", "B", 10)
     pdf.cell(0, 7, table.title, new_x="LMARGIN", new_y="NEXT")
     pdf.grid(table.columns, table.rows, [first] + [rest] * (len(table.columns) - 1))

@@ -296,3 +296,14 @@ def test_sheet_names_keep_vietnamese_and_drop_what_excel_refuses():
     assert exports.sheet_title("Quầy [1]: Đất/đai?*") == "Quầy  1   Đất đai"
     assert len(exports.sheet_title("x" * 40)) == 31
     assert exports.sheet_title("[]") == "Sheet1"
+
+
+def test_a_long_name_in_the_heading_wraps_in_every_pdf():
+    """From the review: "Đơn vị: <190 characters>" ran off the page in the form and the reports."""
+    heading = ["TIÊU ĐỀ", f"Đơn vị: {LONG} {LONG}"]
+    rows = [exports.ThreeLevelRow("Xã 1", "An", (1, 2, 3))]
+    form = " ".join(pdf_text(exports.three_level_pdf(exports.three_level_table(rows, heading))).split())
+    table = exports.Table("Đơn vị", [exports.Column("Tên")], [["x"]])
+    report = exports.report_pdf(heading=heading, figures=[("Dữ liệu", LONG)], chart_title="t", chart=[], table=table)
+    for text in (form, " ".join(pdf_text(report).split())):
+        assert f"{LONG} {LONG}" in text
