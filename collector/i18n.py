@@ -413,6 +413,18 @@ WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "error": ("Lỗi", "Failing"),
         "disabled": ("Tắt", "Off"),
     },
+    "http_status": {  # the error page's title
+        "400": ("Yêu cầu không hợp lệ", "Bad request"),
+        "401": ("Cần đăng nhập", "Log-in needed"),
+        "403": ("Không có quyền truy cập", "Access denied"),
+        "404": ("Không tìm thấy", "Not found"),
+        "405": ("Cách gửi không được nhận", "Method not allowed"),
+        "413": ("Quá lớn", "Too large"),
+        "422": ("Dữ liệu không hợp lệ", "Invalid input"),
+        "429": ("Quá nhiều lần thử", "Too many attempts"),
+        "500": ("Lỗi máy chủ", "Server error"),
+        "503": ("Tạm thời không phục vụ được", "Unavailable for now"),
+    },
     "snapshot_error": {  # why a press has no picture (kiosk/camera.py; "not_kept": the demo's history)
         "camera_disabled": ("Không dùng camera", "Camera off"),
         "camera_failed": ("Camera lỗi", "Camera failed"),
@@ -594,6 +606,12 @@ ERRORS_VI: tuple[tuple[str, str], ...] = (
     ("this needs the {} role", "Việc này cần vai trò {0}"),
     ("tick at least one press to review", "Hãy chọn ít nhất một lượt bấm để xem xét"),
     ("unknown or revoked API token", "Mã truy cập API không có hoặc đã bị thu hồi"),
+    (
+        "a value in the address is not what this page takes: {}",
+        "Một giá trị trong địa chỉ không đúng loại trang này nhận: {0}",
+    ),
+    ("Not Found", "Không tìm thấy trang này"),
+    ("Method Not Allowed", "Trang này không nhận cách gửi đó"),
 )
 
 

@@ -6,10 +6,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from collector import i18n
 from collector.anystore import Store
@@ -140,22 +143,39 @@ def create_app(
     def to_login(request: Request, exc: LoginRequired) -> Response:
         return RedirectResponse(f"/login?next={exc.next_url}", status_code=303)
 
-    @app.exception_handler(HTTPException)
-    def errors(request: Request, exc: HTTPException) -> Response:
-        if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    def error_page(request: Request, status: int, detail: Any) -> Response:
         web: WebContext = app.state.web
+        lang = lang_of(request)
         return web.templates.TemplateResponse(
             request,
             "error.html",
             {
                 **base_vars(request, None, None),
-                "status": exc.status_code,
-                "detail": i18n.error(exc.detail, lang_of(request)) if isinstance(exc.detail, str) else exc.detail,
-                "lang": lang_of(request),
+                "status": status,
+                "detail": i18n.error(detail, lang) if isinstance(detail, str) else detail,
+                "lang": lang,
             },
-            status_code=exc.status_code,
+            status_code=status,
         )
+
+    def wants_page(request: Request) -> bool:
+        return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+    # Starlette's own (an unknown path, a wrong method) as well as the routes' HTTPException.
+    @app.exception_handler(StarletteHTTPException)
+    def errors(request: Request, exc: StarletteHTTPException) -> Response:
+        if not wants_page(request):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        return error_page(request, exc.status_code, exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid(request: Request, exc: RequestValidationError) -> Response:
+        """A path or query value of the wrong kind (/alerts/abc/press): a page for a browser, the
+        usual 422 JSON for the API."""
+        if not wants_page(request):
+            return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+        where = ", ".join(str(e.get("loc", ["?"])[-1]) for e in exc.errors()[:3])
+        return error_page(request, 422, f"a value in the address is not what this page takes: {where}")
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]

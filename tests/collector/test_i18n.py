@@ -167,3 +167,17 @@ def test_a_dissatisfied_alert_opens_the_last_unhappy_press_behind_it(store, sett
     assert answer.status_code == 303 and answer.headers["location"] == f"/ratings/{last_unhappy.id}"
     assert "Không hài lòng" in inspector.get(answer.headers["location"]).text
     assert inspector.get("/alerts/999999/press", follow_redirects=False).status_code == 404
+
+
+def test_a_browser_gets_a_page_in_its_language_for_unknown_paths_wrong_methods_and_bad_values(inspector):
+    html = {"accept": "text/html"}
+    for path, method, status, words in (
+        ("/nonexistent", "GET", 404, "Không tìm thấy trang này"),
+        ("/logout", "GET", 405, "Trang này không nhận cách gửi đó"),
+        ("/alerts/abc/press", "GET", 422, "Một giá trị trong địa chỉ không đúng loại trang này nhận: alert_id"),
+        ("/alerts/0/press", "GET", 422, "Dữ liệu không hợp lệ"),
+    ):
+        page = inspector.request(method, path, headers=html)
+        assert page.status_code == status and words in page.text and "<h1>" in page.text, (path, page.text[-800:])
+    assert inspector.get("/nonexistent").json() == {"detail": "Not Found"}  # not a browser: JSON as before
+    assert inspector.get("/api/v1/alerts?open_only=maybe").json()["detail"][0]["loc"] == ["query", "open_only"]
