@@ -376,7 +376,7 @@ AUDIT_ACTIONS: dict[str, tuple[str, str]] = {
     "export_csv": ("Xuất CSV", "Exported CSV"),
     "export_xlsx": ("Xuất Excel", "Exported XLSX"),
     "export_pdf": ("Xuất báo cáo PDF", "Exported a PDF report"),
-    "export_three_level_csv": ("Xuất mẫu 3 mức (CSV)", "Exported the three-level form (CSV)"),
+    "export_three_level_pdf": ("Xuất mẫu 3 mức (PDF)", "Exported the three-level form (PDF)"),
     "export_three_level_xlsx": ("Xuất mẫu 3 mức (Excel)", "Exported the three-level form (XLSX)"),
     "export_ratings_csv": ("Xuất từng lượt đánh giá (CSV)", "Exported raw ratings (CSV)"),
     "export_ratings_xlsx": ("Xuất từng lượt đánh giá (Excel)", "Exported raw ratings (XLSX)"),

@@ -14,7 +14,7 @@ KIOSK = ROOT.parent / "kiosk"
 EXPANSIONS = {
     "export_": ["export_csv", "export_xlsx"],
     "user_": ["user_disable", "user_enable", "user_unlock", "user_passwd", "user_edit"],
-    "export_three_level_": ["export_three_level_csv", "export_three_level_xlsx"],
+    "export_three_level_": ["export_three_level_pdf", "export_three_level_xlsx"],
 }
 CALL = re.compile(r"(?:\.audit\(\s*[^,]+,|audit_add\(\s*[^,]+,\s*[^,]+,)\s*(f?)\"([a-z_]*)(\{)?", re.S)
 

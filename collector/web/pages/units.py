@@ -103,6 +103,8 @@ def unit_table_export(
 @router.get("/units/{unit}/three-level.{kind}")
 def three_level(unit: str, kind: str, request: Request, me: ExportUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
     visible_unit(me, registry, unit)
+    if kind not in ("xlsx", "pdf"):  # before the audit: a made-up kind is no export
+        raise HTTPException(404, "the three-level form is .xlsx or .pdf")
     table = documents.three_level_form(ctx.settings, db, registry, unit, period_from(ctx, request), ctx.today())
     Accounts(db).audit(me.username, f"export_three_level_{kind}", f"unit:{unit}", table.heading[2])
     name = f"bao-cao-3-muc-{unit}-{stamp(period_from(ctx, request))}"
