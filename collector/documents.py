@@ -112,8 +112,9 @@ def three_level_form(
     if summary["unsynced"]:
         key = "form_unsynced_left_out" if exclude else "form_unsynced_counted"
         heading.append(i18n.text(key, "vi").format(n=formats.number(summary["unsynced"])))
-    levels = [sum(r.counts[i] for r in rows) for i in range(3)]
-    notes = form_notes(settings.reports.neutral_as, summary, levels, "vi")
+    notes = form_notes(
+        settings.reports.neutral_as, summary, form_scores(settings, db, registry, unit, period, summary), "vi"
+    )
     return exports.three_level_table(rows, heading, notes)
 
 
@@ -126,18 +127,27 @@ def page_form_notes(
     summary: dict[str, Any],
     lang: str,
 ) -> list[str]:
-    """The three-level form's notes for the unit page, from the figures the page shows (the form's
-    own rows only when unverified times are left out of it)."""
-    if settings.reports.three_level_exclude_unsynced and summary["unsynced"]:
-        rows = reports.three_level_rows(
-            Officers(db, settings.tz), registry, unit, period.start, period.end, settings.reports.neutral_as, "",
-            exclude_unsynced=True,
-        )  # fmt: skip
-        levels = [sum(r.counts[i] for r in rows) for i in range(3)]
-    else:
-        by_score = {int(k): v for k, v in summary["by_score"].items()}
-        levels = list(exports.three_levels(by_score, settings.reports.neutral_as))
-    return form_notes(settings.reports.neutral_as, summary, levels, lang)
+    """The three-level form's notes for the unit page (the same as under the form)."""
+    return form_notes(
+        settings.reports.neutral_as, summary, form_scores(settings, db, registry, unit, period, summary), lang
+    )
+
+
+def form_scores(
+    settings: CollectorSettings, db: Store, registry: Registry, unit: str, period: Period, summary: dict[str, Any]
+) -> dict[int, int]:
+    """The ratings per score the three-level form counts: the page's, or without those of an
+    unverified time when ``[reports] three_level_exclude_unsynced`` leaves them out."""
+    if not (settings.reports.three_level_exclude_unsynced and summary["unsynced"]):
+        return {int(k): v for k, v in summary["by_score"].items()}
+    scores = dict.fromkeys((1, 2, 3, 4), 0)
+    per_officer = Officers(db, settings.tz).by_officer(
+        registry.counters_under(unit), period.start, period.end, exclude_unsynced=True
+    )
+    for by_score in per_officer.values():
+        for score, n in by_score.items():
+            scores[score] += n
+    return scores
 
 
 def form_rate(levels: list[int]) -> float | None:
@@ -146,11 +156,13 @@ def form_rate(levels: list[int]) -> float | None:
     return (levels[0] + levels[1]) / total if total else None
 
 
-def form_notes(neutral_as: str, summary: dict[str, Any], levels: list[int], lang: str) -> list[str]:
-    """What stands under the three-level form: how «Bình thường» was counted, the form's rate next
-    to the dashboard's four-level rate (so that the two never differ without saying why)."""
+def form_notes(neutral_as: str, summary: dict[str, Any], scores: dict[int, int], lang: str) -> list[str]:
+    """What stands under the three-level form: how «Bình thường» was counted (of the ratings the
+    form counts, ``scores``), the form's rate next to the dashboard's four-level rate (so that the
+    two never differ without saying why)."""
+    levels = list(exports.three_levels(scores, neutral_as))
     return [
-        i18n.text(f"form_neutral_{neutral_as}", lang).format(n=formats.number(summary["by_score"]["2"], lang)),
+        i18n.text(f"form_neutral_{neutral_as}", lang).format(n=formats.number(scores[2], lang)),
         i18n.text("form_rate", lang).format(
             rate=formats.percent(form_rate(levels), lang), rate4=formats.percent(summary["satisfaction_rate"], lang)
         ),

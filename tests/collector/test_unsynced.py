@@ -96,6 +96,11 @@ def test_three_level_form_leaves_unsynced_ratings_out_by_setting(settings, store
     assert values[4][0] == "Không tính 3 lượt đánh giá có thời gian chưa xác minh (đồng hồ thiết bị chưa đồng bộ)"
     total = next(r for r in values if r and r[1] == "Tổng cộng")
     assert total[3] == 2 and (total[4], total[6], total[8]) == (1, 1, 0)  # the synced 4 and the corrected 3
+    # From the review: its note counted «Bình thường» among the ratings left out; it counts the form's.
+    notes = [str(r[0]) for r in values if r and r[0] and "Bình thường" in str(r[0])]
+    assert notes and "(0 lượt) được tính là «Hài lòng»" in notes[0], notes
+    assert any("Tỷ lệ hài lòng theo mẫu 3 mức = (Rất hài lòng + Hài lòng) / tổng số lượt = 100,0 %" in str(r[0])
+               for r in values if r)  # fmt: skip
 
 
 def test_the_setting_is_read_from_collector_toml(tmp_path):
