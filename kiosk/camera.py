@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Protocol
 
@@ -143,10 +144,11 @@ class GeneratedCamera:
 
     name = "generated"
 
-    def __init__(self, *, width: int = 320, height: int = 240, label: str = "kiosk") -> None:
+    def __init__(self, *, width: int = 320, height: int = 240, label: str = "kiosk", tz: tzinfo | None = None) -> None:
         self.width = width
         self.height = height
         self.label = label
+        self.tz = tz  # the stamp's time zone (the office's); None: the machine's
         self._frame = 0
 
     def capture(self) -> bytes:
@@ -159,7 +161,7 @@ class GeneratedCamera:
         cv2.putText(image, self.label, (10, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 2)
         cv2.putText(
             image,
-            time.strftime("%Y-%m-%d %H:%M:%S"),
+            datetime.now(self.tz).strftime("%d/%m/%Y %H:%M:%S"),  # local time, as the pages show it
             (10, self.height - 20),
             cv2.FONT_HERSHEY_SIMPLEX,
             0.6,

@@ -14,6 +14,7 @@ from kiosk.camera import Camera, GeneratedCamera
 from kiosk.clock import CLOCK_OFFSET_FILE, SteppableClock, SystemClock
 from kiosk.config import KioskSettings, load_settings
 from kiosk.errors import ConfigError, KioskError
+from kiosk.hours import zone
 from kiosk.logs import setup_logging
 from kiosk.panel import ButtonPanel
 
@@ -74,7 +75,7 @@ def _run(args: argparse.Namespace) -> int:
         panel: ButtonPanel = fake_panel
         # A laptop's webcam (or a video file) is used when configured; otherwise drawn frames.
         camera: Camera | None = make_camera(settings) or GeneratedCamera(
-            label=f"{settings.kiosk_id} {settings.counter}"
+            label=f"{settings.kiosk_id} {settings.counter}", tz=zone(settings.office.timezone)
         )
     else:
         panel = make_panel(settings)
