@@ -8,8 +8,9 @@ there all year:
 - each counter has its mood (the demo's: Sa Pa's second counter is the weak one);
 - an officer whose ratings dropped: at Văn Bàn's first counter, the afternoon officer's last
   three months are poor;
-- a kiosk that was offline for a week (Phố Lu's, six to five weeks ago): no ratings then, and
-  its status went offline and came back.
+- a kiosk that was offline for a week (Phố Lu's, two to three weeks ago): no ratings then, and
+  its status went offline and came back;
+- today's ratings up to now, so the alert loop has a day to judge on the first start.
 
     scripts/demo_history.py --config DIR/collector.toml [--days 365]
 
@@ -46,7 +47,7 @@ WEAK_COUNTER = "sp-q2"
 DROPPED = ("vb-q1", 1)  # the counter, and which of its two officers (the afternoon one of day 0)
 DROPPED_DAYS = 90
 OFFLINE_KIOSK = "k-pl-q1"
-OFFLINE_DAYS = (42, 35)  # from this many days ago to this many
+OFFLINE_DAYS = (20, 13)  # from this many days ago to this many (within the kiosk page's 30 days)
 FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi"]
 GIVEN = ["Văn An", "Thị Bình", "Minh Châu", "Thu Hà", "Quốc Huy", "Thị Lan", "Đức Long", "Thị Mai", "Văn Nam",
          "Thanh Tâm", "Hữu Thắng", "Thị Yến"]  # fmt: skip
@@ -102,14 +103,17 @@ def roster(registry: Registry, today: date, days_back: int, days_ahead: int = 14
     return lines
 
 
-def presses(registry: Registry, today: date, days: int, seed: int = 5) -> Iterator[tuple[str, str, datetime, int]]:
-    """(kiosk, counter, local time, score) for every rating of the ``days`` before ``today``."""
+def presses(
+    registry: Registry, today: date, days: int, seed: int = 5, *, until: datetime | None = None
+) -> Iterator[tuple[str, str, datetime, int]]:
+    """(kiosk, counter, local time, score) for every rating of the ``days`` before ``today``, and
+    of today before ``until`` (naive local time) when given."""
     rng = random.Random(seed)
     mood = moods(registry)
     pairs = officers(registry)
     kiosk_of = {k.counter: k.id for k in registry.kiosks.values()}
     weak_officer = pairs[DROPPED[0]][DROPPED[1]][0]
-    for back in range(days, 0, -1):
+    for back in range(days, -1 if until is not None else 0, -1):
         day = today - timedelta(days=back)
         if day in HOLIDAYS or WEEKDAY[day.weekday()] == 0:
             continue
@@ -127,6 +131,8 @@ def presses(registry: Registry, today: date, days: int, seed: int = 5) -> Iterat
                     else int(rng.uniform(810, 1020))
                 )
                 at = datetime.combine(day, datetime.min.time()) + timedelta(minutes=minute, seconds=rng.randrange(60))
+                if until is not None and at >= until:
+                    continue
                 weights = MOODS[mood[counter]]
                 if back <= DROPPED_DAYS and on_duty(counter, day, at.hour, today, pairs) == weak_officer:
                     weights = MOODS["poor"]
@@ -134,7 +140,9 @@ def presses(registry: Registry, today: date, days: int, seed: int = 5) -> Iterat
                 yield kiosk, counter, at, score
 
 
-def store_history(store, registry: Registry, tz: ZoneInfo, today: date, days: int) -> int:  # noqa: ANN001
+def store_history(  # noqa: ANN001
+    store, registry: Registry, tz: ZoneInfo, today: date, days: int, *, until: datetime | None = None
+) -> int:
     """Every press of ``presses()`` into the store, a day at a time (roll-ups in each transaction);
     and the offline kiosk's week in its status history. Returns how many ratings."""
     unit_of = {c.id: c.unit for c in registry.counters.values()}
@@ -152,7 +160,7 @@ def store_history(store, registry: Registry, tz: ZoneInfo, today: date, days: in
         batch.clear()
 
     current = None
-    for kiosk, counter, at, score in presses(registry, today, days):
+    for kiosk, counter, at, score in presses(registry, today, days, until=until):
         if current is not None and at.date() != current and sum(map(len, batch.values())) >= 2000:
             flush()
         current = at.date()
@@ -204,7 +212,8 @@ def main() -> int:
     try:
         registry = store.load_registry()
         started = time.monotonic()
-        n = store_history(store, registry, settings.tz, datetime.now(settings.tz).date(), args.days)
+        now = datetime.now(settings.tz)
+        n = store_history(store, registry, settings.tz, now.date(), args.days, until=now.replace(tzinfo=None))
     finally:
         store.close()
     print(f"history    {n} ratings over the last {args.days} days stored in {time.monotonic() - started:.1f} s")
