@@ -31,6 +31,7 @@ from kiosk import wire
 
 ROLES = ("admin", "inspector", "viewer")
 MAX_FAILED_LOGINS = 5
+MAX_USERNAME_LENGTH = 64
 LOCKOUT = timedelta(minutes=15)
 SESSION_LIFETIME = timedelta(hours=10)
 MIN_PASSWORD_LENGTH = 10
@@ -118,7 +119,9 @@ class Accounts:
 
     def add_user(self, username: str, password: str, *, role: str, unit: str, registry: Registry) -> None:
         if not username or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
-            raise AuthError(f"user name {username!r}: letters, digits, '.', '-', '_' only")
+            raise AuthError(f"user name {username[:80]!r}: letters, digits, '.', '-', '_' only")
+        if len(username) > MAX_USERNAME_LENGTH:
+            raise AuthError(f"a user name is at most {MAX_USERNAME_LENGTH} characters")
         if role not in ROLES:
             raise AuthError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         registry.unit(unit)  # NotFound for an unknown unit

@@ -509,6 +509,7 @@ ERRORS_VI: tuple[tuple[str, str], ...] = (
     ("unit {}: not one of yours", "Đơn vị {0} không thuộc quyền của bạn"),
     ("user name {}: letters, digits, '.', '-', '_' only", "Tên đăng nhập {0}: chỉ dùng chữ, số, '.', '-', '_'"),
     ("user {} exists already", "Người dùng {0} đã có"),
+    ("a user name is at most {} characters", "Tên đăng nhập dài nhiều nhất {0} ký tự"),
     ("wrong user name or password", "Sai tên đăng nhập hoặc mật khẩu"),
     ("counter id {} is not valid", "Mã quầy {0} không hợp lệ"),
     ("counter {}: unit {} is not a unit", "Quầy {0}: {1} không phải là đơn vị"),

@@ -149,6 +149,11 @@ def test_a_form_error_is_shown_in_vietnamese(client_for):
         data={"csrf": token, "username": "bad name!", "password": "x" * 12, "role": "viewer", "unit": "10"},
     )
     assert "Tên đăng nhập &#39;bad name!&#39;: chỉ dùng chữ, số" in page.text, page.text[-1500:]
+    page = admin.post(
+        "/admin/users",
+        data={"csrf": token, "username": "a" * 5000, "password": "x" * 12, "role": "viewer", "unit": "10"},
+    )
+    assert "Tên đăng nhập dài nhiều nhất 64 ký tự" in page.text
 
 
 def test_a_dissatisfied_alert_opens_the_last_unhappy_press_behind_it(store, settings, inspector):
