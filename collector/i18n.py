@@ -294,6 +294,11 @@ _TEXT: dict[str, tuple[str, str]] = {
     "cert_days_left": ("còn {n} ngày", "{n} days left"),
     "period_at": ("Một ngày trong kỳ", "A day in the period"),
     "last_unhappy_press": ("Lượt «Không hài lòng» gần nhất", "The last «dissatisfied» press"),
+    "compare_empty": ("{label}: không có lượt đánh giá nào để so sánh", "{label}: no ratings to compare with"),
+    "compare_partial": (
+        "{label}: chỉ có dữ liệu từ {since}; các thay đổi so với kỳ này cần đọc thận trọng",
+        "{label}: data only from {since}; read the changes against it with care",
+    ),
     "raw_ratings": ("Từng lượt đánh giá", "Each rating"),
     "definitions": ("Cách tính các chỉ số", "How the figures are counted"),
     "def_rate": (

@@ -111,3 +111,24 @@ def test_a_press_with_its_picture_officer_and_the_pictured_presses_around_it(sto
 def test_the_compare_page_keeps_its_unit_when_the_period_changes(inspector):
     page = inspector.get("/compare?counter=vb-q1&period=month&at=2026-10-15").text
     assert page.count('<input type="hidden" name="counter" value="vb-q1">') == 2  # both period forms
+
+
+def test_a_period_before_any_data_or_with_data_from_part_of_it_is_said_not_silently_compared(
+    store, settings, inspector
+):
+    """From the review: a year compared with the year before, which held five weeks of data, gave
+    +4.745 with no word; the previous and the year-before column were the same year twice."""
+    store_ratings(
+        store,
+        presses("vb-q1", datetime(2025, 11, 20, 2, 0, tzinfo=UTC), [4, 1], 1)  # the first ratings ever
+        + presses("vb-q1", datetime(2026, 6, 10, 2, 0, tzinfo=UTC), [4, 4, 3], 10),
+        tz=settings.tz,
+    )
+    year = inspector.get("/compare?counter=vb-q1&period=year&at=2026-01-01").text
+    assert re.findall(r"<th class=\"n\"[^>]*>([^<]+)</th>", year) == ["Năm 2026", "Năm 2025", "Thay đổi"]
+    assert "Năm 2025: chỉ có dữ liệu từ 11/2025" in year
+    empty = inspector.get("/compare?counter=vb-q1&period=month&at=2025-11-01").text
+    assert "Tháng 10/2025: không có lượt đánh giá nào để so sánh" in empty
+    ordinary = inspector.get("/compare?counter=vb-q1&period=month&at=2026-06-01").text  # May: nothing, but data before
+    assert "Tháng 05/2026: không có lượt đánh giá nào để so sánh" in ordinary
+    assert "chỉ có dữ liệu từ" not in ordinary

@@ -1,12 +1,12 @@
 """Pages: counters and officers."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 
-from collector import charts, documents, exports, i18n, reports
+from collector import charts, documents, exports, formats, i18n, reports
 from collector.accounts import Accounts
 from collector.anystore import Store
 from collector.officers import NOBODY, Officers, local_bounds
@@ -114,14 +114,36 @@ def compare_page(
         name = registry.counters[counter].name
     lang = lang_of(request)
     period = period_from(ctx, request)
-    periods = [period, period.previous(), period.year_before()]
+    periods: list[Period] = []
+    for candidate in (period, period.previous(), period.year_before()):  # a year: the one before is a year before
+        if all((candidate.start, candidate.end) != (p.start, p.end) for p in periods):
+            periods.append(candidate)
 
     def summary(p: Period) -> dict[str, Any]:
         if unit:
             return reports.summarise_unit(db, registry, unit, p.start, p.end)
         return reports.summarise_counter(db, registry, counter, p.start, p.end)
 
-    columns = [{"label": p.label_vi() if lang == "vi" else p.label_en(), "s": summary(p), "period": p} for p in periods]
+    columns: list[dict[str, Any]] = [
+        {"label": p.label_vi() if lang == "vi" else p.label_en(), "s": summary(p), "period": p} for p in periods
+    ]
+    counters = registry.counters_under(unit) if unit else [counter]
+
+    def started_before(p: Period) -> bool:
+        """Whether any rating at all came before the period (else its first weeks had no kiosks)."""
+        return any(
+            c.n for c in db.counts(counters, p.start - timedelta(days=3650), p.start - timedelta(days=1), by="counter")
+        )
+
+    notes = []
+    for column in columns[1:]:  # a period with no data, or data from part of it, is said, not silently compared
+        points = column["s"].get("days") or column["s"].get("months") or []
+        first = next((pt for pt in points if pt["total"] or pt["flagged"]), None)
+        if first is None:
+            notes.append(i18n.text("compare_empty", lang).format(label=column["label"]))
+        elif first is not points[0] and not started_before(column["period"]):
+            since = formats.day(first["day"]) if "day" in first else f"{first['month'][5:]}/{first['month'][:4]}"
+            notes.append(i18n.text("compare_partial", lang).format(label=column["label"], since=since))
     return render(
         ctx,
         request,
@@ -132,6 +154,7 @@ def compare_page(
         target={"unit": unit} if unit else {"counter": counter},
         back=f"/units/{unit}" if unit else f"/counters/{counter}",
         columns=columns,
+        notes=notes,
         **period_vars(request, period),
     )
 
