@@ -457,7 +457,14 @@ def report(
     summary: dict[str, object] = {"verdict": verdict.__dict__ | {"missing": len(verdict.missing)}}
     processes: dict[str, object] = {}
     for proc in (collector, *kiosks):
-        first, last, per_hour = growth(proc.steady(started, warmup_s))
+        steady = proc.steady(started, warmup_s)
+        if len(steady) < 2:  # restarted too late (a kiosk-kill fault) to be warm before the end
+            print(
+                f"  {proc.name:<14} restarted at {proc.started_at - started:.0f} s: not warm before the end, not measured"
+            )
+            processes[proc.name] = {"measured": False, "restarted_at_s": round(proc.started_at - started, 1)}
+            continue
+        first, last, per_hour = growth(steady)
         presses_per_hour = rate * 60 * (len(kiosks) if proc is collector else 1)
         per_press_kib = per_hour * 1024 / presses_per_hour if presses_per_hour else 0.0
         threads, fds = (proc.samples[-1][2], proc.samples[-1][3]) if proc.samples else (0, 0)
