@@ -35,7 +35,7 @@ class ExportError(CollectorError, RuntimeError):
 @dataclass(frozen=True)
 class Column:
     title: str
-    kind: str = "text"  # text | int | rate (0..1) | decimal | datetime (naive, local) | date | month (a date)
+    kind: str = "text"  # text | int | rate (0..1) | decimal (one digit) | datetime (naive, local) | date | month (a date)
 
 
 @dataclass
@@ -109,7 +109,7 @@ def _plain(value: Any, column: Column) -> Any:
     if column.kind == "rate":
         return f"{value * 100:.1f}"
     if column.kind == "decimal":
-        return f"{value:.2f}"
+        return f"{value:.1f}"
     if column.kind in ("date", "month", "datetime") and isinstance(value, date):
         return _date_text(value, column.kind)
     return value
@@ -150,7 +150,7 @@ def to_xlsx(table: Table) -> bytes:
 
 NUMBER_FORMATS = {
     "rate": "0.0%",  # a real percentage: Excel shows 96,9% in Vietnamese
-    "decimal": "0.00",
+    "decimal": "0.0",  # the index, with one decimal as on the pages
     "datetime": "dd/mm/yyyy hh:mm:ss",
     "date": "dd/mm/yyyy",
     "month": "mm/yyyy",
@@ -401,7 +401,7 @@ def _pdf_text(value: Any, column: Column) -> str:
     if column.kind == "int":
         return formats.number(value)
     if column.kind == "decimal":
-        return formats.decimal(value, digits=2)
+        return formats.decimal(value, digits=1)
     if column.kind in ("date", "month", "datetime") and isinstance(value, date):
         return _date_text(value, column.kind)
     return str(value)

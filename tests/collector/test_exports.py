@@ -63,6 +63,7 @@ def test_unit_table_csv_and_xlsx_match_the_api(admin, october):
     khanh = next(r for r in rows if r[0] == "Xã Khánh Yên Hạ")
     assert int(khanh[2]) == by_name["Xã Khánh Yên Hạ"]["total"] == 10
     assert float(khanh[3]) == round(by_name["Xã Khánh Yên Hạ"]["satisfaction_rate"] * 100, 1) == 60.0
+    assert khanh[4] == f"{by_name['Xã Khánh Yên Hạ']['index']:.1f}"  # the index with one decimal, as on the page
     sheet = load_workbook(io.BytesIO(admin.get(f"/units/10.085/table.xlsx?{MONTH}").content)).active
     values = list(sheet.iter_rows(values_only=True))
     assert values[0] == ("Huyện Văn Bàn", *[None] * 10)
@@ -70,6 +71,7 @@ def test_unit_table_csv_and_xlsx_match_the_api(admin, october):
     assert row[2] == 4 and row[3] == pytest.approx(0.75)
     row_no = next(i for i, r in enumerate(values, start=1) if r[0] == "Quầy 1 — Đất đai (Văn Bàn)")
     assert sheet.cell(row=row_no, column=4).number_format == "0.0%"  # Excel shows 75,0 % in Vietnamese
+    assert sheet.cell(row=row_no, column=5).number_format == "0.0"
 
 
 def test_three_level_form_maps_scores_and_attributes_officers(admin, october):
