@@ -35,7 +35,7 @@ class ExportError(CollectorError, RuntimeError):
 @dataclass(frozen=True)
 class Column:
     title: str
-    kind: str = "text"  # text | int | rate (0..1) | decimal (one digit) | datetime (naive, local) | date | month (a date)
+    kind: str = "text"  # text | int | rate (0..1) | decimal (1 digit) | datetime (naive local) | date | month
 
 
 @dataclass

@@ -299,6 +299,10 @@ _TEXT: dict[str, tuple[str, str]] = {
         "{label}: chỉ có dữ liệu từ {since}; các thay đổi so với kỳ này cần đọc thận trọng",
         "{label}: data only from {since}; read the changes against it with care",
     ),
+    "menu": ("Trình đơn", "Menu"),
+    "where_am_i": ("Vị trí trong cây đơn vị", "Where in the unit tree"),
+    "pages_of_list": ("Các trang của danh sách", "Pages of the list"),
+    "pages_of_list_end": ("Các trang của danh sách (cuối danh sách)", "Pages of the list (at its end)"),
     "raw_ratings": ("Từng lượt đánh giá", "Each rating"),
     "definitions": ("Cách tính các chỉ số", "How the figures are counted"),
     "def_rate": (

@@ -364,7 +364,7 @@ def test_every_page_fits_a_phone_and_charts_stay_readable(browser, site):
 def test_pages_have_no_serious_accessibility_violations(browser, site):
     """axe-core (the script of the npm registry's axe-core, as the axe-playwright-python package
     ships it) on every page the walk visits, the login page and a press: no violation rated
-    serious or critical (contrast, names of buttons, links and form fields, landmarks, language)."""
+    moderate, serious or critical (contrast, names of buttons, links and form fields, landmarks, language)."""
     import axe_playwright_python
 
     axe = (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text(encoding="utf-8")
@@ -386,7 +386,7 @@ def test_pages_have_no_serious_accessibility_violations(browser, site):
         serious = [
             f"{v['id']} ({v['impact']}): {v['nodes'][0]['target']} {v['help']}"
             for v in result["violations"]
-            if v["impact"] in ("serious", "critical")
+            if v["impact"] in ("moderate", "serious", "critical")
         ]
         if serious:
             found[path] = serious
