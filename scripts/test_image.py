@@ -787,6 +787,10 @@ def scenario(args: argparse.Namespace) -> int:
         if powered:
             powered[-1].shutdown()
     finally:
+        for pi in powered:  # whatever went wrong, no emulated Pi outlives the check (one once ran on for an hour)
+            if pi.proc.poll() is None:
+                pi.proc.kill()
+                pi.proc.wait()
         collector.stop()
     failed = [name for name, ok, _ in checks.results if not ok]
     print("\nfigures:")
