@@ -252,8 +252,9 @@ def test_alert_list_filters_by_unit_and_state_and_links_to_the_counter(store, se
     assert shown("?state=acked") == {sp.id}
     assert shown("?unit=10&state=open") == {vb.id, kiosk.id}  # a unit means everything below it
     day = NOW.astimezone(settings.tz).date().isoformat()
+    first = (NOW - timedelta(hours=24)).astimezone(settings.tz).date().isoformat()  # the alert's 24-hour window
     page = admin.get("/alerts?unit=10.085").text
-    assert f'href="/counters/vb-q1?period=day&amp;at={day}"' in page and registry.counters["vb-q1"].name in page
+    assert f'href="/counters/vb-q1?from={first}&amp;to={day}"' in page and registry.counters["vb-q1"].name in page
     assert admin.get("/alerts?state=everything").status_code == 400
     # an inspector of Văn Bàn neither sees Sa Pa's alerts nor may ask for them
     vanban = logged_in("vanban")

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from collector import exports, i18n, reports
 from collector.accounts import Accounts, Principal
-from collector.alerts import AlertBook, RuleError
+from collector.alerts import Alert, AlertBook, RuleError
 from collector.anystore import Store
 from collector.errors import NotFound
 from collector.officers import Officers, local_bounds
@@ -312,7 +312,7 @@ def alerts_page(
     if state == "acked":
         alerts = [a for a in alerts if a.acked_at]
     tz = ctx.settings.tz
-    links = {a.id: _alert_link(a.target, a.opened_at, registry, tz) for a in alerts}
+    links = {a.id: _alert_link(a, registry, tz) for a in alerts}
     return render(
         ctx,
         request,
@@ -332,12 +332,22 @@ def alerts_page(
     )
 
 
-def _alert_link(target: str, opened_at: str, registry: Registry, tz: ZoneInfo) -> tuple[str, str] | None:
-    """(URL, label) of what an alert is about: the counter's page on the day it was opened, or the
-    kiosks page for a kiosk."""
-    day = wire.parse_time(opened_at).astimezone(tz).date().isoformat()
+def _alert_link(alert: Alert, registry: Registry, tz: ZoneInfo) -> tuple[str, str] | None:
+    """(URL, label) of what an alert is about: the counter's page over the days of the alert's
+    window (the day it was opened when it has none), or the kiosks page for a kiosk."""
+    target = alert.target
+    opened = wire.parse_time(alert.opened_at)
+    day = opened.astimezone(tz).date()
+    window_h = (alert.facts or {}).get("window_h")
+    try:
+        first = (opened - timedelta(hours=float(window_h))).astimezone(tz).date() if window_h else day
+    except (TypeError, ValueError, OverflowError):
+        first = day
     if target in registry.counters:
-        return f"/counters/{target}?period=day&at={day}", registry.counters[target].name
+        name = registry.counters[target].name
+        if first < day:
+            return f"/counters/{target}?from={first.isoformat()}&to={day.isoformat()}", name
+        return f"/counters/{target}?period=day&at={day.isoformat()}", name
     if target in registry.kiosks:
         return "/kiosks", target
     return None
