@@ -2,7 +2,7 @@
 units the caller was granted. Session cookie or HTTP Basic."""
 
 from datetime import date, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
@@ -131,9 +131,24 @@ def unit_officers(
 
 
 @router.get("/alerts", response_model=models.Alerts, **TYPED)
-def alerts(me: ApiUser, ctx: Ctx, db: Db, open_only: bool = False) -> dict[str, Any]:
+def alerts(
+    me: ApiUser,
+    ctx: Ctx,
+    db: Db,
+    registry: Reg,
+    open_only: bool = False,
+    unit: Annotated[str, Query(description="only this unit and everything below it")] = "",
+    state: Annotated[Literal["all", "open", "acked"], Query()] = "all",
+) -> dict[str, Any]:
+    units = me.units
+    if unit:
+        visible_unit(me, registry, unit)
+        units = frozenset(registry.subtree(unit)) & me.units
     book = AlertBook(db, ctx.settings)
-    return {"alerts": [a.to_dict() for a in book.alerts(me.units, open_only=open_only)]}
+    found = book.alerts(units, open_only=open_only or state == "open")
+    if state == "acked":
+        found = [a for a in found if a.acked_at]
+    return {"alerts": [a.to_dict() for a in found]}
 
 
 @router.get("/quarantine", response_model=models.Quarantine, **TYPED)

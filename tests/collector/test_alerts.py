@@ -256,6 +256,20 @@ def test_alert_list_filters_by_unit_and_state_and_links_to_the_counter(store, se
     page = admin.get("/alerts?unit=10.085").text
     assert f'href="/counters/vb-q1?from={first}&amp;to={day}"' in page and registry.counters["vb-q1"].name in page
     assert admin.get("/alerts?state=everything").status_code == 400
+    # The API filters the same way (from the review: it ignored unit and state).
+    api = client_for("admin")
+
+    def listed(query: str) -> set[int]:
+        answer = api.get(f"/api/v1/alerts{query}")
+        assert answer.status_code == 200, answer.text
+        return {a["id"] for a in answer.json()["alerts"]}
+
+    assert listed("") == {vb.id, sp.id, kiosk.id}
+    assert listed("?unit=10.082&state=open") == {kiosk.id}
+    assert listed("?state=acked") == {sp.id}
+    assert listed("?open_only=true") == {vb.id, kiosk.id}
+    assert api.get("/api/v1/alerts?state=zzz").status_code == 422
+    assert api.get("/api/v1/alerts?unit=nope").status_code == 404
     # an inspector of Văn Bàn neither sees Sa Pa's alerts nor may ask for them
     vanban = logged_in("vanban")
     assert vanban.get("/alerts?unit=10.082").status_code == 404
