@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 LANGS = ("vi", "en")
 
 _TEXT: dict[str, tuple[str, str]] = {
@@ -625,15 +623,31 @@ ERRORS_VI: tuple[tuple[str, str], ...] = (
 )
 
 
-def _error_pattern(english: str) -> re.Pattern[str]:
-    parts = [re.escape(part) for part in english.split("{}")]
-    body = "".join(part + ("(.+?)" if i < len(parts) - 1 else "") for i, part in enumerate(parts))
-    if english.endswith("{}"):
-        body = body[: -len("(.+?)")] + "(.+)"
-    return re.compile(body + r"\Z", re.S)
+def _values(parts: list[str], message: str) -> list[str] | None:
+    """The values of ``message`` where its English template (split at ``{}``) has them, each at
+    least one character, or None when it is not that message. Each literal part is looked for
+    once, leftmost (what a lazy regex would take): linear in the message, where a regex of lazy
+    groups backtracked for seconds on a crafted 2 KB message with many separators."""
+    if len(parts) == 1:
+        return [] if message == parts[0] else None
+    head, *middle, tail = parts
+    end = len(message) - len(tail)
+    if not (message.startswith(head) and message.endswith(tail)) or end <= len(head):
+        return None
+    values, at = [], len(head)
+    for literal in middle:
+        found = message.find(literal, at + 1, end)
+        if found < 0:
+            return None
+        values.append(message[at:found])
+        at = found + len(literal)
+    if at >= end:
+        return None
+    values.append(message[at:end])
+    return values
 
 
-_ERRORS = [(_error_pattern(en), vi) for en, vi in ERRORS_VI]
+_ERRORS = [(english.split("{}"), vietnamese) for english, vietnamese in ERRORS_VI]
 
 
 def error(message: str, lang: str, _depth: int = 0) -> str:
@@ -642,8 +656,8 @@ def error(message: str, lang: str, _depth: int = 0) -> str:
         return message
     if _depth and f"rule_{message}" in _TEXT:  # a rule's key in a message: its name on the rules page
         return text(f"rule_{message}", lang)
-    for pattern, vietnamese in _ERRORS:
-        found = pattern.match(message)
-        if found:
-            return vietnamese.format(*(error(value, lang, _depth + 1) for value in found.groups()))
+    for parts, vietnamese in _ERRORS:
+        values = _values(parts, message)
+        if values is not None:
+            return vietnamese.format(*(error(value, lang, _depth + 1) for value in values))
     return message
