@@ -95,6 +95,16 @@ class Alert:
         alert stored before that holds its Vietnamese sentence instead (None here)."""
         return alert_facts(self.detail)
 
+    @property
+    def window(self) -> timedelta | None:
+        """How far back a "dissatisfied" alert looked (its facts' ``window_h``); None when its facts
+        name none that is a number of hours a rule allows."""
+        try:
+            hours = float((self.facts or {}).get("window_h") or "nan")
+        except (TypeError, ValueError):
+            return None
+        return timedelta(hours=hours) if 0 < hours <= RULE_MAX["window_h"] else None
+
     def text(self, lang: str = "vi") -> str:
         facts = self.facts
         return self.detail if facts is None else describe(facts, lang)

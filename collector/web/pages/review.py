@@ -338,11 +338,7 @@ def _alert_link(alert: Alert, registry: Registry, tz: ZoneInfo) -> tuple[str, st
     target = alert.target
     opened = wire.parse_time(alert.opened_at)
     day = opened.astimezone(tz).date()
-    window_h = (alert.facts or {}).get("window_h")
-    try:
-        first = (opened - timedelta(hours=float(window_h))).astimezone(tz).date() if window_h else day
-    except (TypeError, ValueError, OverflowError):
-        first = day
+    first = (opened - alert.window).astimezone(tz).date() if alert.window else day
     if target in registry.counters:
         name = registry.counters[target].name
         if first < day:
@@ -351,6 +347,14 @@ def _alert_link(alert: Alert, registry: Registry, tz: ZoneInfo) -> tuple[str, st
     if target in registry.kiosks:
         return "/kiosks", target
     return None
+
+
+def visible_alert(me: Principal, book: AlertBook, alert_id: int) -> Alert:
+    """The alert, when the reader sees its unit; 404 otherwise (another unit's is no such alert)."""
+    alert = book.alert(alert_id)
+    if alert is None or not me.sees_unit(alert.unit):
+        raise HTTPException(404, "no such alert")
+    return alert
 
 
 @router.post("/alerts/{alert_id}/ack")
@@ -367,9 +371,7 @@ def ack_alert(
     need(me, "inspector")
     check_csrf(me, csrf)
     book = AlertBook(db, ctx.settings)
-    alert = book.alert(alert_id)
-    if alert is None or not me.sees_unit(alert.unit):
-        raise HTTPException(404, "no such alert")
+    visible_alert(me, book, alert_id)
     try:
         book.acknowledge(alert_id, me.username, comment)
     except RuleError as exc:
@@ -383,16 +385,13 @@ def alert_press(alert_id: RowId, me: PageUser, ctx: Ctx, db: Db, registry: Reg) 
     """The press behind a "dissatisfied" alert: the last «Không hài lòng» at its counter within the
     alert's window before it opened (its details and picture, /ratings/{id})."""
     need(me, "inspector")
-    alert = AlertBook(db, ctx.settings).alert(alert_id)
-    if alert is None or not me.sees_unit(alert.unit):
-        raise HTTPException(404, "no such alert")
+    alert = visible_alert(me, AlertBook(db, ctx.settings), alert_id)
     if alert.kind != "dissatisfied" or alert.target not in registry.counters:
         raise HTTPException(404, "no such press")
     opened = wire.parse_time(alert.opened_at)
-    window_h = float((alert.facts or {}).get("window_h") or 24)
     end = wire.format_time(opened + timedelta(milliseconds=1))
-    start = wire.format_time(opened - timedelta(hours=window_h))
-    for offset in range(0, 5000, 500):  # newest first, a page at a time; the alert counted at most this many
+    start = wire.format_time(opened - (alert.window or timedelta(hours=24)))
+    for offset in range(0, 5000, 500):  # newest first, a page at a time, the newest 5,000 at most
         rows = db.ratings_page([alert.target], start, end, limit=500, offset=offset)
         found = next((r for r in rows if r["score"] == 1 and not r["flag"]), None)
         if found is not None:
