@@ -158,24 +158,26 @@ NUMBER_FORMATS = {
 
 
 def _write_table(sheet: Any, first_row: int, columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -> None:
+    wrap = Alignment(wrap_text=True, vertical="top")
+    wrapped = set()  # text columns with a value wider than the column: those cells wrap, not get cut
     for j, column in enumerate(columns, start=1):
         cell = put_cell(sheet, first_row, j, column.title)
         cell.font = Font(bold=True)
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        cell.alignment = wrap
         width = max(12, min(40, len(column.title) + 4))
-        if column.kind == "text":  # long unit and counter names wrap instead of being cut at the border
+        if column.kind == "text":
             longest = max((len(str(r[j - 1])) for r in rows if r[j - 1] is not None), default=0)
             width = max(width, min(45, longest + 2))
+            if longest + 2 > width:
+                wrapped.add(j)
         sheet.column_dimensions[cell.column_letter].width = width
     for i, row in enumerate(rows, start=first_row + 1):
         for j, (value, column) in enumerate(zip(row, columns, strict=True), start=1):
-            if column.kind == "month" and isinstance(value, str) and len(value) == 7:
-                value = date(int(value[:4]), int(value[5:]), 1)  # "2026-10" → a real date, shown 10/2026
             cell = put_cell(sheet, i, j, value)
             if value is not None and column.kind in NUMBER_FORMATS:
                 cell.number_format = NUMBER_FORMATS[column.kind]
-            if column.kind == "text":
-                cell.alignment = Alignment(wrap_text=True, vertical="top")
+            if j in wrapped:
+                cell.alignment = wrap
 
 
 def _write_notes(sheet: Any, first_row: int, notes: Sequence[str]) -> int:

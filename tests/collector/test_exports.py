@@ -309,3 +309,10 @@ def test_a_long_name_in_the_heading_wraps_in_every_pdf():
     report = exports.report_pdf(heading=heading, figures=[("Dữ liệu", LONG)], chart_title="t", chart=[], table=table)
     for text in (form, " ".join(pdf_text(report).split())):
         assert f"{LONG} {LONG}" in text
+
+
+def test_a_long_name_wraps_in_its_xlsx_cell_and_short_columns_stay_plain():
+    table = exports.Table("Đơn vị", [exports.Column("Tên"), exports.Column("Mã")], [[LONG, "vb-q1"], ["Xã 1", "x"]])
+    sheet = load_workbook(io.BytesIO(exports.to_xlsx(table))).active
+    assert sheet.column_dimensions["A"].width == 45 and sheet["A2"].alignment.wrap_text
+    assert not sheet["B2"].alignment.wrap_text  # nothing to wrap: no style on every cell of a long export
