@@ -112,9 +112,9 @@ def three_level_form(
     if summary["unsynced"]:
         key = "form_unsynced_left_out" if exclude else "form_unsynced_counted"
         heading.append(i18n.text(key, "vi").format(n=formats.number(summary["unsynced"])))
-    notes = form_notes(
-        settings.reports.neutral_as, summary, form_scores(settings, db, registry, unit, period, summary), "vi"
-    )
+    # the form's own rows hold what it counts (the store is not asked twice)
+    scores = {score: sum(r.scores[score - 1] for r in rows) for score in (1, 2, 3, 4)}
+    notes = form_notes(settings.reports.neutral_as, summary, scores, "vi")
     return exports.three_level_table(rows, heading, notes)
 
 

@@ -217,6 +217,7 @@ class ThreeLevelRow:
     unit: str
     officer: str
     counts: tuple[int, int, int]  # rất hài lòng, hài lòng, không hài lòng
+    scores: tuple[int, int, int, int] = (0, 0, 0, 0)  # the four-level ratings behind them, score 1 … 4
 
     @property
     def total(self) -> int:

@@ -318,16 +318,14 @@ _TEXT: dict[str, tuple[str, str]] = {
         "Average (1–4) = mean of the levels, dissatisfied 1 … very satisfied 4.",
     ),
     "form_neutral_hai_long": (
-        "Mẫu 3 mức: mức «Bình thường» của bảng 4 nút ({n} lượt) được tính là «Hài lòng» "
-        "(thiết lập [reports] neutral_as = hai_long).",
-        "Three-level form: the panel's «neutral» ({n} ratings) is counted as «satisfied» "
-        "(setting [reports] neutral_as = hai_long).",
+        "Mẫu 3 mức: mức «Bình thường» của bảng 4 nút ({n} lượt) được tính là «Hài lòng» theo cấu hình của hệ thống.",
+        "Three-level form: the panel's «neutral» ({n} ratings) is counted as «satisfied» as the system is configured.",
     ),
     "form_neutral_khong_hai_long": (
         "Mẫu 3 mức: mức «Bình thường» của bảng 4 nút ({n} lượt) được tính là «Không hài lòng» "
-        "(thiết lập [reports] neutral_as = khong_hai_long).",
+        "theo cấu hình của hệ thống.",
         "Three-level form: the panel's «neutral» ({n} ratings) is counted as «dissatisfied» "
-        "(setting [reports] neutral_as = khong_hai_long).",
+        "as the system is configured.",
     ),
     "form_rate": (
         "Tỷ lệ hài lòng theo mẫu 3 mức = (Rất hài lòng + Hài lòng) / tổng số lượt = {rate}. "

@@ -397,5 +397,6 @@ def three_level_rows(
             key=lambda kv: (kv[0] == NOBODY, names.get(kv[0], kv[0])),
         ):
             name = nobody if officer_id == NOBODY else names.get(officer_id, officer_id)
-            rows.append(ThreeLevelRow(registry.units[unit].name, name, three_levels(by_score, neutral_as)))
+            scores = (by_score.get(1, 0), by_score.get(2, 0), by_score.get(3, 0), by_score.get(4, 0))
+            rows.append(ThreeLevelRow(registry.units[unit].name, name, three_levels(by_score, neutral_as), scores))
     return rows

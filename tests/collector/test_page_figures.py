@@ -251,7 +251,17 @@ def test_several_presses_are_reviewed_at_once_with_one_comment_all_or_none(store
         "/flagged/review", data={"csrf": csrf, "comment": "x", "id": [presses[0].id, elsewhere.id]}
     )
     assert refused.status_code == 404
-    assert inspector.post("/flagged/review", data={"csrf": csrf, "comment": "x"}).status_code == 422
+    # nothing ticked: the same page again, filters, comment and message kept (the comment was lost)
+    again = inspector.post(f"/flagged/review?{MONTH}&reason=burst", data={"csrf": csrf, "comment": "Đã gọi điện"})
+    assert again.status_code == 422
+    assert 'value="Đã gọi điện"' in again.text and "Hãy chọn ít nhất một lượt bấm" in again.text
+    assert again.text.count("<tr data-id=") == 4 and 'value="burst" selected' in again.text
+    assert f'action="/flagged/review?{MONTH.replace("&", "&amp;")}&amp;reason=burst"' in again.text
+    too_long = inspector.post(
+        f"/flagged/review?{MONTH}", data={"csrf": csrf, "comment": "x" * 1001, "id": [presses[1].id]}
+    )
+    assert too_long.status_code == 422 and f'value="{presses[1].id}" form="bulk-review" aria-label' in too_long.text
+    assert "checked" in too_long.text.split(f'value="{presses[1].id}" form="bulk-review"')[1][:60]
     assert inspector.post("/flagged/review", data={"csrf": "wrong", "id": [presses[0].id]}).status_code == 403
     done = inspector.post(
         "/flagged/review",

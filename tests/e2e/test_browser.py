@@ -311,6 +311,20 @@ OVERFLOW = """() => {
   return found.slice(0, 8);
 }"""
 
+# What a printed page must not show: form controls, page-through links, the menu, the export links.
+PRINTED_CONTROLS = """() => {
+  const found = [];
+  const shown = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
+  const selector = "button, input:not([type=hidden]), select, textarea, nav.pager, header.top, .exports, .links, .skip";
+  for (const el of document.querySelectorAll(selector)) {
+    const words = (el.textContent || el.name || "").trim().slice(0, 30);
+    if (shown(el)) found.push(el.tagName + "#" + el.id + "." + el.className + " " + words);
+  }
+  return found.slice(0, 8);
+}"""
+# The pages an inspector prints (reports), where only figures, tables and charts belong on paper.
+PRINTED = ("/", "/units/10.085", "/counters/kyh-q1", "/compare?unit=10.085", "/alerts", "/flagged", "/kiosks")
+
 # The smallest text drawn in a chart that is shown, in CSS pixels.
 SMALLEST_CHART_TEXT = """() => {
   let smallest = 1000;
@@ -356,6 +370,13 @@ def test_every_page_fits_a_phone_and_charts_stay_readable(browser, site):
             name = path.strip("/").replace("/", "-").replace("?", "-").replace("=", "-") or "overview"
             name = "rating" if path.startswith("/ratings/") else name
             shot(page, f"{width}px-{name}")
+            if width == 1366 and (path in PRINTED or path.startswith("/ratings/")):
+                page.emulate_media(media="print")
+                printed = page.evaluate(PRINTED_CONTROLS)
+                if printed:
+                    problems[f"{path} (printed)"] = printed
+                page.pdf(path=str(ARTIFACTS / f"print-{name}.pdf"), format="A4")
+                page.emulate_media(media="screen")
         assert problems == {}, "\n".join(f"{path}: {found}" for path, found in problems.items())
         context.close()
 

@@ -58,6 +58,22 @@ def flagged(
 ) -> HTMLResponse:
     """The presses to review, filtered by reason, unit (with everything below it) and counter."""
     need(me, "inspector")
+    return _flagged_page(request, me, ctx, db, registry, reason, unit, counter)
+
+
+def _flagged_page(
+    request: Request,
+    me: Principal,
+    ctx: WebContext,
+    db: Store,
+    registry: Registry,
+    reason: str,
+    unit: str,
+    counter: str,
+    error: str | None = None,
+    comment: str = "",
+    ticked: frozenset[str] = frozenset(),
+) -> HTMLResponse:
     period = period_from(ctx, request)
     if reason and reason not in REVIEW_REASONS:
         raise HTTPException(422, f"reason must be one of {', '.join(REVIEW_REASONS)}")
@@ -97,6 +113,10 @@ def flagged(
         "flagged.html",
         me,
         registry,
+        status=200 if error is None else 422,
+        error=error,
+        bulk_comment=comment,
+        ticked=ticked,
         rows=rows,
         total=total,
         pending=pending,
@@ -117,20 +137,39 @@ MAX_REVIEW_AT_ONCE = FLAGGED_PER_PAGE
 
 
 @router.post("/flagged/review")
-async def review_many(request: Request, me: PageUser, db: Db, registry: Reg) -> Response:
+async def review_many(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
     """Several presses reviewed at once with one comment (the ticked rows of a page): each is
-    checked as one alone would be, and each review is audited."""
+    checked as one alone would be, and each review is audited. The form is sent with the page's
+    filters in its address, so a refusal shows the same page again with the comment kept."""
     need(me, "inspector")
     form = await request.form()
     check_csrf(me, str(form.get("csrf", "")))
     ids = [str(v) for v in form.getlist("id")]
     comment = str(form.get("comment", "")).strip()
-    if not ids:
-        raise HTTPException(422, "tick at least one press to review")
-    if len(ids) > MAX_REVIEW_AT_ONCE:
-        raise HTTPException(422, f"at most {MAX_REVIEW_AT_ONCE} presses at once")
-    if len(comment) > 1000:
-        raise HTTPException(422, "the comment is longer than 1000 characters")
+    refusal = (
+        "tick at least one press to review"
+        if not ids
+        else f"at most {MAX_REVIEW_AT_ONCE} presses at once"
+        if len(ids) > MAX_REVIEW_AT_ONCE
+        else "the comment is longer than 1000 characters"
+        if len(comment) > 1000
+        else None
+    )
+    if refusal is not None:
+        query = request.query_params
+        return _flagged_page(
+            request,
+            me,
+            ctx,
+            db,
+            registry,
+            query.get("reason", ""),
+            query.get("unit", ""),
+            query.get("counter", ""),
+            error=refusal,
+            comment=comment[:1000],
+            ticked=frozenset(ids[:MAX_REVIEW_AT_ONCE]),
+        )
     found = {i: reports.rating(db, i) if wire.is_rating_id(i) else None for i in dict.fromkeys(ids)}
     if any(f is None or not me.sees_counter(registry, f["counter"]) for f in found.values()):
         raise HTTPException(404, "no such press")  # nothing reviewed: all or none

@@ -25,3 +25,7 @@ function labelCells(table) {
 document.addEventListener("DOMContentLoaded", () => {
   for (const table of document.querySelectorAll("table.data")) labelCells(table);
 });
+// On paper the definitions are part of the report: open them for printing.
+window.addEventListener("beforeprint", () => {
+  for (const details of document.querySelectorAll("details.definitions")) details.open = true;
+});
