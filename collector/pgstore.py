@@ -299,6 +299,10 @@ SELECT id FROM ins
 
 class PostgresStore(SharedSql):
     _FOR_UPDATE = " FOR UPDATE"
+    _DUTY_RATINGS = (
+        " FROM roster d CROSS JOIN LATERAL (SELECT r.counter, r.score FROM ratings r WHERE r.counter = d.counter"
+        " AND r.pressed_at >= d.start_at AND r.pressed_at < d.end_at AND {rating} OFFSET 0) AS r WHERE {duty}"
+    )
 
     def __init__(self, url: str, *, pool: ConnectionPool[Any] | None = None) -> None:
         self.url = url

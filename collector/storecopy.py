@@ -128,6 +128,8 @@ def copy_store(source_url: str, target_url: str) -> CopyReport:
                 raise CopyError(f"{table}: {_count(target, table)} rows in the copy, {expected} expected")
         if _rollups(target) != _rollups(source):
             raise CopyError("roll-up totals per counter differ between source and copy")
+        if _is_pg(target):  # the planner's statistics now, not when autovacuum next gets round to it
+            target.conn.execute("ANALYZE")
         return CopyReport(copied, sum(_rollups(target).values()), moved, lost)
     finally:
         source.close()

@@ -62,6 +62,60 @@ def test_rollups_agree_with_raw_ratings_for_any_range(filled):
             assert got == raw_total(ratings, counters, a, b, 3), (a, b, by)
 
 
+def test_raw_ratings_pages_hold_every_press_once_with_the_officer_then_on_duty(filled):
+    """The raw export's pages, against a reference in Python: every press in the range once, in
+    (time, id) order, each with the officer whose duty at its counter held it. Duties begin and end
+    exactly at some presses' times (a duty holds its start, not its end), and leave gaps."""
+    from collector.officers import Officers
+
+    store, ratings = filled
+    registry = store.load_registry()
+    book = Officers(store, TZ)
+    for officer in ("an", "binh", "chi"):
+        book.add_officer(officer, officer.title(), "10", registry)
+    rng = random.Random(11)
+    duties: dict[str, list[tuple[str, str, str]]] = {}
+    for counter in ("vb-q1", "kyh-q1", "sp-q1"):
+        times = sorted(r.pressed_at for r in ratings if r.counter == counter)
+        cuts = sorted(rng.sample(range(len(times)), 40))
+        for a, b in zip(cuts[::2], cuts[1::2], strict=True):  # [press a, press b): gaps between
+            officer = rng.choice(("an", "binh", "chi"))
+            book.add_duty(officer, counter, times[a], times[b], registry)
+            duties.setdefault(counter, []).append((times[a], times[b], officer))
+
+    def on_duty(counter: str, at: str) -> str | None:
+        return next((o for s, e, o in duties.get(counter, []) if s <= at < e), None)
+
+    start, end = "2026-01-10T00:00:00.000Z", "2026-12-01T00:00:00.000Z"
+    counters = ["vb-q1", "sp-q1"]
+    expected = sorted(
+        (r.pressed_at, r.id, r.counter, on_duty(r.counter, r.pressed_at), r.score, r.flag)
+        for r in ratings
+        if r.counter in counters and start <= r.pressed_at < end
+    )
+    got, after = [], ("", "")
+    while page := store.raw_ratings(counters, start, end, after=after, limit=97):
+        after = (page[-1][0], page[-1][1])
+        got += [row[:6] for row in page]
+    assert got == expected
+    assert sum(1 for row in got if row[3] is None) > 100 and sum(1 for row in got if row[3]) > 100
+    # The three-level form's and the officer page's counts: accepted ratings by the same duties.
+    accepted = [row for row in expected if row[5] is None and row[3] is not None]
+    for counter in counters:
+        want: dict[tuple[str, int], int] = {}
+        for row in accepted:
+            if row[2] == counter:
+                want[row[3], row[4]] = want.get((row[3], row[4]), 0) + 1
+        stored = store.scores_on_duty(counter, start, end, exclude_unsynced=False)
+        assert {(o, sc): n for o, sc, n in stored} == want, counter
+    for officer in ("an", "binh", "chi"):  # at every counter
+        want = {}
+        for r in ratings:
+            if start <= r.pressed_at < end and r.flag is None and on_duty(r.counter, r.pressed_at) == officer:
+                want[r.counter, r.score] = want.get((r.counter, r.score), 0) + 1
+        assert {(c, sc): n for c, sc, n in store.officer_scores(officer, start, end)} == want, officer
+
+
 def test_same_rating_twice_is_stored_once(filled):
     store, ratings = filled
     registry = store.load_registry()
