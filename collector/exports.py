@@ -75,52 +75,75 @@ def put_cell(sheet: Any, row: int, column: int, value: Any) -> Any:
     return cell
 
 
-def to_csv(table: Table) -> bytes:
-    """UTF-8 with a byte-order mark (Excel opens Vietnamese text right); rates as percentages."""
+@dataclass(frozen=True)
+class CsvDialect:
+    """How a CSV writes its cells. ``excel``: what Excel opens right on a Vietnamese Windows
+    (list separator «;», decimal comma, dd/mm/yyyy, a byte-order mark so the letters are read as
+    UTF-8). ``data``: for scripts and BI tools (RFC 4180 commas, decimal points, ISO 8601 times
+    with their UTC offset where known, no byte-order mark)."""
+
+    name: str
+    delimiter: str
+    decimal: str
+    day_format: str
+    month_format: str
+    time_format: str
+    bom: str
+
+    def number(self, value: float, digits: int = 1) -> str:
+        return f"{value:.{digits}f}".replace(".", self.decimal)
+
+    def moment(self, value: date, kind: str) -> str:
+        if kind == "month":
+            return value.strftime(self.month_format)
+        if kind == "datetime" and isinstance(value, datetime):
+            if self.name == "data":
+                return value.isoformat()  # with its offset when the time is aware of its zone
+            return value.strftime(self.time_format)
+        return value.strftime(self.day_format)
+
+
+EXCEL_VI = CsvDialect("excel", ";", ",", "%d/%m/%Y", "%m/%Y", "%d/%m/%Y %H:%M:%S", "\ufeff")
+DATA = CsvDialect("data", ",", ".", "%Y-%m-%d", "%Y-%m", "%Y-%m-%dT%H:%M:%S", "")
+CSV_DIALECTS = {d.name: d for d in (EXCEL_VI, DATA)}
+
+
+def to_csv(table: Table, dialect: CsvDialect = EXCEL_VI) -> bytes:
+    """The table's rows under its column titles; rates as percentages (0–100, the title says %)."""
+    titles = [c.title + (" (%)" if c.kind == "rate" else "") for c in table.columns]
+    return csv_header(titles, dialect) + csv_rows(table.rows, table.columns, dialect)
+
+
+def csv_header(titles: Sequence[str], dialect: CsvDialect = EXCEL_VI) -> bytes:
+    """The first bytes of a CSV (streamed or not): the byte-order mark if the dialect has one,
+    and the column titles."""
+    return (dialect.bom + csv_lines([list(titles)], dialect)).encode("utf-8")
+
+
+def csv_rows(rows: Sequence[Sequence[Any]], columns: Sequence[Column], dialect: CsvDialect = EXCEL_VI) -> bytes:
+    return csv_lines(
+        [[_plain(v, c, dialect) for v, c in zip(row, columns, strict=True)] for row in rows], dialect
+    ).encode("utf-8")
+
+
+def csv_lines(rows: Sequence[Sequence[Any]], dialect: CsvDialect = EXCEL_VI) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([csv_text(c.title + (" (%)" if c.kind == "rate" else "")) for c in table.columns])
-    for row in table.rows:
-        writer.writerow([csv_text(_plain(value, col)) for value, col in zip(row, table.columns, strict=True)])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
-
-
-def csv_header(titles: Sequence[str]) -> bytes:
-    """The first bytes of a streamed CSV: the byte-order mark (Excel reads Vietnamese right) and
-    the column titles."""
-    return ("\ufeff" + csv_lines([list(titles)])).encode("utf-8")
-
-
-def csv_rows(rows: Sequence[Sequence[Any]]) -> bytes:
-    return csv_lines(rows).encode("utf-8")
-
-
-def csv_lines(rows: Sequence[Sequence[Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv.writer(out, delimiter=dialect.delimiter)
     for row in rows:
         writer.writerow([csv_text("" if value is None else value) for value in row])
     return out.getvalue()
 
 
-def _plain(value: Any, column: Column) -> Any:
+def _plain(value: Any, column: Column, dialect: CsvDialect = EXCEL_VI) -> Any:
     if value is None:
         return ""
     if column.kind == "rate":
-        return f"{value * 100:.1f}"
+        return dialect.number(value * 100)
     if column.kind == "decimal":
-        return f"{value:.1f}"
+        return dialect.number(value)
     if column.kind in ("date", "month", "datetime") and isinstance(value, date):
-        return _date_text(value, column.kind)
+        return dialect.moment(value, column.kind)
     return value
-
-
-def _date_text(value: date, kind: str) -> str:
-    if kind == "month":
-        return f"{value:%m/%Y}"
-    if kind == "datetime" and isinstance(value, datetime):
-        return f"{value:%d/%m/%Y %H:%M:%S}"
-    return f"{value:%d/%m/%Y}"
 
 
 # Characters a sheet's name may not hold (Excel refuses the file otherwise); 31 characters at most.
@@ -406,7 +429,7 @@ def _pdf_text(value: Any, column: Column) -> str:
     if column.kind == "decimal":
         return formats.decimal(value, digits=1)
     if column.kind in ("date", "month", "datetime") and isinstance(value, date):
-        return _date_text(value, column.kind)
+        return EXCEL_VI.moment(value, column.kind)
     return str(value)
 
 

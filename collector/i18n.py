@@ -302,6 +302,15 @@ _TEXT: dict[str, tuple[str, str]] = {
     "pages_of_list": ("Các trang của danh sách", "Pages of the list"),
     "pages_of_list_end": ("Các trang của danh sách (cuối danh sách)", "Pages of the list (at its end)"),
     "raw_ratings": ("Từng lượt đánh giá", "Each rating"),
+    "csv_data": ("cho phần mềm phân tích", "for analysis tools"),
+    "csv_excel_note": (
+        "Mở bằng Excel tiếng Việt: cột ngăn bằng dấu chấm phẩy, số thập phân có dấu phẩy, ngày dd/mm/yyyy",
+        "For Excel set to Vietnamese: cells split by semicolons, decimal commas, dates dd/mm/yyyy",
+    ),
+    "csv_data_note": (
+        "Cho phần mềm phân tích: cột ngăn bằng dấu phẩy, số thập phân có dấu chấm, thời gian ISO 8601 kèm múi giờ",
+        "For scripts and BI tools: cells split by commas, decimal points, ISO 8601 times with their offset",
+    ),
     "definitions": ("Cách tính các chỉ số", "How the figures are counted"),
     "def_rate": (
         "Tỷ lệ hài lòng = (Rất hài lòng + Hài lòng) / tổng số lượt đánh giá; lượt bấm bị từ chối không được tính.",
@@ -575,6 +584,7 @@ ERRORS_VI: tuple[tuple[str, str], ...] = (
     ("at most {} presses at once", "Nhiều nhất {0} lượt bấm một lần"),
     ("date {} must be YYYY-MM-DD", "Ngày {0} phải viết YYYY-MM-DD"),
     ("exports are .csv or .xlsx", "Chỉ xuất được .csv hoặc .xlsx"),
+    ("csv must be one of {}", "Kiểu CSV phải là một trong {0} (excel: cho Excel tiếng Việt; data: cho phần mềm)"),
     (
         "log in, or send HTTP Basic credentials or an API token",
         "Hãy đăng nhập, hoặc gửi thông tin HTTP Basic hay mã truy cập API",

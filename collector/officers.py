@@ -115,9 +115,13 @@ class Officers:
 
     def import_csv(self, text: str, registry: Registry) -> int:
         """Rows of ``officer,counter,start,end`` (local times; a header row is allowed).
-        All rows go in, or none: the first bad row is reported with its line number."""
+        All rows go in, or none: the first bad row is reported with its line number. A file
+        saved by Excel on a Vietnamese Windows (cells split by «;», a byte-order mark) is read too."""
+        text = text.removeprefix("\ufeff")
+        first = next((line for line in text.splitlines() if line.strip()), "")
+        delimiter = ";" if ";" in first and "," not in first else ","
         try:
-            rows = list(csv.reader(io.StringIO(text, newline="")))
+            rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
         except csv.Error as exc:  # a NUL byte, a stray carriage return, a field too long
             raise RosterError(f"not a CSV file this tool can read: {exc}") from None
         if rows and rows[0] and rows[0][0].strip().lower() in ("officer", "can_bo", "cán bộ"):

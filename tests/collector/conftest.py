@@ -263,3 +263,15 @@ def collector_tls_settings(fleet):
             tls_key=str(ca.folder / "collector.key"),
         ),
     )
+
+
+def read_csv(content: bytes, dialect: str = "excel") -> list[list[str]]:
+    """A downloaded CSV's rows: ``excel`` (byte-order mark, «;») or ``data`` (commas, none)."""
+    import csv
+    import io
+
+    if dialect == "excel":
+        assert content.startswith("\ufeff".encode()), content[:20]
+        return list(csv.reader(io.StringIO(content.decode("utf-8-sig")), delimiter=";"))
+    assert not content.startswith("\ufeff".encode()), content[:20]
+    return list(csv.reader(io.StringIO(content.decode("utf-8"))))

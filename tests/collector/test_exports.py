@@ -1,6 +1,5 @@
 """Exports opened and read back: the CSV, the XLSX and the PDF say what the page says."""
 
-import csv
 import io
 from datetime import date
 
@@ -11,7 +10,7 @@ from pypdf import PdfReader
 from collector import exports
 from collector.officers import Officers, parse_local
 from kiosk import wire
-from tests.collector.conftest import PASSWORD
+from tests.collector.conftest import PASSWORD, read_csv
 from tests.ratings import make_rating, store_ratings
 
 
@@ -58,12 +57,19 @@ def admin(client_for):
 def test_unit_table_csv_and_xlsx_match_the_api(admin, october):
     api = admin.get("/api/v1/units/10.085/summary?from=2026-10-01&to=2026-10-31").json()
     by_name = {c["name"]: c for c in api["children"]}
-    rows = list(csv.reader(io.StringIO(admin.get(f"/units/10.085/table.csv?{MONTH}").content.decode("utf-8-sig"))))
+    rows = read_csv(admin.get(f"/units/10.085/table.csv?{MONTH}").content)
     assert rows[0][:4] == ["Tên", "Loại", "Tổng lượt", "Tỷ lệ hài lòng (%)"]
     khanh = next(r for r in rows if r[0] == "Xã Khánh Yên Hạ")
     assert int(khanh[2]) == by_name["Xã Khánh Yên Hạ"]["total"] == 10
-    assert float(khanh[3]) == round(by_name["Xã Khánh Yên Hạ"]["satisfaction_rate"] * 100, 1) == 60.0
-    assert khanh[4] == f"{by_name['Xã Khánh Yên Hạ']['index']:.1f}"  # the index with one decimal, as on the page
+    # Excel on a Vietnamese Windows: decimal comma, one decimal as on the page
+    assert khanh[3] == f"{by_name['Xã Khánh Yên Hạ']['satisfaction_rate'] * 100:.1f}".replace(".", ",") == "60,0"
+    assert khanh[4] == f"{by_name['Xã Khánh Yên Hạ']['index']:.1f}".replace(".", ",")
+    # for scripts and BI tools: commas between cells, decimal points, no byte-order mark
+    data = read_csv(admin.get(f"/units/10.085/table.csv?{MONTH}&csv=data").content, "data")
+    assert data[0] == rows[0]
+    khanh = next(r for r in data if r[0] == "Xã Khánh Yên Hạ")
+    assert khanh[3] == "60.0" and khanh[4] == f"{by_name['Xã Khánh Yên Hạ']['index']:.1f}"
+    assert admin.get(f"/units/10.085/table.csv?{MONTH}&csv=semicolon").status_code == 422
     sheet = load_workbook(io.BytesIO(admin.get(f"/units/10.085/table.xlsx?{MONTH}").content)).active
     values = list(sheet.iter_rows(values_only=True))
     assert values[0] == ("Huyện Văn Bàn", *[None] * 10)
@@ -114,7 +120,7 @@ def test_three_level_pdf_and_unit_report_pdf_carry_the_numbers(admin, october):
 
 
 def test_counter_day_series_export(admin, october):
-    rows = list(csv.reader(io.StringIO(admin.get(f"/counters/kyh-q1/days.csv?{MONTH}").content.decode("utf-8-sig"))))
+    rows = read_csv(admin.get(f"/counters/kyh-q1/days.csv?{MONTH}").content)
     by_day = {r[0]: r for r in rows[1:]}
     assert len(by_day) == 31
     assert by_day["05/10/2026"][1] == "8" and by_day["06/10/2026"][1] == "2" and by_day["07/10/2026"][1] == "0"
@@ -139,7 +145,7 @@ def test_a_kiosk_fw_that_looks_like_a_formula_stays_text_in_xlsx_and_csv(admin, 
     sheet = load_workbook(io.BytesIO(admin.get("/kiosks.xlsx").content)).active
     cells = [c for row in sheet.iter_rows() for c in row if c.value == lure]
     assert cells and all(c.data_type == "s" for c in cells)
-    rows = list(csv.reader(io.StringIO(admin.get("/kiosks.csv").content.decode("utf-8-sig"))))
+    rows = read_csv(admin.get("/kiosks.csv").content)
     cells = [cell for row in rows for cell in row if "HYPERLINK" in cell]
     assert cells == ["'" + lure]
 
@@ -162,7 +168,6 @@ def test_no_text_cell_is_ever_a_formula(value):
 
 
 def test_raw_ratings_export_has_every_press_with_its_officer_scoped_and_audited(store, settings, client_for):
-    import csv
     import io
 
     from openpyxl import load_workbook
@@ -187,8 +192,11 @@ def test_raw_ratings_export_has_every_press_with_its_officer_scoped_and_audited(
     vanban = client_for("vanban")
     answer = vanban.get("/units/10.085/ratings.csv?period=month&at=2026-10-01")
     assert answer.status_code == 200, answer.text
-    rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig"))))
+    rows = read_csv(answer.content)
     assert rows[0][:3] == ["Thời điểm (giờ địa phương)", "Mã lượt", "Quầy"]
+    data = read_csv(vanban.get("/units/10.085/ratings.csv?period=month&at=2026-10-01&csv=data").content, "data")
+    assert [r[1:] for r in data] == [r[1:] for r in rows]  # the same rows; the time as ISO 8601 with its offset
+    assert data[1][0] == "2026-10-05T08:15:00+07:00" and rows[1][0] == "05/10/2026 08:15:00"
     body = rows[1:]
     assert len(body) == 13 and {r[1] for r in body} == {r.id for r in ratings}  # flagged ones too
     on_duty = [r for r in body if r[0].startswith("05/10/2026 08:15")][0]
@@ -274,8 +282,7 @@ def test_days_are_real_dates_in_xlsx_and_dd_mm_yyyy_in_csv(admin, october):
     year = load_workbook(io.BytesIO(admin.get("/counters/kyh-q1/days.xlsx?period=year&at=2026-10-15").content)).active
     months = [row[0] for row in year.iter_rows() if row[0].is_date]
     assert len(months) == 12 and months[9].value.date() == date(2026, 10, 1) and months[9].number_format == "mm/yyyy"
-    rows = list(csv.reader(io.StringIO(admin.get("/counters/kyh-q1/days.csv?period=year&at=2026-10-15").content
-                                       .decode("utf-8-sig"))))  # fmt: skip
+    rows = read_csv(admin.get("/counters/kyh-q1/days.csv?period=year&at=2026-10-15").content)  # fmt: skip
     assert rows[10][0] == "10/2026" and rows[10][1] == "10"
 
 

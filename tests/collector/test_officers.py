@@ -77,6 +77,10 @@ def test_csv_import_is_all_or_nothing_with_line_numbers(book, settings):
     assert [d.counter for d in officers.duties()] == ["vb-q1", "vb-q1"]  # the good first line did not stay
     with pytest.raises(RosterError, match="line 1: time"):
         officers.import_csv("an,vb-q2,tomorrow,later\n", registry)
+    # saved by Excel on a Vietnamese Windows: a byte-order mark, cells split by «;»
+    excel = "\ufeffofficer;counter;start;end\r\nan;vb-q2;25/11/2026 07:30;25/11/2026 11:30\r\n"
+    assert officers.import_csv(excel, registry) == 1
+    assert sorted(d.counter for d in officers.duties()) == ["vb-q1", "vb-q1", "vb-q2"]
 
 
 def test_the_roster_page_shows_names_with_units_and_tells_namesakes_apart(client_for, store, settings):

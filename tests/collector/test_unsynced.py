@@ -1,7 +1,6 @@
 """Ratings pressed while a kiosk's clock was not synchronised have an unverified time: the roll-ups
 count them, reports say how many there are, and the three-level form can leave them out."""
 
-import csv
 import io
 from dataclasses import replace
 from datetime import date
@@ -13,7 +12,7 @@ from openpyxl import load_workbook
 from collector.config import ReportSettings, settings_from_dict
 from collector.store import MIGRATIONS, SqliteStore
 from kiosk.sqlite import migrate, open_database
-from tests.collector.conftest import PASSWORD
+from tests.collector.conftest import PASSWORD, read_csv
 from tests.ratings import make_rating, store_ratings
 
 MONTH = "period=month&at=2026-10-15"
@@ -63,10 +62,10 @@ def test_summaries_say_how_many_ratings_have_an_unverified_time(admin, october):
 def test_pages_and_exports_show_the_unsynced_count(admin, october):
     page = admin.get(f"/counters/vb-q1?{MONTH}").text
     assert "Lượt có thời gian chưa xác minh" in page and '<div class="value" data-unsynced>3</div>' in page
-    rows = list(csv.reader(io.StringIO(admin.get(f"/units/10.085/table.csv?{MONTH}").content.decode("utf-8-sig"))))
+    rows = read_csv(admin.get(f"/units/10.085/table.csv?{MONTH}").content)
     column = rows[0].index("Lượt có thời gian chưa xác minh")
     assert next(r for r in rows if r[0] == "Quầy 1 — Đất đai (Văn Bàn)")[column] == "3"
-    days = list(csv.reader(io.StringIO(admin.get(f"/counters/vb-q1/days.csv?{MONTH}").content.decode("utf-8-sig"))))
+    days = read_csv(admin.get(f"/counters/vb-q1/days.csv?{MONTH}").content)
     column = days[0].index("Lượt có thời gian chưa xác minh")
     assert next(r for r in days if r[0] == "20/10/2026")[column] == "3"
 

@@ -104,12 +104,24 @@ def download(data: bytes, name: str, kind: str) -> Response:
     )
 
 
-def export(me: Principal, db: Store, table: exports.Table, name: str, kind: str, target: str) -> Response:
+def csv_dialect(request: Request) -> exports.CsvDialect:
+    """``?csv=excel`` (the default: «;», decimal comma, for Excel on a Vietnamese Windows) or
+    ``?csv=data`` (commas, decimal points, ISO 8601 times, for scripts and BI tools)."""
+    name = request.query_params.get("csv", "excel")
+    if name not in exports.CSV_DIALECTS:
+        raise HTTPException(422, f"csv must be one of {', '.join(exports.CSV_DIALECTS)}")
+    return exports.CSV_DIALECTS[name]
+
+
+def export(
+    request: Request, me: Principal, db: Store, table: exports.Table, name: str, kind: str, target: str
+) -> Response:
     if kind not in ("csv", "xlsx"):
         raise HTTPException(404, "exports are .csv or .xlsx")
+    dialect = csv_dialect(request) if kind == "csv" else None
     Accounts(db).audit(me.username, f"export_{kind}", target, table.title)
-    if kind == "csv":
-        return download(exports.to_csv(table), f"{name}.csv", "csv")
+    if dialect is not None:
+        return download(exports.to_csv(table, dialect), f"{name}.csv", "csv")
     if kind == "xlsx":
         return download(exports.to_xlsx(table), f"{name}.xlsx", "xlsx")
     raise HTTPException(404, "exports are .csv or .xlsx")

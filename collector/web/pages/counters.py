@@ -218,9 +218,8 @@ def counter_export(
     visible_counter(me, registry, counter)
     period = period_from(ctx, request)
     summary = reports.summarise_counter(db, registry, counter, period.start, period.end)
-    return export(
-        me, db, counter_days_table(summary, lang_of(request)), f"{counter}-{stamp(period)}", kind, f"counter:{counter}"
-    )
+    table = counter_days_table(summary, lang_of(request))
+    return export(request, me, db, table, f"{counter}-{stamp(period)}", kind, f"counter:{counter}")
 
 
 @router.get("/counters/{counter}/report.pdf")

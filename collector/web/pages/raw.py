@@ -22,7 +22,7 @@ from collector.web.context import (
     visible_counter,
     visible_unit,
 )
-from collector.web.pages.common import download, stamp
+from collector.web.pages.common import csv_dialect, download, stamp
 from kiosk import wire
 
 router = APIRouter()
@@ -30,9 +30,13 @@ router = APIRouter()
 
 RAW_XLSX_MAX_ROWS = 100_000  # a spreadsheet of more is not opened by anyone; the CSV has no limit
 RAW_COLUMNS = ["Thời điểm (giờ địa phương)", "Mã lượt", "Quầy", "Cán bộ trực", "Điểm", "Mức", "Gắn cờ", "Đồng hồ"]
+RAW_TABLE_COLUMNS = [
+    exports.Column(title, "datetime" if n == 0 else "int" if n == 4 else "text") for n, title in enumerate(RAW_COLUMNS)
+]
 
 
 def _raw_export(
+    request: Request,
     me: Principal,
     ctx: WebContext,
     db: Store,
@@ -45,9 +49,13 @@ def _raw_export(
 ) -> Response:
     """Every press at these counters in the period, one row each (flagged ones too): CSV streamed a
     page at a time from the store, XLSX up to RAW_XLSX_MAX_ROWS. Audited like every export."""
-    if kind not in ("csv", "xlsx"):
+    try:
+        if kind not in ("csv", "xlsx"):
+            raise HTTPException(404, "exports are .csv or .xlsx")
+        dialect = csv_dialect(request)
+    except BaseException:
         db.close()
-        raise HTTPException(404, "exports are .csv or .xlsx")
+        raise
     tz = ctx.settings.tz
     start, end = local_bounds(period.start, period.end, tz)
     labels = i18n.SCORE_LABELS["vi"]
@@ -58,7 +66,7 @@ def _raw_export(
             after = (rows[-1][0], rows[-1][1])
             yield [
                 [
-                    wire.parse_time(p).astimezone(tz).replace(tzinfo=None, microsecond=0),
+                    wire.parse_time(p).astimezone(tz).replace(microsecond=0),
                     i,
                     c,
                     o or "",
@@ -76,6 +84,8 @@ def _raw_export(
             Accounts(db).audit(me.username, "export_ratings_xlsx", target, period.label_vi())
             rows: list[list[Any]] = []
             for page in pages():
+                for row in page:
+                    row[0] = row[0].replace(tzinfo=None)  # a spreadsheet's times have no zone: local, as titled
                 rows += page
                 if len(rows) > RAW_XLSX_MAX_ROWS:
                     raise HTTPException(
@@ -84,18 +94,15 @@ def _raw_export(
                     )
         finally:
             db.close()
-        columns = [
-            exports.Column(title, "datetime" if n == 0 else "int" if n == 4 else "text")
-            for n, title in enumerate(RAW_COLUMNS)
-        ]
-        table = exports.Table("Lượt đánh giá", columns, rows, heading=[f"Lượt đánh giá — {period.label_vi()}"])
+        heading = [f"Lượt đánh giá — {period.label_vi()}"]
+        table = exports.Table("Lượt đánh giá", RAW_TABLE_COLUMNS, rows, heading=heading)
         return download(exports.to_xlsx(table), filename, "xlsx")
 
     def csv_bytes() -> Iterator[bytes]:
         try:
-            yield exports.csv_header(RAW_COLUMNS)
+            yield exports.csv_header(RAW_COLUMNS, dialect)
             for page in pages():
-                yield exports.csv_rows([[r[0].strftime("%d/%m/%Y %H:%M:%S"), *r[1:]] for r in page])
+                yield exports.csv_rows(page, RAW_TABLE_COLUMNS, dialect)
         finally:
             db.close()  # the stream outlives the request: it holds its own store, and lets it go here
 
@@ -115,7 +122,8 @@ def _raw_export(
 def counter_raw_ratings(counter: str, kind: str, request: Request, me: ExportUser, ctx: Ctx, registry: Reg) -> Response:
     visible_counter(me, registry, counter)
     db = ctx.open_store()
-    return _raw_export(me, ctx, db, registry, [counter], period_from(ctx, request), counter, kind, f"counter:{counter}")
+    period = period_from(ctx, request)
+    return _raw_export(request, me, ctx, db, registry, [counter], period, counter, kind, f"counter:{counter}")
 
 
 @router.get("/units/{unit}/ratings.{kind}")
@@ -123,4 +131,4 @@ def unit_raw_ratings(unit: str, kind: str, request: Request, me: ExportUser, ctx
     visible_unit(me, registry, unit)
     counters = [c.id for u in registry.subtree(unit) for c in registry.own_counters(u)]
     db = ctx.open_store()
-    return _raw_export(me, ctx, db, registry, counters, period_from(ctx, request), unit, kind, f"unit:{unit}")
+    return _raw_export(request, me, ctx, db, registry, counters, period_from(ctx, request), unit, kind, f"unit:{unit}")

@@ -322,7 +322,7 @@ def kiosks(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> H
 def kiosks_export(kind: str, request: Request, me: ExportUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
     period = period_from(ctx, request)
     table = kiosks_table(_kiosk_rows(ctx, db, registry, me, period), registry, lang_of(request))
-    return export(me, db, table, f"thiet-bi-{stamp(period)}", kind, "kiosks")
+    return export(request, me, db, table, f"thiet-bi-{stamp(period)}", kind, "kiosks")
 
 
 ALERT_STATES = ("all", "open", "acked")

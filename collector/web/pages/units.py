@@ -97,7 +97,7 @@ def unit_table_export(
 ) -> Response:
     visible_unit(me, registry, unit)
     table, _ = documents.unit_table(db, registry, unit, period_from(ctx, request), lang_of(request))
-    return export(me, db, table, f"{unit}-{stamp(period_from(ctx, request))}", kind, f"unit:{unit}")
+    return export(request, me, db, table, f"{unit}-{stamp(period_from(ctx, request))}", kind, f"unit:{unit}")
 
 
 @router.get("/units/{unit}/three-level.{kind}")
