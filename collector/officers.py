@@ -61,6 +61,11 @@ def parse_local(text: str, tz: ZoneInfo) -> str:
     raise RosterError(f"time {text!r}: write it as YYYY-MM-DD HH:MM or DD/MM/YYYY HH:MM (local time)")
 
 
+def local_text(moment: str, tz: ZoneInfo) -> str:
+    """A contract time as the roster's forms write it: 'YYYY-MM-DD HH:MM', local (parse_local reads it)."""
+    return wire.parse_time(moment).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
 class Officers:
     def __init__(self, store: Store, tz: ZoneInfo) -> None:
         self.store = store
@@ -105,13 +110,17 @@ class Officers:
             return self._insert_duty(officer_id, counter, start_at, end_at)
 
     def _insert_duty(self, officer_id: str, counter: str, start_at: str, end_at: str) -> int:
-        clash = self.store.duty_clash(counter, start_at, end_at)
+        self._refuse_clash(counter, start_at, end_at)
+        return self.store.duty_insert(officer_id, counter, start_at, end_at)
+
+    def _refuse_clash(self, counter: str, start_at: str, end_at: str, other_than: int = 0) -> None:
+        """Duties at one counter never overlap: each rating has at most one officer."""
+        clash = self.store.duty_clash(counter, start_at, end_at, other_than=other_than)
         if clash:
             raise RosterError(
                 f"counter {counter} already has {clash[0]} on duty from {self._local(clash[1])} "
                 f"to {self._local(clash[2])}"
             )
-        return self.store.duty_insert(officer_id, counter, start_at, end_at)
 
     def import_csv(self, text: str, registry: Registry) -> int:
         """Rows of ``officer,counter,start,end`` (local times; a header row is allowed).
@@ -157,6 +166,19 @@ class Officers:
         if row is None:
             raise NotFound(f"no duty {duty_id}")
         return Duty(*row)
+
+    def edit_duty(self, duty_id: int, officer_id: str, start_at: str, end_at: str) -> tuple[Duty, Duty]:
+        """Give a duty another officer or times (a mistake put right): checked as a new one would
+        be, against every other duty at its counter. Ratings in it are counted for its officer
+        from then on, in every report. Returns (before, after)."""
+        self.officer(officer_id)
+        if end_at <= start_at:
+            raise RosterError("a duty must end after it starts")
+        with self.store.transaction():
+            before = self.duty(duty_id)
+            self._refuse_clash(before.counter, start_at, end_at, other_than=duty_id)
+            self.store.duty_update(duty_id, officer_id, start_at, end_at)
+        return before, Duty(duty_id, officer_id, before.counter, start_at, end_at)
 
     def end_duty(self, duty_id: int, at: str) -> str:
         """End a duty now (``at``): "removed" (it had not begun), "ended" or "over" (nothing to do).

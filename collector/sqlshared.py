@@ -553,14 +553,25 @@ class SharedSql:
     def officers_all(self) -> list[tuple[str, str, str]]:
         return [(str(i), str(n), str(u)) for i, n, u in self._rows("SELECT id, name, unit FROM officers ORDER BY name")]
 
-    def duty_clash(self, counter: str, start_at: str, end_at: str) -> tuple[str, str, str] | None:
-        """(officer, start, end) of a duty at the counter overlapping [start_at, end_at)."""
+    def duty_clash(
+        self, counter: str, start_at: str, end_at: str, *, other_than: int = 0
+    ) -> tuple[str, str, str] | None:
+        """(officer, start, end) of a duty at the counter overlapping [start_at, end_at), other
+        than the duty ``other_than`` (the one being changed)."""
         row = self._row(
             "SELECT officer, start_at, end_at FROM roster WHERE counter=? AND start_at < ? AND end_at > ?"
-            " ORDER BY start_at LIMIT 1",
-            (counter, end_at, start_at),
+            " AND id <> ? ORDER BY start_at LIMIT 1",
+            (counter, end_at, start_at, other_than),
         )
         return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+
+    def duty_update(self, duty_id: int, officer_id: str, start_at: str, end_at: str) -> bool:
+        return (
+            self._run(
+                "UPDATE roster SET officer=?, start_at=?, end_at=? WHERE id=?", (officer_id, start_at, end_at, duty_id)
+            )
+            > 0
+        )
 
     def duty_insert(self, officer_id: str, counter: str, start_at: str, end_at: str) -> int:
         row = self._row(

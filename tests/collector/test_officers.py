@@ -168,3 +168,88 @@ def test_a_row_number_no_store_holds_is_refused_before_the_store(client_for):
         for path in (f"/admin/duties/{bad}/end", f"/alerts/{bad}/ack"):
             assert client.post(path, data={"csrf": csrf, "comment": "x"}).status_code == 422, path
     assert client.post("/admin/duties/9223372036854775807/end", data={"csrf": csrf}).status_code == 404
+
+
+def test_an_admin_edits_a_duty_and_an_officer_each_change_checked_audited_and_said(client_for, store, settings):
+    """A duty entered wrongly is put right from the page (another officer, other times): checked
+    against the counter's other duties (a refusal keeps the form), audited with before and after,
+    and its ratings count for the new officer. An officer is renamed or moved the same way. An
+    admin of another district sees neither."""
+    from collector.accounts import Accounts
+    from collector.officers import Officers, parse_local
+    from tests.ratings import make_rating, store_ratings
+
+    tz = settings.tz
+    registry = store.load_registry()
+    book = Officers(store, tz)
+    book.add_officer("vb-07", "Nguyễn Văn An", "10.085", registry)
+    book.add_officer("vb-08", "Trần Thị Mai", "10.085", registry)
+    wrong = book.add_duty(
+        "vb-07", "vb-q1", parse_local("2026-10-05 07:30", tz), parse_local("2026-10-05 11:30", tz), registry
+    )
+    book.add_duty("vb-08", "vb-q1", parse_local("2026-10-05 13:30", tz), parse_local("2026-10-05 17:00", tz), registry)
+    store_ratings(
+        store, [make_rating(seq=1, counter="vb-q1", score=1, pressed_at=parse_local("2026-10-05 12:15", tz))], tz=tz
+    )
+    client = client_for("admin")
+    client.auth = None
+    client.post("/login", data={"username": "admin", "password": PASSWORD})
+    roster = client.get("/admin/roster").text
+    csrf = roster.split('name="csrf" value="')[1].split('"')[0]
+    assert f'href="/admin/duties/{wrong}"' in roster and 'href="/admin/officers/vb-07"' in roster
+    form = client.get(f"/admin/duties/{wrong}").text
+    assert 'value="2026-10-05 07:30"' in form and '<option value="vb-07" selected>' in form
+    # overlapping the afternoon duty: refused, the form shown again with the reason
+    clash = client.post(
+        f"/admin/duties/{wrong}",
+        data={"csrf": csrf, "officer": "vb-07", "start": "2026-10-05 12:00", "end": "2026-10-05 14:00"},
+    )
+    assert clash.status_code == 422 and "vb-08" in clash.text and 'id="duty-form"' in clash.text
+    assert (
+        client.post(
+            f"/admin/duties/{wrong}", data={"csrf": csrf, "officer": "vb-07", "start": "x", "end": "y"}
+        ).status_code
+        == 422
+    )
+    done = client.post(
+        f"/admin/duties/{wrong}",
+        data={"csrf": csrf, "officer": "vb-08", "start": "2026-10-05 07:30", "end": "2026-10-05 12:30"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/admin/roster?done=edit_duty"
+    assert "Đã sửa ca trực" in client.get(done.headers["location"]).text
+    duty = book.duty(wrong)
+    assert (duty.officer, duty.end_at) == ("vb-08", parse_local("2026-10-05 12:30", tz))
+    from datetime import date
+
+    assert book.by_officer(["vb-q1"], date(2026, 10, 5), date(2026, 10, 5))["vb-08"][1] == 1  # the 12:15 press
+    entry = store.audit_for("counter:vb-q1", ["edit_duty"])
+    assert len(entry) == 1 and "vb-07 2026-10-05 07:30 – 2026-10-05 11:30 → vb-08" in str(entry[0])
+    # the officer: renamed, and the page says so
+    assert 'value="Nguyễn Văn An"' in client.get("/admin/officers/vb-07").text
+    renamed = client.post(
+        "/admin/officers", data={"csrf": csrf, "officer_id": "vb-07", "name": "Nguyễn Văn Ân", "unit": "10.085"}
+    )
+    assert "Đã lưu thông tin cán bộ Nguyễn Văn Ân" in renamed.text
+    assert book.officer("vb-07").name == "Nguyễn Văn Ân"
+    assert len(store.audit_for("officer:vb-07", ["edit_officer"])) == 1
+    added = client.post(
+        "/admin/officers", data={"csrf": csrf, "officer_id": "vb-09", "name": "Lò Văn Sáng", "unit": "10.085"}
+    )
+    assert "Đã thêm cán bộ Lò Văn Sáng" in added.text
+    # an admin of Sa Pa: neither the duty nor the officer exists for them
+    Accounts(store).add_user("sapa-admin", PASSWORD, role="admin", unit="10.082", registry=registry)
+    other = client_for("sapa-admin")
+    other.auth = None
+    other.post("/login", data={"username": "sapa-admin", "password": PASSWORD})
+    other_csrf = other.get("/admin/roster").text.split('name="csrf" value="')[1].split('"')[0]
+    assert other.get(f"/admin/duties/{wrong}").status_code == 404
+    assert other.get("/admin/officers/vb-07").status_code == 404
+    assert (
+        other.post(
+            f"/admin/duties/{wrong}",
+            data={"csrf": other_csrf, "officer": "vb-07", "start": "2026-10-05 07:30", "end": "2026-10-05 08:30"},
+        ).status_code
+        == 404
+    )
+    assert book.duty(wrong).officer == "vb-08"

@@ -4,13 +4,14 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request, Response, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 
 from collector import i18n
-from collector.accounts import ROLES, Accounts, AuthError
+from collector.accounts import ROLES, Accounts, AuthError, Principal
 from collector.alerts import RULE_KEYS, AlertBook, RuleError
-from collector.errors import CollectorError, NotFound
-from collector.officers import Officers, RosterError, parse_local
+from collector.anystore import Store
+from collector.errors import ConfigError, NotFound
+from collector.officers import Duty, Officer, Officers, RosterError, local_text, parse_local
 from collector.registry import Registry
 from collector.store import now_text
 from collector.web.context import (
@@ -18,7 +19,7 @@ from collector.web.context import (
     Db,
     PageUser,
     Reg,
-    check_csrf,
+    WebContext,
     lang_of,
     need,
     visible_audit,
@@ -26,6 +27,7 @@ from collector.web.context import (
     visible_unit,
 )
 from collector.web.pages.common import RowId, render
+from collector.web.pages.forms import Done, admin_form, carry_out, done_words
 
 router = APIRouter()
 
@@ -42,12 +44,13 @@ def users_page(
         "users.html",
         me,
         registry,
+        status=422 if error else 200,
         users=users,
         roles=ROLES,
         units=[registry.units[u] for u in registry.subtree(me.unit)],
         unit_names={u.id: u.name for u in registry.units.values()},
         error=error,
-        done=i18n.text(f"done_user_{done}", lang_of(request)) if done in USER_ACTIONS else "",
+        done=done_words(request, done, tuple(f"user_{a}" for a in USER_ACTIONS)),
     )
 
 
@@ -64,15 +67,16 @@ def add_user(
     unit: Annotated[str, Form()],
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    need(me, "admin")
-    check_csrf(me, csrf)
+    admin_form(me, csrf)
     visible_unit(me, registry, unit)
-    try:
+
+    def change() -> Done:
         Accounts(db).add_user(username.strip(), password, role=role, unit=unit, registry=registry)
-    except (AuthError, NotFound) as exc:
-        return users_page(request, me, ctx, db, registry, error=str(exc))
-    Accounts(db).audit(me.username, "add_user", f"user:{username.strip()}", f"{role} @ {unit}")
-    return RedirectResponse("/admin/users?done=add", status_code=303)
+        return Done("add_user", f"user:{username.strip()}", f"{role} @ {unit}", say="user_add")
+
+    return carry_out(
+        me, db, change, "/admin/users", (AuthError, NotFound), lambda e: users_page(request, me, ctx, db, registry, e)
+    )
 
 
 @router.post("/admin/users/{username}/{action}")
@@ -91,8 +95,7 @@ def user_action(
 ) -> Response:
     """Disable (ends their sessions), enable, unlock, set a new password, or change the role and
     unit (``edit``) of a user in scope; the page then says what was done."""
-    need(me, "admin")
-    check_csrf(me, csrf)
+    admin_form(me, csrf)
     accounts = Accounts(db)
     try:
         user = accounts.user(username)
@@ -100,10 +103,13 @@ def user_action(
         raise HTTPException(404, f"no user {username!r}") from None
     if not me.sees_unit(user.unit):
         raise HTTPException(404, f"no user {username!r}")
+    if action not in USER_ACTIONS or action == "add":
+        raise HTTPException(404, f"no action {action!r}")
     if user.username == me.username and action in ("disable", "edit"):
         return users_page(request, me, ctx, db, registry, error=i18n.text(f"no_self_{action}", lang_of(request)))
-    detail = ""
-    try:
+
+    def change() -> Done:
+        detail = ""
         if action == "disable":
             accounts.disable(username)
         elif action == "enable":
@@ -112,17 +118,16 @@ def user_action(
             accounts.unlock(username)
         elif action == "passwd":
             accounts.set_password(username, password)
-        elif action == "edit":
+        else:  # edit
             if unit not in registry.units or not me.sees_unit(unit):
                 raise AuthError(f"unit {unit!r}: not one of yours")
             accounts.set_grant(username, role=role, unit=unit, registry=registry)
             detail = f"{user.role} @ {user.unit} → {role} @ {unit}"
-        else:
-            raise HTTPException(404, f"no action {action!r}")
-    except (AuthError, NotFound) as exc:
-        return users_page(request, me, ctx, db, registry, error=str(exc))
-    accounts.audit(me.username, f"user_{action}", f"user:{username}", detail)
-    return RedirectResponse(f"/admin/users?done={action}", status_code=303)
+        return Done(f"user_{action}", f"user:{username}", detail)
+
+    return carry_out(
+        me, db, change, "/admin/users", (AuthError, NotFound), lambda e: users_page(request, me, ctx, db, registry, e)
+    )
 
 
 USER_ACTIONS = ("disable", "enable", "unlock", "passwd", "edit", "add")
@@ -133,6 +138,18 @@ def audit_page(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) 
     need(me, "admin")
     entries = visible_audit(me, registry, Accounts(db))
     return render(ctx, request, "audit.html", me, registry, entries=entries, tz=ctx.settings.tz)
+
+
+ROSTER_DONE = (
+    "add_officer",
+    "edit_officer",
+    "add_duty",
+    "edit_duty",
+    "duty_removed",
+    "duty_ended",
+    "duty_over",
+    "import_roster",
+)
 
 
 @router.get("/admin/roster", response_class=HTMLResponse)
@@ -151,6 +168,7 @@ def roster_page(
         "roster.html",
         me,
         registry,
+        status=422 if error else 200,
         officers=officers,
         officer_labels=officer_labels(officers, unit_names),
         unit_names=unit_names,
@@ -160,7 +178,7 @@ def roster_page(
         counters=counters,
         units=[registry.units[u] for u in registry.subtree(me.unit)],
         error=error,
-        done=done,
+        done=done_words(request, done, ROSTER_DONE),
         tz=ctx.settings.tz,
     )
 
@@ -177,6 +195,10 @@ def officer_labels(officers: Sequence[Any], unit_names: dict[str, str]) -> dict[
     }
 
 
+def _roster_again(request: Request, me: Principal, ctx: WebContext, db: Store, registry: Registry) -> Any:
+    return lambda error: roster_page(request, me, ctx, db, registry, error=error)
+
+
 @router.post("/admin/officers")
 def add_officer(
     request: Request,
@@ -189,15 +211,54 @@ def add_officer(
     unit: Annotated[str, Form()],
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    need(me, "admin")
-    check_csrf(me, csrf)
+    """Add an officer; the same id again renames or moves one (within the admin's units)."""
+    admin_form(me, csrf)
     visible_unit(me, registry, unit)
+    book = Officers(db, ctx.settings.tz)
+    ident = officer_id.strip()
+
+    def change() -> Done:
+        before = next((o for o in book.officers(me.units) if o.id == ident), None)
+        book.add_officer(ident, name, unit, registry, within=me.units)
+        if before is None:
+            return Done("add_officer", f"officer:{ident}", name.strip(), values={"name": name.strip()})
+        detail = f"{before.name} @ {before.unit} → {name.strip()} @ {unit}"
+        return Done("edit_officer", f"officer:{ident}", detail, values={"name": name.strip()})
+
+    return carry_out(
+        me, db, change, "/admin/roster", (RosterError, NotFound), _roster_again(request, me, ctx, db, registry)
+    )
+
+
+@router.get("/admin/officers/{officer_id}", response_class=HTMLResponse)
+def officer_form(
+    officer_id: str, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg, error: str = ""
+) -> HTMLResponse:
+    """An officer's name and unit, to put right."""
+    need(me, "admin")
+    officer = _visible_officer(me, Officers(db, ctx.settings.tz), officer_id)
+    return render(
+        ctx,
+        request,
+        "roster_edit.html",
+        me,
+        registry,
+        status=422 if error else 200,
+        officer=officer,
+        duty=None,
+        units=[registry.units[u] for u in registry.subtree(me.unit)],
+        error=error,
+    )
+
+
+def _visible_officer(me: Principal, book: Officers, officer_id: str) -> Officer:
     try:
-        Officers(db, ctx.settings.tz).add_officer(officer_id.strip(), name, unit, registry, within=me.units)
-    except (RosterError, NotFound) as exc:
-        return roster_page(request, me, ctx, db, registry, error=str(exc))
-    Accounts(db).audit(me.username, "add_officer", f"officer:{officer_id.strip()}", name)
-    return RedirectResponse("/admin/roster", status_code=303)
+        officer = book.officer(officer_id)
+    except NotFound:
+        raise HTTPException(404, f"no officer {officer_id!r}") from None
+    if not me.sees_unit(officer.unit):
+        raise HTTPException(404, f"no officer {officer_id!r}")
+    return officer
 
 
 @router.post("/admin/duties")
@@ -213,20 +274,94 @@ def add_duty(
     end: Annotated[str, Form()],
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    need(me, "admin")
-    check_csrf(me, csrf)
+    admin_form(me, csrf)
     visible_counter(me, registry, counter)
     book = Officers(db, ctx.settings.tz)
+    tz = ctx.settings.tz
+
+    def change() -> Done:
+        _visible_officer(me, book, officer)
+        book.add_duty(officer, counter, parse_local(start, tz), parse_local(end, tz), registry)
+        return Done("add_duty", f"counter:{counter}", f"{officer} {start} – {end}")
+
+    return carry_out(
+        me, db, change, "/admin/roster", (RosterError, NotFound), _roster_again(request, me, ctx, db, registry)
+    )
+
+
+def _visible_duty(me: Principal, registry: Registry, book: Officers, duty_id: int) -> Duty:
     try:
-        if not me.sees_unit(book.officer(officer).unit):
-            raise HTTPException(404, f"no officer {officer!r}")
-        book.add_duty(
-            officer, counter, parse_local(start, ctx.settings.tz), parse_local(end, ctx.settings.tz), registry
+        duty = book.duty(duty_id)
+    except NotFound:
+        raise HTTPException(404, "no such duty") from None
+    if not me.sees_counter(registry, duty.counter):
+        raise HTTPException(404, "no such duty")
+    return duty
+
+
+@router.get("/admin/duties/{duty_id}", response_class=HTMLResponse)
+def duty_form(
+    duty_id: RowId, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg, error: str = ""
+) -> HTMLResponse:
+    """A duty's officer and times, to put right."""
+    need(me, "admin")
+    book = Officers(db, ctx.settings.tz)
+    duty = _visible_duty(me, registry, book, duty_id)
+    officers = book.officers(me.units)
+    unit_names = {u.id: u.name for u in registry.units.values()}
+    return render(
+        ctx,
+        request,
+        "roster_edit.html",
+        me,
+        registry,
+        status=422 if error else 200,
+        officer=None,
+        duty=duty,
+        officers=officers,
+        officer_labels=officer_labels(officers, unit_names),
+        counter_name=registry.counters[duty.counter].name,
+        local=lambda moment: local_text(moment, ctx.settings.tz),
+        error=error,
+    )
+
+
+@router.post("/admin/duties/{duty_id}")
+def edit_duty(
+    duty_id: RowId,
+    request: Request,
+    me: PageUser,
+    ctx: Ctx,
+    db: Db,
+    registry: Reg,
+    officer: Annotated[str, Form()],
+    start: Annotated[str, Form()],
+    end: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """Another officer or other times for a duty (checked against the counter's other duties)."""
+    admin_form(me, csrf)
+    book = Officers(db, ctx.settings.tz)
+    _visible_duty(me, registry, book, duty_id)
+    tz = ctx.settings.tz
+
+    def change() -> Done:
+        _visible_officer(me, book, officer)
+        before, after = book.edit_duty(duty_id, officer, parse_local(start, tz), parse_local(end, tz))
+        detail = (
+            f"{before.officer} {local_text(before.start_at, tz)} – {local_text(before.end_at, tz)}"
+            f" → {after.officer} {local_text(after.start_at, tz)} – {local_text(after.end_at, tz)}"
         )
-    except (RosterError, NotFound) as exc:
-        return roster_page(request, me, ctx, db, registry, error=str(exc))
-    Accounts(db).audit(me.username, "add_duty", f"counter:{counter}", f"{officer} {start} – {end}")
-    return RedirectResponse("/admin/roster", status_code=303)
+        return Done("edit_duty", f"counter:{before.counter}", detail)
+
+    return carry_out(
+        me,
+        db,
+        change,
+        "/admin/roster",
+        (RosterError, NotFound),
+        lambda error: duty_form(duty_id, request, me, ctx, db, registry, error=error),
+    )
 
 
 @router.post("/admin/duties/{duty_id}/end")
@@ -240,59 +375,73 @@ def end_duty(
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     """End a duty now: one not begun is removed, one going on ends now; the page says which."""
-    need(me, "admin")
-    check_csrf(me, csrf)
+    admin_form(me, csrf)
     book = Officers(db, ctx.settings.tz)
-    try:
-        duty = book.duty(duty_id)
-    except NotFound:
-        raise HTTPException(404, "no such duty") from None
-    if not me.sees_counter(registry, duty.counter):
-        raise HTTPException(404, "no such duty")
-    outcome = book.end_duty(duty_id, now_text())
-    Accounts(db).audit(me.username, "end_duty", f"counter:{duty.counter}", f"{duty.officer}: {outcome}")
-    lang = lang_of(request)
-    return roster_page(request, me, ctx, db, registry, done=i18n.text(f"duty_{outcome}", lang))
+    duty = _visible_duty(me, registry, book, duty_id)
+
+    def change() -> Done:
+        outcome = book.end_duty(duty_id, now_text())
+        return Done("end_duty", f"counter:{duty.counter}", f"{duty.officer}: {outcome}", say=f"duty_{outcome}")
+
+    return carry_out(me, db, change, "/admin/roster", (), _roster_again(request, me, ctx, db, registry))
 
 
 @router.post("/admin/roster.csv")
 async def import_roster(
     request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg, file: UploadFile, csrf: Annotated[str, Form()] = ""
 ) -> Response:
-    need(me, "admin")
-    check_csrf(me, csrf)
+    admin_form(me, csrf)
     text = (await file.read()).decode("utf-8-sig", errors="replace")
     scoped = Registry.build(
         [registry.units[u] for u in me.units], [c for c in registry.counters.values() if c.unit in me.units], []
     )
-    try:
+
+    def change() -> Done:
         added = Officers(db, ctx.settings.tz).import_csv(text, scoped)
-    except RosterError as exc:
-        return roster_page(request, me, ctx, db, registry, error=str(exc))
-    Accounts(db).audit(me.username, "import_roster", file.filename or "roster.csv", f"{added} duties")
-    return roster_page(request, me, ctx, db, registry, done=f"{added}")
+        return Done("import_roster", file.filename or "roster.csv", f"{added} duties", values={"n": str(added)})
+
+    return carry_out(me, db, change, "/admin/roster", (RosterError,), _roster_again(request, me, ctx, db, registry))
 
 
 @router.get("/admin/rules", response_class=HTMLResponse)
-def rules_page(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg, error: str = "") -> HTMLResponse:
+def rules_page(
+    request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg, error: str = "", done: str = ""
+) -> HTMLResponse:
     need(me, "admin")
     book = AlertBook(db, ctx.settings)
     own = book.own_rules()
     rows = [(registry.units[u], book.rules_for(u, registry, own), u in own) for u in registry.subtree(me.unit)]
-    return render(ctx, request, "rules.html", me, registry, rows=rows, keys=RULE_KEYS, error=error)
+    return render(
+        ctx,
+        request,
+        "rules.html",
+        me,
+        registry,
+        status=422 if error else 200,
+        rows=rows,
+        keys=RULE_KEYS,
+        error=error,
+        done=done_words(request, done, ("set_alert_rules",)),
+    )
 
 
 @router.post("/admin/rules")
 async def set_rules(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
-    need(me, "admin")
     form = await request.form()
-    check_csrf(me, str(form.get("csrf", "")))
+    admin_form(me, str(form.get("csrf", "")))
     unit = str(form.get("unit", ""))
     visible_unit(me, registry, unit)
     values = {k: str(form[k]) for k in RULE_KEYS if form.get(k)}
-    try:
+
+    def change() -> Done:
         AlertBook(db, ctx.settings).set_rules(unit, values, registry)
-    except (RuleError, CollectorError) as exc:
-        return rules_page(request, me, ctx, db, registry, error=str(exc))
-    Accounts(db).audit(me.username, "set_alert_rules", f"unit:{unit}", str(values))
-    return RedirectResponse("/admin/rules", status_code=303)
+        return Done("set_alert_rules", f"unit:{unit}", str(values), values={"name": registry.units[unit].name})
+
+    return carry_out(
+        me,
+        db,
+        change,
+        "/admin/rules",
+        (RuleError, ConfigError, NotFound),
+        lambda error: rules_page(request, me, ctx, db, registry, error=error),
+    )
