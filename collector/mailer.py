@@ -53,9 +53,9 @@ def build_message(
     message["To"] = ", ".join(recipients)
     message.set_content(
         f"Kính gửi,\n\nBáo cáo mức độ hài lòng của {name}, {period.label_vi()}:\n"
-        f"- Tổng số lượt đánh giá: {summary['total']}\n"
-        f"- Tỷ lệ hài lòng: {formats.percent(summary['satisfaction_rate'])}\n"
-        f"- {i18n.text('unsynced', 'vi')}: {formats.number(summary['unsynced'])}\n\n"
+        f"- Tổng số lượt đánh giá: {summary.total}\n"
+        f"- Tỷ lệ hài lòng: {formats.percent(summary.satisfaction_rate)}\n"
+        f"- {i18n.text('unsynced', 'vi')}: {formats.number(summary.unsynced)}\n\n"
         + _missing_text(missing or [], registry, settings)
         + _late_text(late or [])
         + "Đính kèm: báo cáo PDF và mẫu báo cáo 3 mức (XLSX).\n"

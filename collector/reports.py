@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from collector.anystore import Store
@@ -21,10 +21,38 @@ from kiosk.wire import format_time, parse_time
 MAX_DAY_SERIES = 93  # a quarter; longer periods get a monthly series
 
 
-def figures(counts: Iterable[Count]) -> dict[str, Any]:
-    """total, by_score, satisfaction_rate, average, index — flagged presses counted apart; and
-    ``unsynced``: how many of the ratings were pressed while the kiosk's clock was not synchronised
-    (their time, and so their day, is unverified)."""
+@dataclass(frozen=True)
+class Figures:
+    """The figures of a set of ratings: how many, per score, the satisfaction rate, the average
+    (1–4) and the index (0–100), rounded as the API gives them; with ``flagged`` (presses refused,
+    counted apart) and ``unsynced`` (ratings pressed while the kiosk's clock was not synchronised,
+    whose time is unverified) where they were counted."""
+
+    total: int
+    by_score: dict[str, int]  # "1" … "4", as the API names them
+    satisfaction_rate: float | None
+    average: float | None
+    index: float | None
+    flagged: int | None = None
+    unsynced: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "total": self.total,
+            "by_score": dict(self.by_score),
+            "satisfaction_rate": self.satisfaction_rate,
+            "average": self.average,
+            "index": self.index,
+        }
+        if self.flagged is not None:
+            out["flagged"] = self.flagged
+        if self.unsynced is not None:
+            out["unsynced"] = self.unsynced
+        return out
+
+
+def figures(counts: Iterable[Count]) -> Figures:
+    """From roll-up counts: flagged presses counted apart, and how many had an unverified time."""
     by_score = dict.fromkeys(SCORES, 0)
     flagged = 0
     unsynced = 0
@@ -34,24 +62,88 @@ def figures(counts: Iterable[Count]) -> dict[str, Any]:
         else:
             by_score[c.score] += c.n
             unsynced += c.unsynced
-    return {**figures_of(by_score), "flagged": flagged, "unsynced": unsynced}
+    return replace(figures_of(by_score), flagged=flagged, unsynced=unsynced)
 
 
-def figures_of(by_score: dict[int, int]) -> dict[str, Any]:
+def figures_of(by_score: dict[int, int]) -> Figures:
     rate = satisfaction_rate(by_score)
     avg = average_score(by_score)
     index = satisfaction_index(by_score)
-    return {
-        "total": sum(by_score.get(s, 0) for s in SCORES),
-        "by_score": {str(s): by_score.get(s, 0) for s in (1, 2, 3, 4)},
-        "satisfaction_rate": None if rate is None else round(rate, 4),
-        "average": None if avg is None else round(avg, 3),
-        "index": None if index is None else round(index, 1),
-    }
+    return Figures(
+        total=sum(by_score.get(s, 0) for s in SCORES),
+        by_score={str(s): by_score.get(s, 0) for s in (1, 2, 3, 4)},
+        satisfaction_rate=None if rate is None else round(rate, 4),
+        average=None if avg is None else round(avg, 3),
+        index=None if index is None else round(index, 1),
+    )
 
 
-def series(store: RatingStore, counters: list[str], day_from: date, day_to: date) -> dict[str, Any]:
+class _FiguresOf:
+    """Reading a result's figures as its own: ``summary.total`` for ``summary.figures.total``."""
+
+    figures: Figures
+
+    @property
+    def total(self) -> int:
+        return self.figures.total
+
+    @property
+    def by_score(self) -> dict[str, int]:
+        return self.figures.by_score
+
+    @property
+    def satisfaction_rate(self) -> float | None:
+        return self.figures.satisfaction_rate
+
+    @property
+    def average(self) -> float | None:
+        return self.figures.average
+
+    @property
+    def index(self) -> float | None:
+        return self.figures.index
+
+    @property
+    def flagged(self) -> int:
+        return self.figures.flagged or 0
+
+    @property
+    def unsynced(self) -> int:
+        return self.figures.unsynced or 0
+
+
+@dataclass(frozen=True)
+class Point(_FiguresOf):
+    """One day ("2026-11-03") or month ("2026-11") of a series."""
+
+    by: str  # "day" | "month"
+    period: str
+    figures: Figures
+
+    @property
+    def day(self) -> str | None:
+        return self.period if self.by == "day" else None
+
+    @property
+    def month(self) -> str | None:
+        return self.period if self.by == "month" else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {self.by: self.period, **self.figures.to_dict()}
+
+
+@dataclass(frozen=True)
+class Series:
     """Per day for up to ``MAX_DAY_SERIES`` days, per month beyond (edge months may be partial)."""
+
+    by: str  # "day" | "month"
+    points: tuple[Point, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"days" if self.by == "day" else "months": [p.to_dict() for p in self.points]}
+
+
+def series(store: RatingStore, counters: list[str], day_from: date, day_to: date) -> Series:
     by = "day" if (day_to - day_from).days < MAX_DAY_SERIES else "month"
     per_period: dict[str, list[Count]] = defaultdict(list)
     for c in store.counts(counters, day_from, day_to, by=by):
@@ -61,9 +153,83 @@ def series(store: RatingStore, counters: list[str], day_from: date, day_to: date
     while day <= day_to:
         periods.append(day.isoformat() if by == "day" else day.isoformat()[:7])
         day = day + timedelta(days=1) if by == "day" else (day.replace(day=28) + timedelta(days=4)).replace(day=1)
-    key = "days" if by == "day" else "months"
-    name = "day" if by == "day" else "month"
-    return {key: [{name: p, **figures(per_period.get(p, []))} for p in periods]}
+    return Series(by, tuple(Point(by, p, figures(per_period.get(p, []))) for p in periods))
+
+
+@dataclass(frozen=True)
+class Child(_FiguresOf):
+    """A unit or counter right below a unit, with its figures."""
+
+    kind: str  # "unit" | "counter"
+    id: str
+    name: str
+    level: str | None  # units only
+    figures: Figures
+
+    def to_dict(self) -> dict[str, Any]:
+        head: dict[str, Any] = {"kind": self.kind, "id": self.id, "name": self.name}
+        if self.kind == "unit":
+            head["level"] = self.level
+        return {**head, **self.figures.to_dict()}
+
+
+class Ref(NamedTuple):
+    """A unit named in a result: its id and name."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Summary(_FiguresOf):
+    """What a unit's (its whole subtree's) or a counter's figures were over [day_from, day_to]:
+    the figures, a series, and for a unit the children; ``completeness`` when asked for."""
+
+    kind: str  # "unit" | "counter"
+    id: str
+    name: str
+    day_from: date
+    day_to: date
+    figures: Figures
+    series: Series
+    level: str = ""  # a unit's
+    path: tuple[Ref, ...] = ()  # a unit's, from the root
+    children: tuple[Child, ...] = ()  # a unit's
+    unit: Ref = Ref("", "")  # a counter's unit
+    kiosks: tuple[str, ...] = ()  # a counter's
+    completeness: dict[str, Any] | None = None
+
+    @property
+    def days(self) -> tuple[Point, ...]:
+        return self.series.points if self.series.by == "day" else ()
+
+    @property
+    def months(self) -> tuple[Point, ...]:
+        return self.series.points if self.series.by == "month" else ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API's answer (CONTRACT.md): unit or counter, its figures, children, series."""
+        if self.kind == "unit":
+            head: dict[str, Any] = {
+                "unit": self.id,
+                "name": self.name,
+                "level": self.level,
+                "path": [{"id": i, "name": n} for i, n in self.path],
+            }
+        else:
+            head = {
+                "counter": self.id,
+                "name": self.name,
+                "unit": {"id": self.unit[0], "name": self.unit[1]},
+                "kiosks": list(self.kiosks),
+            }
+        out = {**head, "from": self.day_from.isoformat(), "to": self.day_to.isoformat(), **self.figures.to_dict()}
+        if self.kind == "unit":
+            out["children"] = [c.to_dict() for c in self.children]
+        out.update(self.series.to_dict())
+        if self.completeness is not None:
+            out["completeness"] = self.completeness
+        return out
 
 
 @dataclass(frozen=True)
@@ -131,24 +297,24 @@ def summarise_counter(
     day_to: date,
     *,
     tz: ZoneInfo | None = None,
-) -> dict[str, Any]:
+) -> Summary:
     """The counter's figures and series; with ``tz``, also how complete the data is (``completeness``)."""
     counter = registry.counter(counter_id)
-    counts = store.counts([counter_id], day_from, day_to, by="counter")
     unit = registry.unit(counter.unit)
-    out = {
-        "counter": counter.id,
-        "name": counter.name,
-        "unit": {"id": unit.id, "name": unit.name},
-        "kiosks": sorted(k.id for k in registry.kiosks.values() if k.counter == counter_id),
-        "from": day_from.isoformat(),
-        "to": day_to.isoformat(),
-        **figures(counts),
-    }
-    out.update(series(store, [counter_id], day_from, day_to))
-    if tz is not None:
-        out["completeness"] = completeness(store, registry, [counter_id]).to_dict(period_end_utc(day_to, tz))
-    return out
+    return Summary(
+        kind="counter",
+        id=counter.id,
+        name=counter.name,
+        day_from=day_from,
+        day_to=day_to,
+        figures=figures(store.counts([counter_id], day_from, day_to, by="counter")),
+        series=series(store, [counter_id], day_from, day_to),
+        unit=Ref(unit.id, unit.name),
+        kiosks=tuple(sorted(k.id for k in registry.kiosks.values() if k.counter == counter_id)),
+        completeness=None
+        if tz is None
+        else completeness(store, registry, [counter_id]).to_dict(period_end_utc(day_to, tz)),
+    )
 
 
 def summarise_unit(
@@ -159,7 +325,7 @@ def summarise_unit(
     day_to: date,
     *,
     tz: ZoneInfo | None = None,
-) -> dict[str, Any]:
+) -> Summary:
     """The subtree's figures, its children and series; with ``tz``, also ``completeness``."""
     unit = registry.unit(unit_id)
     counters = registry.counters_under(unit_id)
@@ -167,41 +333,35 @@ def summarise_unit(
     by_counter: dict[str, list[Count]] = defaultdict(list)
     for c in counts:
         by_counter[c.counter].append(c)
-    children = []
-    for child in registry.child_units(unit_id):
-        child_counts = [c for cid in registry.counters_under(child.id) for c in by_counter.get(cid, [])]
-        children.append(
-            {
-                "kind": "unit",
-                "id": child.id,
-                "name": child.name,
-                "level": child.level,
-                **figures(child_counts),
-            }
+    children = [
+        Child(
+            "unit",
+            child.id,
+            child.name,
+            child.level,
+            figures([c for cid in registry.counters_under(child.id) for c in by_counter.get(cid, [])]),
         )
-    for counter in registry.own_counters(unit_id):
-        children.append(
-            {
-                "kind": "counter",
-                "id": counter.id,
-                "name": counter.name,
-                **figures(by_counter.get(counter.id, [])),
-            }
-        )
-    out = {
-        "unit": unit.id,
-        "name": unit.name,
-        "level": unit.level,
-        "path": [{"id": u.id, "name": u.name} for u in registry.path(unit_id)],
-        "from": day_from.isoformat(),
-        "to": day_to.isoformat(),
-        **figures(counts),
-        "children": children,
-    }
-    out.update(series(store, counters, day_from, day_to))
-    if tz is not None:
-        out["completeness"] = completeness(store, registry, counters).to_dict(period_end_utc(day_to, tz))
-    return out
+        for child in registry.child_units(unit_id)
+    ]
+    children += [
+        Child("counter", counter.id, counter.name, None, figures(by_counter.get(counter.id, [])))
+        for counter in registry.own_counters(unit_id)
+    ]
+    return Summary(
+        kind="unit",
+        id=unit.id,
+        name=unit.name,
+        day_from=day_from,
+        day_to=day_to,
+        figures=figures(counts),
+        series=series(store, counters, day_from, day_to),
+        level=unit.level,
+        path=tuple(Ref(u.id, u.name) for u in registry.path(unit_id)),
+        children=tuple(children),
+        completeness=None
+        if tz is None
+        else completeness(store, registry, counters).to_dict(period_end_utc(day_to, tz)),
+    )
 
 
 def late_arrivals(store: RatingStore, registry: Registry, unit_id: str) -> list[dict[str, Any]]:
@@ -217,7 +377,7 @@ def late_arrivals(store: RatingStore, registry: Registry, unit_id: str) -> list[
                     "month": mail.month,
                     "mailed_unit": mail.unit,
                     "mailed_at": mail.sent_at,
-                    **figures_of(by_score),
+                    **figures_of(by_score).to_dict(),
                 }
             )
     return out

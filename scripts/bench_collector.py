@@ -288,8 +288,8 @@ def bench_reports(url: str, total: int) -> None:
     year = (last - timedelta(days=364), last)  # the last 365 days: edge days come from daily roll-ups
     calendar_year = (date(last.year - 1, 1, 1), date(last.year - 1, 12, 31))  # whole months only
 
-    def timed(fn, runs: int) -> tuple[float, float, dict]:  # noqa: ANN001
-        took, result = [], {}
+    def timed(fn, runs: int) -> tuple[float, float, reports.Summary]:  # noqa: ANN001
+        took, result = [], None
         for _ in range(runs):
             t = time.perf_counter()
             result = fn()
@@ -301,17 +301,15 @@ def bench_reports(url: str, total: int) -> None:
     d50, dmax, district_year = timed(lambda: reports.summarise_unit(store, registry, "P.3", *year), 10)
     c50, cmax, calendar = timed(lambda: reports.summarise_unit(store, registry, "P", *calendar_year), 10)
     print(f"reports on {store.rating_count():,} ratings:")
-    print(f"  one counter, a month  p50 {m50 * 1e3:.1f} ms, max {mmax * 1e3:.1f} ms ({counter_month['total']} ratings)")
+    print(f"  one counter, a month  p50 {m50 * 1e3:.1f} ms, max {mmax * 1e3:.1f} ms ({counter_month.total} ratings)")
     print(
         f"  province, a year      p50 {y50 * 1e3:.1f} ms, max {ymax * 1e3:.1f} ms "
-        f"({province_year['total']:,} ratings, {len(province_year['children'])} children, monthly series)"
+        f"({province_year.total:,} ratings, {len(province_year.children)} children, monthly series)"
     )
-    print(
-        f"  district, a year      p50 {d50 * 1e3:.1f} ms, max {dmax * 1e3:.1f} ms ({district_year['total']:,} ratings)"
-    )
+    print(f"  district, a year      p50 {d50 * 1e3:.1f} ms, max {dmax * 1e3:.1f} ms ({district_year.total:,} ratings)")
     print(
         f"  province, {calendar_year[0].year}       p50 {c50 * 1e3:.1f} ms, max {cmax * 1e3:.1f} ms "
-        f"({calendar['total']:,} ratings; a calendar year reads only monthly roll-ups)"
+        f"({calendar.total:,} ratings; a calendar year reads only monthly roll-ups)"
     )
     store.close()
 

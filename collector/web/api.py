@@ -56,7 +56,7 @@ def counter_summary(
     counter: str, me: ApiUser, ctx: Ctx, db: Db, registry: Reg, from_: From = None, to: To = None
 ) -> dict[str, Any]:
     visible_counter(me, registry, counter)
-    return reports.summarise_counter(db, registry, counter, *_days(ctx, from_, to), tz=ctx.settings.tz)
+    return reports.summarise_counter(db, registry, counter, *_days(ctx, from_, to), tz=ctx.settings.tz).to_dict()
 
 
 @router.get("/units/{unit}/summary", response_model=models.UnitSummary, **TYPED)
@@ -64,7 +64,7 @@ def unit_summary(
     unit: str, me: ApiUser, ctx: Ctx, db: Db, registry: Reg, from_: From = None, to: To = None
 ) -> dict[str, Any]:
     visible_unit(me, registry, unit)
-    return reports.summarise_unit(db, registry, unit, *_days(ctx, from_, to), tz=ctx.settings.tz)
+    return reports.summarise_unit(db, registry, unit, *_days(ctx, from_, to), tz=ctx.settings.tz).to_dict()
 
 
 @router.get("/units", response_model=models.UnitTree, **TYPED)
@@ -104,8 +104,8 @@ def officer_summary(
         "unit": person.unit,
         "from": day_from.isoformat(),
         "to": day_to.isoformat(),
-        **total,
-        "counters": [{"counter": c, **figures} for c, figures in per_counter.items()],
+        **total.to_dict(),
+        "counters": [{"counter": c, **figures.to_dict()} for c, figures in per_counter.items()],
     }
 
 
@@ -124,7 +124,7 @@ def unit_officers(
         "from": day_from.isoformat(),
         "to": day_to.isoformat(),
         "officers": [
-            {"officer": None if o == NOBODY else o, "name": names.get(o), **reports.figures_of(s)}
+            {"officer": None if o == NOBODY else o, "name": names.get(o), **reports.figures_of(s).to_dict()}
             for o, s in sorted(rows.items())
         ],
     }

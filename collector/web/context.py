@@ -25,7 +25,7 @@ from collector.officers import Officer, Officers
 from collector.periods import Period, parse_period
 from collector.pgstore import PostgresStore, web_pool
 from collector.registry import Registry
-from collector.reports import figures_of
+from collector.reports import Figures, figures_of
 from collector.store import open_store
 
 SESSION_COOKIE = "sat_session"
@@ -250,7 +250,7 @@ def visible_officer(principal: Principal, book: Officers, officer_id: str) -> Of
 
 def officer_figures(
     principal: Principal, registry: Registry, book: Officers, officer_id: str, day_from: date, day_to: date
-) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+) -> tuple[Figures, dict[str, Figures]]:
     """The officer's figures while on duty, in total and per counter, counting only visible counters."""
     per_counter = {
         c: s

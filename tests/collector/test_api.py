@@ -132,7 +132,9 @@ def test_every_api_answer_is_a_typed_model_in_the_openapi_and_answers_are_unchan
     assert schemas["AlertOut"]["properties"]["facts"]
     add(store, settings, "vb-q1", [4, 3, 1])
     registry = store.load_registry()
-    built = reports.summarise_counter(store, registry, "vb-q1", date(2026, 11, 1), date(2026, 11, 30), tz=settings.tz)
+    built = reports.summarise_counter(
+        store, registry, "vb-q1", date(2026, 11, 1), date(2026, 11, 30), tz=settings.tz
+    ).to_dict()
     body = api.get("/api/v1/counters/vb-q1/summary?from=2026-11-01&to=2026-11-30").json()
     assert set(body) == set(built) and "months" not in body and body["from"] == "2026-11-01"
     assert body["days"] == built["days"]

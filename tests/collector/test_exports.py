@@ -251,7 +251,9 @@ def test_the_three_level_form_says_how_neutral_was_counted_and_agrees_with_the_p
 def test_the_form_maps_neutral_to_dissatisfied_in_words_too():
     from collector import documents
 
-    summary = {"by_score": {"4": 5, "3": 4, "2": 2, "1": 3}, "satisfaction_rate": 9 / 14}
+    from collector.reports import figures_of
+
+    summary = figures_of({4: 5, 3: 4, 2: 2, 1: 3})
     notes = documents.form_notes("khong_hai_long", summary, {4: 5, 3: 4, 2: 2, 1: 3}, "vi")
     assert "(2 lượt) được tính là «Không hài lòng»" in notes[0]
     assert "neutral_as" not in notes[0]  # words, not the config key

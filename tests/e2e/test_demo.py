@@ -73,7 +73,7 @@ def test_the_demo_starts_with_a_year_of_plausible_history(tmp_path):
         assert sum(c.n for c in year) > 50_000
         assert len({c.period for c in year}) >= 12
         rates = {
-            c: figures(store.counts([c], today - timedelta(days=365), today, by="counter"))["satisfaction_rate"]
+            c: figures(store.counts([c], today - timedelta(days=365), today, by="counter")).satisfaction_rate
             for c in counters
         }
         assert min(rates, key=lambda c: rates[c]) == demo_history.WEAK_COUNTER, rates
@@ -92,7 +92,7 @@ def test_the_demo_starts_with_a_year_of_plausible_history(tmp_path):
         weak = demo_history.officers(registry)["vb-q1"][demo_history.DROPPED[1]][0]
         recent = book.by_officer(["vb-q1"], today - timedelta(days=80), today - timedelta(days=1))[weak]
         earlier = book.by_officer(["vb-q1"], today - timedelta(days=300), today - timedelta(days=100))[weak]
-        drop = figures_of(earlier)["satisfaction_rate"] - figures_of(recent)["satisfaction_rate"]
+        drop = figures_of(earlier).satisfaction_rate - figures_of(recent).satisfaction_rate
         assert drop > 0.15, (figures_of(earlier), figures_of(recent))
     finally:
         store.close()

@@ -1,6 +1,6 @@
 """Pages: counters and officers."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -8,8 +8,7 @@ from fastapi.responses import HTMLResponse
 
 from collector import charts, documents, exports, formats, i18n, reports
 from collector.accounts import Accounts
-from collector.anystore import Store
-from collector.officers import NOBODY, Officers, local_bounds
+from collector.officers import Officers, local_bounds
 from collector.periods import Period
 from collector.web.context import (
     Ctx,
@@ -17,7 +16,6 @@ from collector.web.context import (
     ExportUser,
     PageUser,
     Reg,
-    WebContext,
     lang_of,
     officer_figures,
     period_from,
@@ -41,63 +39,6 @@ from collector.web.pages.common import (
 router = APIRouter()
 
 
-def counter_days_table(summary: dict[str, Any], lang: str) -> exports.Table:
-    labels = i18n.SCORE_LABELS[lang]
-    key = "days" if "days" in summary else "months"
-    columns = [
-        exports.Column(i18n.text("day" if key == "days" else "month", lang), "date" if key == "days" else "month"),
-        exports.Column(i18n.text("total", lang), "int"),
-        exports.Column(i18n.text("rate", lang), "rate"),
-        exports.Column(i18n.text("index", lang), "decimal"),
-    ]
-    columns += [exports.Column(labels[s], "int") for s in (4, 3, 2, 1)]
-    columns += [
-        exports.Column(i18n.text("flagged_count", lang), "int"),
-        exports.Column(i18n.text("unsynced", lang), "int"),
-    ]
-    body = [
-        [
-            date.fromisoformat(p["day"] if key == "days" else p["month"] + "-01"),
-            p["total"],
-            p["satisfaction_rate"],
-            p["index"],
-            *(p["by_score"][str(s)] for s in (4, 3, 2, 1)),
-            p["flagged"],
-            p["unsynced"],
-        ]
-        for p in summary[key]
-    ]
-    return exports.Table(summary["name"][:31], columns, body, [summary["name"], summary["unit"]["name"]])
-
-
-def officers_table(
-    ctx: WebContext, db: Store, counters: list[str], period: Period, lang: str
-) -> tuple[exports.Table, list[dict[str, Any]]]:
-    book = Officers(db, ctx.settings.tz)
-    names = {o.id: o.name for o in book.officers()}
-    rows = []
-    for officer_id, by_score in book.by_officer(counters, period.start, period.end).items():
-        rows.append(
-            {
-                "id": officer_id,
-                "name": i18n.text("nobody", lang) if officer_id == NOBODY else names.get(officer_id, officer_id),
-                **reports.figures_of(by_score),
-            }
-        )
-    rows.sort(key=lambda r: (r["id"] == NOBODY, r["name"]))
-    labels = i18n.SCORE_LABELS[lang]
-    columns = [
-        exports.Column(i18n.text("officer", lang)),
-        exports.Column(i18n.text("total", lang), "int"),
-        exports.Column(i18n.text("rate", lang), "rate"),
-    ]
-    columns += [exports.Column(labels[s], "int") for s in (4, 3, 2, 1)]
-    body = [
-        [r["name"], r["total"], r["satisfaction_rate"], *(r["by_score"][str(s)] for s in (4, 3, 2, 1))] for r in rows
-    ]
-    return exports.Table(i18n.text("officers", lang), columns, body), rows
-
-
 @router.get("/compare", response_class=HTMLResponse)
 def compare_page(
     request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg, unit: str = "", counter: str = ""
@@ -119,7 +60,7 @@ def compare_page(
         if all((candidate.start, candidate.end) != (p.start, p.end) for p in periods):
             periods.append(candidate)
 
-    def summary(p: Period) -> dict[str, Any]:
+    def summary(p: Period) -> reports.Summary:
         if unit:
             return reports.summarise_unit(db, registry, unit, p.start, p.end)
         return reports.summarise_counter(db, registry, counter, p.start, p.end)
@@ -137,12 +78,12 @@ def compare_page(
 
     notes = []
     for column in columns[1:]:  # a period with no data, or data from part of it, is said, not silently compared
-        points = column["s"].get("days") or column["s"].get("months") or []
-        first = next((pt for pt in points if pt["total"] or pt["flagged"]), None)
+        points = column["s"].series.points
+        first = next((pt for pt in points if pt.total or pt.flagged), None)
         if first is None:
             notes.append(i18n.text("compare_empty", lang).format(label=column["label"]))
         elif first is not points[0] and not started_before(column["period"]):
-            since = formats.day(first["day"]) if "day" in first else f"{first['month'][5:]}/{first['month'][:4]}"
+            since = formats.day(first.period) if first.by == "day" else f"{first.period[5:]}/{first.period[:4]}"
             notes.append(i18n.text("compare_partial", lang).format(label=column["label"], since=since))
     return render(
         ctx,
@@ -171,7 +112,7 @@ def counter_page(counter: str, request: Request, me: PageUser, ctx: Ctx, db: Db,
     recent = reports.ratings_between(
         db, [counter], start, end, limit=RECENT_PER_PAGE, offset=(page - 1) * RECENT_PER_PAGE
     )
-    _, officer_rows = officers_table(ctx, db, [counter], period, lang)
+    _, officer_rows = documents.officers_table(Officers(db, ctx.settings.tz), [counter], period, lang)
     kiosks = reports.kiosk_rows(
         db,
         registry,
@@ -194,7 +135,7 @@ def counter_page(counter: str, request: Request, me: PageUser, ctx: Ctx, db: Db,
         prev=previous,
         path=[u for u in registry.path(unit) if me.sees_unit(u.id)],
         chart=charts.rate_chart(documents.chart_points(summary), title=i18n.text("by_day", lang), lang=lang),
-        score_chart=charts.score_chart(summary["by_score"], i18n.SCORE_LABELS[lang], lang=lang),
+        score_chart=charts.score_chart(summary.by_score, i18n.SCORE_LABELS[lang], lang=lang),
         heat=charts.heat_chart(
             reports.heat_grid(db, [counter], start, end, ctx.settings.tz),
             weekdays=i18n.WEEKDAYS[lang],
@@ -205,7 +146,7 @@ def counter_page(counter: str, request: Request, me: PageUser, ctx: Ctx, db: Db,
         officers=officer_rows,
         kiosks=[k for k in kiosks if k["counter"] == counter],
         recent=recent,
-        pager=page_vars(request, page, RECENT_PER_PAGE, summary["total"] + summary["flagged"]),
+        pager=page_vars(request, page, RECENT_PER_PAGE, summary.total + summary.flagged),
         tz=ctx.settings.tz,
         **period_vars(request, period),
     )
@@ -218,7 +159,7 @@ def counter_export(
     visible_counter(me, registry, counter)
     period = period_from(ctx, request)
     summary = reports.summarise_counter(db, registry, counter, period.start, period.end)
-    table = counter_days_table(summary, lang_of(request))
+    table = documents.counter_days_table(summary, lang_of(request))
     return export(request, me, db, table, f"{counter}-{stamp(period)}", kind, f"counter:{counter}")
 
 
@@ -228,11 +169,11 @@ def counter_report(counter: str, request: Request, me: ExportUser, ctx: Ctx, db:
     period = period_from(ctx, request)
     summary = reports.summarise_counter(db, registry, counter, period.start, period.end, tz=ctx.settings.tz)
     previous = reports.summarise_counter(db, registry, counter, period.previous().start, period.previous().end)
-    table, _ = officers_table(ctx, db, [counter], period, "vi")
+    table, _ = documents.officers_table(Officers(db, ctx.settings.tz), [counter], period, "vi")
     Accounts(db).audit(me.username, "export_pdf", f"counter:{counter}", period.label_vi())
     data = pdf_or_503(
         lambda: exports.report_pdf(
-            heading=documents.report_heading(f"{summary['name']} — {summary['unit']['name']}", period, ctx.today()),
+            heading=documents.report_heading(f"{summary.name} — {summary.unit.name}", period, ctx.today()),
             figures=documents.key_figures(summary, previous, ctx.settings.tz),
             chart_title="Tỷ lệ hài lòng theo ngày",
             chart=documents.chart_points(summary),
@@ -249,7 +190,7 @@ def officer_page(officer: str, request: Request, me: PageUser, ctx: Ctx, db: Db,
     person = visible_officer(me, book, officer)
     period = period_from(ctx, request)
     total, per_counter = officer_figures(me, registry, book, officer, period.start, period.end)
-    rows = [{"counter": registry.counters[c], **figures} for c, figures in per_counter.items()]
+    rows = [(registry.counters[c], figures) for c, figures in per_counter.items()]
     return render(
         ctx,
         request,

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Form, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from collector import exports, i18n, reports
+from collector import documents, reports
 from collector.accounts import Accounts, Principal
 from collector.alerts import Alert, AlertBook, RuleError
 from collector.anystore import Store
@@ -253,39 +253,6 @@ def snapshot(rating_id: str, me: PageUser, db: Db, registry: Reg) -> Response:
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
 
 
-def kiosks_table(rows: list[dict[str, Any]], registry: Registry, lang: str) -> exports.Table:
-    columns = [
-        exports.Column(i18n.text("kiosk", lang)),
-        exports.Column(i18n.text("counter", lang)),
-        exports.Column(i18n.text("unit", lang)),
-        exports.Column("Trạng thái" if lang == "vi" else "State"),
-        exports.Column(i18n.text("last_seen", lang)),
-        exports.Column(i18n.text("backlog", lang), "int"),
-        exports.Column(i18n.text("camera", lang)),
-        exports.Column(i18n.text("clock", lang)),
-        exports.Column(i18n.text("firmware", lang)),
-        exports.Column(i18n.text("uptime_office", lang), "rate"),
-        exports.Column(i18n.text("silent", lang)),
-    ]
-    body = [
-        [
-            k["kiosk"],
-            registry.counters[k["counter"]].name,
-            registry.units[k["unit"]].name,
-            i18n.text(k["state"], lang),
-            k["last_seen"],
-            (k["backlog"] or {}).get("ratings"),
-            k["camera"],
-            k["clock"],
-            k["fw"],
-            k["uptime_office"],
-            "x" if k["silent"] else "",
-        ]
-        for k in rows
-    ]
-    return exports.Table(i18n.text("kiosks", lang), columns, body)
-
-
 def _kiosk_rows(ctx: WebContext, db: Store, registry: Registry, me: Principal, period: Period) -> list[dict[str, Any]]:
     return reports.kiosk_rows(
         db,
@@ -321,7 +288,9 @@ def kiosks(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> H
 @router.get("/kiosks.{kind}")
 def kiosks_export(kind: str, request: Request, me: ExportUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
     period = period_from(ctx, request)
-    table = kiosks_table(_kiosk_rows(ctx, db, registry, me, period), registry, lang_of(request))
+    table = documents.kiosks_table(
+        _kiosk_rows(ctx, db, registry, me, period), registry, lang_of(request), ctx.settings.tz
+    )
     return export(request, me, db, table, f"thiet-bi-{stamp(period)}", kind, "kiosks")
 
 

@@ -77,9 +77,9 @@ def _unit_page(
         overview=overview,
         path=[u for u in registry.path(unit) if me.sees_unit(u.id)],
         chart=charts.rate_chart(
-            points, title=i18n.text("by_day" if "days" in summary else "by_month", lang), lang=lang
+            points, title=i18n.text("by_day" if summary.series.by == "day" else "by_month", lang), lang=lang
         ),
-        score_chart=charts.score_chart(summary["by_score"], i18n.SCORE_LABELS[lang], lang=lang),
+        score_chart=charts.score_chart(summary.by_score, i18n.SCORE_LABELS[lang], lang=lang),
         alerts=open_alerts[:10],
         alerts_total=len(open_alerts),
         offline=[k for k in kiosk_rows if k["state"] == "offline"],
