@@ -250,7 +250,6 @@ def test_the_three_level_form_says_how_neutral_was_counted_and_agrees_with_the_p
 
 def test_the_form_maps_neutral_to_dissatisfied_in_words_too():
     from collector import documents
-
     from collector.reports import figures_of
 
     summary = figures_of({4: 5, 3: 4, 2: 2, 1: 3})
