@@ -49,6 +49,8 @@ def signed(now: float | None, before: float | None, lang: str = "vi", digits: in
     if now is None or before is None:
         return "—"
     delta = now - before
+    if round(delta, digits) == 0:  # no "-0,00": a change that rounds to nothing is none
+        return decimal(0.0, lang, digits)
     text = f"{delta:+,.{digits}f}"
     if lang == "vi":
         text = text.replace(",", " ").replace(".", ",").replace(" ", ".")
@@ -60,5 +62,5 @@ def change(now: float | None, before: float | None, lang: str = "vi") -> str:
     if now is None or before is None:
         return "—"
     delta = (now - before) * 100
-    text = f"{delta:+.1f}"
+    text = f"{delta:+.1f}" if round(delta, 1) != 0 else "0.0"
     return text.replace(".", ",") + " điểm %" if lang == "vi" else text + " pp"

@@ -109,6 +109,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "done_import_roster": ("Đã nhập {n} ca trực", "Imported {n} duties"),
     "done_set_alert_rules": ("Đã lưu quy tắc cảnh báo của {name}", "Saved the alert rules of {name}"),
     "edit_officer": ("Sửa cán bộ", "Edit officer"),
+    "duties_in": ("Ca trực trong", "Duties in"),
     "edit_duty": ("Sửa ca trực", "Edit duty"),
     "edit_duty_note": (
         "Sửa khi ca trực đã nhập sai: các lượt đánh giá trong ca sẽ được tính theo cán bộ và thời gian mới "
@@ -567,7 +568,12 @@ ERRORS_VI: tuple[tuple[str, str], ...] = (
     ("{}: {} must be an array of tables ([[{}]]), not {}", "{0}: {1} phải là danh sách bảng ([[{2}]]), không phải {3}"),
     ("a duty must end after it starts", "Ca trực phải kết thúc sau khi bắt đầu"),
     ("an officer needs a name", "Cán bộ cần có tên"),
-    ("counter {} already has {} on duty from {}", "Quầy {0} đã có {1} trực từ {2}"),
+    ("counter {} already has {} on duty from {} to {}", "Quầy {0} đã có {1} trực từ {2} đến {3}"),
+    ("{} is already on duty at counter {} from {} to {}", "{0} đang có ca trực ở quầy {1} từ {2} đến {3}"),
+    ("time {}: a year from {} to {}", "Thời gian {0}: năm phải từ {1} đến {2}"),
+    ("a duty is at most {} days long", "Một ca trực dài nhiều nhất {0} ngày"),
+    ("an officer's name holds a control or formatting character", "Tên cán bộ chứa ký tự điều khiển hoặc định dạng"),
+    ("an officer's name is longer than {} characters", "Tên cán bộ dài quá {0} ký tự"),
     ("line {}: expected officer,counter,start,end", "Dòng {0}: cần officer,counter,start,end"),
     ("line {}: unknown counter {}", "Dòng {0}: không có quầy {1}"),
     ("line {}: unknown officer {}", "Dòng {0}: không có cán bộ {1}"),

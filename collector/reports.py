@@ -24,9 +24,9 @@ MAX_DAY_SERIES = 93  # a quarter; longer periods get a monthly series
 @dataclass(frozen=True)
 class Figures:
     """The figures of a set of ratings: how many, per score, the satisfaction rate, the average
-    (1–4) and the index (0–100), rounded as the API gives them; with ``flagged`` (presses refused,
-    counted apart) and ``unsynced`` (ratings pressed while the kiosk's clock was not synchronised,
-    whose time is unverified) where they were counted."""
+    (1–4) and the index (0–100), exact (``to_dict`` rounds them as the API gives them); with
+    ``flagged`` (presses refused, counted apart) and ``unsynced`` (ratings pressed while the
+    kiosk's clock was not synchronised, whose time is unverified) where they were counted."""
 
     total: int
     by_score: dict[str, int]  # "1" … "4", as the API names them
@@ -37,12 +37,14 @@ class Figures:
     unsynced: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """As the API gives them: rate to 4 decimals, average to 3, index to 1. Pages and files
+        format the exact values (rounding a rounded rate again showed 78,9 % as 79,0 %)."""
         out: dict[str, Any] = {
             "total": self.total,
             "by_score": dict(self.by_score),
-            "satisfaction_rate": self.satisfaction_rate,
-            "average": self.average,
-            "index": self.index,
+            "satisfaction_rate": None if self.satisfaction_rate is None else round(self.satisfaction_rate, 4),
+            "average": None if self.average is None else round(self.average, 3),
+            "index": None if self.index is None else round(self.index, 1),
         }
         if self.flagged is not None:
             out["flagged"] = self.flagged
@@ -72,9 +74,9 @@ def figures_of(by_score: dict[int, int]) -> Figures:
     return Figures(
         total=sum(by_score.get(s, 0) for s in SCORES),
         by_score={str(s): by_score.get(s, 0) for s in (1, 2, 3, 4)},
-        satisfaction_rate=None if rate is None else round(rate, 4),
-        average=None if avg is None else round(avg, 3),
-        index=None if index is None else round(index, 1),
+        satisfaction_rate=rate,
+        average=avg,
+        index=index,
     )
 
 

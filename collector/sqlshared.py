@@ -565,6 +565,34 @@ class SharedSql:
         )
         return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
 
+    def officer_clash(
+        self, officer_id: str, start_at: str, end_at: str, *, other_than: int = 0
+    ) -> tuple[str, str, str] | None:
+        """(counter, start, end) of a duty of the officer overlapping [start_at, end_at)."""
+        row = self._row(
+            "SELECT counter, start_at, end_at FROM roster WHERE officer=? AND start_at < ? AND end_at > ?"
+            " AND id <> ? ORDER BY start_at LIMIT 1",
+            (officer_id, end_at, start_at, other_than),
+        )
+        return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+
+    def duties_between(
+        self, counters: Sequence[str], start_at: str, end_at: str, *, limit: int, offset: int = 0
+    ) -> tuple[list[tuple[int, str, str, str, str]], int]:
+        """The duties at these counters overlapping [start_at, end_at), in time order, one page;
+        and how many there are in all."""
+        if not counters:
+            return [], 0
+        marks = ",".join("?" * len(counters))
+        where = f" FROM roster WHERE counter IN ({marks}) AND start_at < ? AND end_at > ?"
+        args = (*counters, end_at, start_at)
+        total = self._row("SELECT COUNT(*)" + where, args)
+        rows = self._rows(
+            "SELECT id, officer, counter, start_at, end_at" + where + " ORDER BY start_at, counter LIMIT ? OFFSET ?",
+            (*args, limit, offset),
+        )
+        return [(int(i), str(o), str(c), str(s), str(e)) for i, o, c, s, e in rows], int(total[0] if total else 0)
+
     def duty_update(self, duty_id: int, officer_id: str, start_at: str, end_at: str) -> bool:
         return (
             self._run(

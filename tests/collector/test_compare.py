@@ -49,7 +49,7 @@ def test_this_month_last_month_and_the_same_month_last_year_side_by_side(store, 
     assert heads == ["Tháng 10/2026", "Tháng 09/2026", "Thay đổi", "Tháng 10/2025", "Thay đổi"]
     assert cells(text, "rate") == ["75,0 %", "50,0 %", "+25,0 điểm %", "80,0 %", "-5,0 điểm %"]
     assert cells(text, "total") == ["4", "2", "+2", "5", "-1"]
-    assert cells(text, "score-1")[:3] == ["1 (25,0 %)", "1 (50,0 %)", "+0"]
+    assert cells(text, "score-1")[:3] == ["1 (25,0 %)", "1 (50,0 %)", "0"]  # no change is 0, not +0 or -0
     # a unit: the district holds both counters
     district = inspector.get("/compare?unit=10.085&period=month&at=2026-10-15").text
     assert cells(district, "total")[:2] == ["6", "2"]

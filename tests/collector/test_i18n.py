@@ -97,8 +97,25 @@ def test_an_evaluated_alert_is_data_and_each_reader_gets_their_language(store, s
 
 # --- error messages on pages ----------------------------------------------------------------------
 
-HTTP_MESSAGE = re.compile(r'HTTPException\(\s*(?:status_code=)?\d+,\s*(?:detail=)?(f?)"((?:[^"\\]|\\.)*)"', re.S)
-RAISED_MESSAGE = re.compile(r'raise \w+Error\(\s*(f?)"((?:[^"\\]|\\.)*)"', re.S)
+MESSAGE_START = re.compile(r"HTTPException\(\s*(?:status_code=)?\d+,\s*(?:detail=)?|raise \w+Error\(\s*")
+LITERAL = re.compile(r'\s*(f?)"((?:[^"\\]|\\.)*)"', re.S)
+
+
+def messages_in(text: str) -> list[tuple[bool, str]]:
+    """(is an f-string, text) of each message raised, its adjacent literals joined as Python joins
+    them (a message split over two lines is one message)."""
+    found = []
+    for start in MESSAGE_START.finditer(text):
+        at, parts, is_f = start.end(), [], False
+        while literal := LITERAL.match(text, at):
+            is_f = is_f or literal.group(1) == "f"
+            parts.append(literal.group(2))
+            at = literal.end()
+        if parts:
+            found.append((is_f, "".join(parts)))
+    return found
+
+
 # The modules whose messages a page shows (a form's error, an error page).
 SHOWN_FROM = ["web/api.py", "web/context.py", "web/pages/", "accounts.py", "officers.py", "alerts.py",
               "registry.py", "remotesettings.py", "periods.py"]  # fmt: skip
@@ -111,7 +128,7 @@ def shown_messages() -> list[str]:
         p for name in SHOWN_FROM for p in sorted((ROOT / name).glob("*.py") if name.endswith("/") else [ROOT / name])
     ]:
         text = path.read_text()
-        for is_f, message in [*HTTP_MESSAGE.findall(text), *RAISED_MESSAGE.findall(text)]:
+        for is_f, message in messages_in(text):
             found.append(re.sub(r"\{[^{}]*\}", "'x-1'", message) if is_f else message)
     return found
 

@@ -11,7 +11,7 @@ from collector.accounts import ROLES, Accounts, AuthError, Principal
 from collector.alerts import RULE_KEYS, AlertBook, RuleError
 from collector.anystore import Store
 from collector.errors import ConfigError, NotFound
-from collector.officers import Duty, Officer, Officers, RosterError, local_text, parse_local
+from collector.officers import Duty, Officer, Officers, RosterError, local_bounds, local_text, parse_local
 from collector.registry import Registry
 from collector.store import now_text
 from collector.web.context import (
@@ -22,11 +22,12 @@ from collector.web.context import (
     WebContext,
     lang_of,
     need,
+    period_from,
     visible_audit,
     visible_counter,
     visible_unit,
 )
-from collector.web.pages.common import RowId, render
+from collector.web.pages.common import RowId, page_number, page_vars, period_vars, render
 from collector.web.pages.forms import Done, admin_form, carry_out, done_words
 
 router = APIRouter()
@@ -159,7 +160,12 @@ def roster_page(
     need(me, "admin")
     book = Officers(db, ctx.settings.tz)
     counters = [c for c in registry.counters.values() if c.unit in me.units]
-    duties = [d for d in book.duties(limit=200) if d.counter in {c.id for c in counters}]
+    period = period_from(ctx, request)
+    start, end = local_bounds(period.start, period.end, ctx.settings.tz)
+    page = page_number(request)
+    duties, total = book.duties_between(
+        [c.id for c in counters], start, end, limit=DUTIES_PER_PAGE, offset=(page - 1) * DUTIES_PER_PAGE
+    )
     officers = book.officers(me.units)
     unit_names = {u.id: u.name for u in registry.units.values()}
     return render(
@@ -174,13 +180,18 @@ def roster_page(
         unit_names=unit_names,
         counter_names={c.id: c.name for c in counters},
         duties=duties,
+        pager=page_vars(request, page, DUTIES_PER_PAGE, total),
         now=now_text(),
         counters=counters,
         units=[registry.units[u] for u in registry.subtree(me.unit)],
         error=error,
         done=done_words(request, done, ROSTER_DONE),
         tz=ctx.settings.tz,
+        **period_vars(request, period),
     )
+
+
+DUTIES_PER_PAGE = 200
 
 
 def officer_labels(officers: Sequence[Any], unit_names: dict[str, str]) -> dict[str, str]:
@@ -392,12 +403,9 @@ async def import_roster(
 ) -> Response:
     admin_form(me, csrf)
     text = (await file.read()).decode("utf-8-sig", errors="replace")
-    scoped = Registry.build(
-        [registry.units[u] for u in me.units], [c for c in registry.counters.values() if c.unit in me.units], []
-    )
 
-    def change() -> Done:
-        added = Officers(db, ctx.settings.tz).import_csv(text, scoped)
+    def change() -> Done:  # only the admin's own counters and officers
+        added = Officers(db, ctx.settings.tz).import_csv(text, registry, within=me.units)
         return Done("import_roster", file.filename or "roster.csv", f"{added} duties", values={"n": str(added)})
 
     return carry_out(me, db, change, "/admin/roster", (RosterError,), _roster_again(request, me, ctx, db, registry))
