@@ -254,3 +254,82 @@ def test_an_admin_edits_a_duty_and_an_officer_each_change_checked_audited_and_sa
         == 404
     )
     assert book.duty(wrong).officer == "vb-08"
+
+
+def test_from_the_review_roster_edges_are_refused_in_words(book, settings):
+    """Names are cleaned (a right-to-left override turned the form's text around, a 1,000-character
+    name broke the PDF form), duties stay in 2000-2099 and within a month (year 1 was a 500, a
+    72-year duty blocked a counter), and an officer is at one counter at a time."""
+    from collector.officers import NAME_MAX, parse_local
+
+    officers, registry = book
+    tz = settings.tz
+    officers.add_officer("x-1", "  Nguyễn\u00a0Văn   An ", "10.085", registry)
+    assert officers.officer("x-1").name == "Nguyễn Văn An"
+    officers.add_officer("x-2", "Nguye\u0302\u0303n Văn An", "10.085", registry)  # combining accents
+    assert officers.officer("x-2").name == "Nguyễn Văn An"  # composed, so it reads (and compares) the same
+    for bad, words in (
+        ("An\u202e gnáV", "control or formatting"),
+        ("An\x00", "control or formatting"),
+        ("A" * (NAME_MAX + 1), "longer than"),
+        (" \t ", "needs a name"),
+    ):
+        with pytest.raises(RosterError, match=words):
+            officers.add_officer("x-3", bad, "10.085", registry)
+    for bad, words in (("0001-01-01 00:00", "a year from 2000"), ("31/12/9999 22:00", "a year from 2000")):
+        with pytest.raises(RosterError, match=words):
+            parse_local(bad, tz)
+    assert parse_local("03/03/2027 07:30:00", tz) == parse_local("2027-03-03 07:30", tz)  # as Excel writes it
+    with pytest.raises(RosterError, match="at most 31 days"):
+        officers.add_duty(
+            "x-1", "vb-q1", parse_local("2027-05-01 07:00", tz), parse_local("2099-05-01 07:00", tz), registry
+        )
+    officers.add_duty(
+        "x-1", "vb-q1", parse_local("2027-03-04 07:30", tz), parse_local("2027-03-04 11:30", tz), registry
+    )
+    with pytest.raises(RosterError, match=r"Nguyễn Văn An \(x-1\) is already on duty at counter vb-q1"):
+        officers.add_duty(
+            "x-1", "vb-q2", parse_local("2027-03-04 09:00", tz), parse_local("2027-03-04 10:00", tz), registry
+        )
+    with pytest.raises(RosterError, match="line 2: .* is already on duty"):
+        officers.import_csv(
+            "x-2,vb-q2,2027-03-05 07:30,2027-03-05 11:30\nx-2,vb-q1,2027-03-05 08:00,2027-03-05 09:00\n", registry
+        )
+
+
+def test_a_district_admin_imports_its_roster_and_only_its_own(client_for, store, settings):
+    """From the review: every admin below the province got a 500 (their units were built into a
+    registry without their parents)."""
+    from collector.accounts import Accounts
+    from collector.officers import Officers
+
+    registry = store.load_registry()
+    book = Officers(store, settings.tz)
+    book.add_officer("vb-07", "Nguyễn Văn An", "10.085", registry)
+    book.add_officer("sp-01", "Lò Thị Hoa", "10.082", registry)
+    Accounts(store).add_user("qtvb", PASSWORD, role="admin", unit="10.085", registry=registry)
+    client = client_for("qtvb")
+    client.auth = None
+    client.post("/login", data={"username": "qtvb", "password": PASSWORD})
+    csrf = client.get("/admin/roster").text.split('name="csrf" value="')[1].split('"')[0]
+
+    def upload(text: str):
+        return client.post("/admin/roster.csv", data={"csrf": csrf}, files={"file": ("r.csv", text.encode())})
+
+    done = upload("officer,counter,start,end\nvb-07,vb-q1,2026-11-24 07:30,2026-11-24 11:30\n")
+    assert done.status_code == 200 and "Đã nhập 1 ca trực" in done.text
+    other = upload("sp-01,vb-q1,2026-11-25 07:30,2026-11-25 11:30\n")  # Sa Pa's officer
+    assert other.status_code == 422 and "sp-01" in other.text
+    elsewhere = upload("vb-07,sp-q1,2026-11-25 07:30,2026-11-25 11:30\n")  # Sa Pa's counter
+    assert elsewhere.status_code == 422 and "sp-q1" in elsewhere.text
+    assert [d.counter for d in book.duties()] == ["vb-q1"]
+
+
+def test_a_rate_is_rounded_once(store, settings):
+    """From the review: 15 of 19 is 78,9 %; the rate was rounded to 0.7895 first and shown as 79,0 %."""
+    from collector import formats
+    from collector.reports import figures_of
+
+    shown = figures_of({4: 10, 3: 5, 2: 2, 1: 2})
+    assert formats.percent(shown.satisfaction_rate) == "78,9 %"
+    assert shown.to_dict()["satisfaction_rate"] == 0.7895  # the API keeps its four decimals
