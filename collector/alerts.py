@@ -194,10 +194,13 @@ class AlertBook:
         row = self.store.alert_row(alert_id)
         return None if row is None else Alert(*row)
 
-    def acknowledge(self, alert_id: int, username: str, comment: str) -> None:
+    def acknowledge(self, alert_id: int, username: str, comment: str) -> bool:
+        """Whether the alert was open (acknowledged now) or had been acknowledged already."""
         if not comment.strip():
             raise RuleError("say what was done about the alert")
-        self.store.alert_ack(alert_id, username, wire.format_time(datetime.now(UTC)), comment.strip())
+        if len(comment.strip()) > 1000:
+            raise RuleError("the comment is longer than 1000 characters")
+        return self.store.alert_ack(alert_id, username, wire.format_time(datetime.now(UTC)), comment.strip())
 
     def open_alert(self, kind: str, target: str, unit: str, facts: dict[str, Any], at: datetime) -> Alert | None:
         """Open an alert unless one of this kind for this target is still open. ``facts`` are what

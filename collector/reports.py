@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from collector.anystore import Store
 from collector.exports import ThreeLevelRow, three_levels
 from collector.office import OfficeHours, uptime_share
-from collector.officers import NOBODY, Officers
+from collector.officers import NOBODY, Officers, same_name
 from collector.registry import Registry
 from collector.store import Count, KioskBacklog, RatingStore, now_text
 from kiosk.scores import SCORES, average_score, satisfaction_index, satisfaction_rate
@@ -554,11 +554,15 @@ def three_level_rows(
         counters = [c.id for c in registry.own_counters(unit)]
         if not counters:
             continue
-        for officer_id, by_score in sorted(
+        found = sorted(
             officers.by_officer(counters, day_from, day_to, exclude_unsynced=exclude_unsynced).items(),
             key=lambda kv: (kv[0] == NOBODY, names.get(kv[0], kv[0])),
-        ):
+        )
+        listed = [names.get(o, o) for o, _ in found if o != NOBODY]
+        for officer_id, by_score in found:
             name = nobody if officer_id == NOBODY else names.get(officer_id, officer_id)
+            if officer_id != NOBODY and sum(same_name(name, other) for other in listed) > 1:
+                name = f"{name} ({officer_id})"  # two rows of one name on a signed form: which is which
             scores = (by_score.get(1, 0), by_score.get(2, 0), by_score.get(3, 0), by_score.get(4, 0))
             rows.append(ThreeLevelRow(registry.units[unit].name, name, three_levels(by_score, neutral_as), scores))
     return rows

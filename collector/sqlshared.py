@@ -815,10 +815,14 @@ class SharedSql:
         row = self._row(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id=?", (alert_id,))
         return None if row is None else _alert_row(row)
 
-    def alert_ack(self, alert_id: int, username: str, at: str, comment: str) -> None:
-        self._run(
-            "UPDATE alerts SET acked_by=?, acked_at=?, ack_comment=? WHERE id=? AND acked_at IS NULL",
-            (username, at, comment, alert_id),
+    def alert_ack(self, alert_id: int, username: str, at: str, comment: str) -> bool:
+        """Acknowledge an open alert; False when it was acknowledged already (it stays as it was)."""
+        return (
+            self._run(
+                "UPDATE alerts SET acked_by=?, acked_at=?, ack_comment=? WHERE id=? AND acked_at IS NULL",
+                (username, at, comment, alert_id),
+            )
+            > 0
         )
 
     def alert_open(self, kind: str, target: str, unit: str, at: str, detail: str) -> int | None:

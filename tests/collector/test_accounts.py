@@ -144,7 +144,7 @@ def test_an_admin_changes_a_users_role_and_unit_from_the_page_and_sees_what_was_
     csrf = page.split('name="csrf" value="')[1].split('"')[0]
     assert 'action="/admin/users/sapa/edit"' in page and 'action="/admin/users/admin/edit"' not in page
     done = admin.post("/admin/users/sapa/edit", data={"csrf": csrf, "role": "inspector", "unit": "10.085"})
-    assert "Đã đổi vai trò và đơn vị ✓" in done.text
+    assert "✓ Đã đổi vai trò và đơn vị của sapa" in done.text
     user = Accounts(store).user("sapa")
     assert (user.role, user.unit) == ("inspector", "10.085")
     sapa = client_for("sapa")  # Basic: holds from the next request
@@ -158,7 +158,7 @@ def test_an_admin_changes_a_users_role_and_unit_from_the_page_and_sees_what_was_
     )
     assert len(store.audit_for("user:sapa", ["user_edit"])) == 1
     assert (
-        "Đã đặt mật khẩu mới ✓"
+        "✓ Đã đặt mật khẩu mới cho sapa"
         in admin.post("/admin/users/sapa/passwd", data={"csrf": csrf, "password": "a-new-password-1"}).text
     )
 

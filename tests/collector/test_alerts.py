@@ -310,3 +310,26 @@ def test_rules_stored_out_of_bounds_before_are_ignored_not_a_stop(store, setting
     book = AlertBook(store, settings)
     assert "10.085" not in book.own_rules()
     book.evaluate(registry, NOW)  # no OverflowError
+
+
+def test_an_alert_acknowledged_twice_is_audited_once_and_the_page_says_so(store, settings, inspector):
+    """From the review: a second acknowledgement (two inspectors, a form sent again) redirected as if
+    done and wrote a second audit entry though the alert did not change."""
+    from datetime import UTC, datetime
+
+    alert = AlertBook(store, settings).open_alert(
+        "dissatisfied",
+        "vb-q1",
+        "10.085",
+        {"counter": "vb-q1", "counter_name": "Quầy 1", "minutes": 5},
+        datetime.now(UTC),
+    )
+    csrf = inspector.get("/alerts").text.split('name="csrf" value="')[1].split('"')[0]
+    first = inspector.post(f"/alerts/{alert.id}/ack", data={"csrf": csrf, "comment": "Đã gọi cán bộ"})
+    assert "✓ Đã xác nhận cảnh báo" in first.text
+    again = inspector.post(f"/alerts/{alert.id}/ack", data={"csrf": csrf, "comment": "Lần nữa"})
+    assert "đã được xác nhận từ trước" in again.text
+    assert len(store.audit_for(f"alert:{alert.id}", ["ack_alert"])) == 1
+    assert AlertBook(store, settings).alert(alert.id).ack_comment == "Đã gọi cán bộ"
+    too_long = inspector.post(f"/alerts/{alert.id}/ack", data={"csrf": csrf, "comment": "x" * 1001})
+    assert too_long.status_code == 422

@@ -217,8 +217,9 @@ def test_an_admin_edits_a_duty_and_an_officer_each_change_checked_audited_and_sa
         data={"csrf": csrf, "officer": "vb-08", "start": "2026-10-05 07:30", "end": "2026-10-05 12:30"},
         follow_redirects=False,
     )
-    assert done.status_code == 303 and done.headers["location"] == "/admin/roster?done=edit_duty"
-    assert "Đã sửa ca trực" in client.get(done.headers["location"]).text
+    assert done.status_code == 303 and done.headers["location"].startswith("/admin/roster?done=edit_duty&name=")
+    said = client.get(done.headers["location"]).text
+    assert "✓ Đã sửa ca trực: Trần Thị Mai — Quầy 1 — Đất đai (Văn Bàn), 2026-10-05 07:30 – 2026-10-05 12:30" in said
     duty = book.duty(wrong)
     assert (duty.officer, duty.end_at) == ("vb-08", parse_local("2026-10-05 12:30", tz))
     from datetime import date

@@ -73,7 +73,7 @@ def add_user(
 
     def change() -> Done:
         Accounts(db).add_user(username.strip(), password, role=role, unit=unit, registry=registry)
-        return Done("add_user", f"user:{username.strip()}", f"{role} @ {unit}", say="user_add")
+        return Done("add_user", f"user:{username.strip()}", f"{role} @ {unit}", "user_add", {"name": username.strip()})
 
     return carry_out(
         me, db, change, "/admin/users", (AuthError, NotFound), lambda e: users_page(request, me, ctx, db, registry, e)
@@ -124,7 +124,7 @@ def user_action(
                 raise AuthError(f"unit {unit!r}: not one of yours")
             accounts.set_grant(username, role=role, unit=unit, registry=registry)
             detail = f"{user.role} @ {user.unit} → {role} @ {unit}"
-        return Done(f"user_{action}", f"user:{username}", detail)
+        return Done(f"user_{action}", f"user:{username}", detail, values={"name": username})
 
     return carry_out(
         me, db, change, "/admin/users", (AuthError, NotFound), lambda e: users_page(request, me, ctx, db, registry, e)
@@ -199,9 +199,11 @@ def officer_labels(officers: Sequence[Any], unit_names: dict[str, str]) -> dict[
     officers of one unit share a name (Vietnamese names repeat)."""
     seen: dict[tuple[str, str], int] = {}
     for o in officers:
-        seen[(o.name, o.unit)] = seen.get((o.name, o.unit), 0) + 1
+        key = (" ".join(o.name.casefold().split()), o.unit)
+        seen[key] = seen.get(key, 0) + 1
     return {
-        o.id: f"{o.name} ({unit_names.get(o.unit, o.unit)}" + (f", {o.id})" if seen[(o.name, o.unit)] > 1 else ")")
+        o.id: f"{o.name} ({unit_names.get(o.unit, o.unit)}"
+        + (f", {o.id})" if seen[(" ".join(o.name.casefold().split()), o.unit)] > 1 else ")")
         for o in officers
     }
 
@@ -290,14 +292,24 @@ def add_duty(
     book = Officers(db, ctx.settings.tz)
     tz = ctx.settings.tz
 
+    def said(duty: Duty) -> str:
+        return duty_words(book, registry, duty)
+
     def change() -> Done:
         _visible_officer(me, book, officer)
-        book.add_duty(officer, counter, parse_local(start, tz), parse_local(end, tz), registry)
-        return Done("add_duty", f"counter:{counter}", f"{officer} {start} – {end}")
+        duty = book.duty(book.add_duty(officer, counter, parse_local(start, tz), parse_local(end, tz), registry))
+        return Done("add_duty", f"counter:{counter}", f"{officer} {start} – {end}", values={"name": said(duty)})
 
     return carry_out(
         me, db, change, "/admin/roster", (RosterError, NotFound), _roster_again(request, me, ctx, db, registry)
     )
+
+
+def duty_words(book: Officers, registry: Registry, duty: Duty) -> str:
+    """A duty as the page says it: officer, counter, local times."""
+    name = book.officer(duty.officer).name if duty.officer else duty.officer
+    counter = registry.counters[duty.counter].name if duty.counter in registry.counters else duty.counter
+    return f"{name} — {counter}, {local_text(duty.start_at, book.tz)} – {local_text(duty.end_at, book.tz)}"
 
 
 def _visible_duty(me: Principal, registry: Registry, book: Officers, duty_id: int) -> Duty:
@@ -356,6 +368,9 @@ def edit_duty(
     _visible_duty(me, registry, book, duty_id)
     tz = ctx.settings.tz
 
+    def said(duty: Duty) -> str:
+        return duty_words(book, registry, duty)
+
     def change() -> Done:
         _visible_officer(me, book, officer)
         before, after = book.edit_duty(duty_id, officer, parse_local(start, tz), parse_local(end, tz))
@@ -363,7 +378,7 @@ def edit_duty(
             f"{before.officer} {local_text(before.start_at, tz)} – {local_text(before.end_at, tz)}"
             f" → {after.officer} {local_text(after.start_at, tz)} – {local_text(after.end_at, tz)}"
         )
-        return Done("edit_duty", f"counter:{before.counter}", detail)
+        return Done("edit_duty", f"counter:{before.counter}", detail, values={"name": said(after)})
 
     return carry_out(
         me,
@@ -390,9 +405,13 @@ def end_duty(
     book = Officers(db, ctx.settings.tz)
     duty = _visible_duty(me, registry, book, duty_id)
 
+    def said(duty: Duty) -> str:
+        return duty_words(book, registry, duty)
+
     def change() -> Done:
         outcome = book.end_duty(duty_id, now_text())
-        return Done("end_duty", f"counter:{duty.counter}", f"{duty.officer}: {outcome}", say=f"duty_{outcome}")
+        detail = f"{duty.officer}: {outcome}"
+        return Done("end_duty", f"counter:{duty.counter}", detail, f"duty_{outcome}", {"name": said(duty)})
 
     return carry_out(me, db, change, "/admin/roster", (), _roster_again(request, me, ctx, db, registry))
 

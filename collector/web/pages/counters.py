@@ -201,7 +201,9 @@ def officer_page(officer: str, request: Request, me: PageUser, ctx: Ctx, db: Db,
         unit=registry.units[person.unit],
         s=total,
         rows=rows,
-        duties=book.duties(officer=officer, limit=50),
+        # only duties at counters the reader sees (an officer may have served elsewhere)
+        duties=[d for d in book.duties(officer=officer, limit=50) if me.sees_counter(registry, d.counter)],
+        counter_names={c.id: c.name for c in registry.counters.values()},
         tz=ctx.settings.tz,
         **period_vars(request, period),
     )

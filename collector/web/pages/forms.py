@@ -59,5 +59,5 @@ def done_words(request: Request, done: str, known: tuple[str, ...]) -> str:
     """The words for ``?done=`` (one of ``known``), with the values the address carries."""
     if done not in known:
         return ""
-    values: dict[str, Any] = {k: request.query_params.get(k, "")[:200] for k in DONE_VALUES}
+    values: dict[str, Any] = {k: request.query_params.get(k, "")[:300] for k in DONE_VALUES}
     return i18n.text(f"done_{done}", lang_of(request)).format_map(values)

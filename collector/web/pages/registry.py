@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse
 
+from collector import i18n
 from collector.accounts import Accounts, Principal
 from collector.errors import RegistryError
 from collector.registry import Registry
@@ -14,6 +15,7 @@ from collector.web.context import (
     PageUser,
     Reg,
     check_csrf,
+    lang_of,
     need,
 )
 from collector.web.pages.common import download, render
@@ -71,4 +73,7 @@ async def registry_upload(
         "registry",
         f"{len(new.units)} units, {len(new.counters)} counters, {len(new.kiosks)} kiosks",
     )
-    return registry_page(request, me, ctx, new, done=f"{len(new.units)}/{len(new.counters)}/{len(new.kiosks)}")
+    said = i18n.text("done_replace_registry", lang_of(request)).format(
+        units=len(new.units), counters=len(new.counters), kiosks=len(new.kiosks)
+    )
+    return registry_page(request, me, ctx, new, done=said)

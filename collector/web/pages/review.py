@@ -3,6 +3,7 @@
 import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, HTTPException, Request, Response
@@ -40,6 +41,7 @@ from collector.web.pages.common import (
     render,
     stamp,
 )
+from collector.web.pages.forms import done_words
 from kiosk import wire
 
 router = APIRouter()
@@ -115,6 +117,7 @@ def _flagged_page(
         registry,
         status=200 if error is None else 422,
         error=error,
+        done=done_words(request, request.query_params.get("done", ""), ("reviewed",)),
         bulk_comment=comment,
         ticked=ticked,
         rows=rows,
@@ -177,7 +180,7 @@ async def review_many(request: Request, me: PageUser, ctx: Ctx, db: Db, registry
         for rating_id in found:
             reports.review(db, rating_id, me.username, comment)
             Accounts(db).audit(me.username, "review", f"rating:{rating_id}", comment)
-    return RedirectResponse(request.headers.get("referer") or "/flagged", status_code=303)
+    return RedirectResponse(f"/flagged?{_with_done(request, 'reviewed', len(found))}", status_code=303)
 
 
 @router.post("/flagged/{rating_id}/review")
@@ -192,12 +195,21 @@ def review(
 ) -> Response:
     need(me, "inspector")
     check_csrf(me, csrf)
+    if len(comment.strip()) > 1000:
+        raise HTTPException(422, "the comment is longer than 1000 characters")
     found = reports.rating(db, rating_id)
     if found is None or not me.sees_counter(registry, found["counter"]):
         raise HTTPException(404, "no such press")
     reports.review(db, rating_id, me.username, comment.strip())
     Accounts(db).audit(me.username, "review", f"rating:{rating_id}", comment.strip())
-    return RedirectResponse(request.headers.get("referer") or "/flagged", status_code=303)
+    return RedirectResponse(f"/flagged?{_with_done(request, 'reviewed', 1)}", status_code=303)
+
+
+def _with_done(request: Request, done: str, n: int) -> str:
+    """The queue's filters as the page that sent the form had them (its address), and what was done."""
+    referer = urlsplit(request.headers.get("referer") or "")
+    kept = [(k, v) for k, v in parse_qsl(referer.query or request.url.query) if k not in ("done", "n")]
+    return urlencode([*kept, ("done", done), ("n", str(n))])
 
 
 @router.get("/ratings/{rating_id}", response_class=HTMLResponse)
@@ -327,6 +339,7 @@ def alerts_page(
         "alerts.html",
         me,
         registry,
+        done=done_words(request, request.query_params.get("done", ""), ("alert_acked", "alert_acked_before")),
         alerts=alerts,
         links=links,
         units=registry.units,
@@ -381,11 +394,13 @@ def ack_alert(
     book = AlertBook(db, ctx.settings)
     visible_alert(me, book, alert_id)
     try:
-        book.acknowledge(alert_id, me.username, comment)
+        acked = book.acknowledge(alert_id, me.username, comment)
     except RuleError as exc:
         raise HTTPException(422, str(exc)) from None
+    if not acked:  # twice (two inspectors, a form sent again): nothing changed, nothing to audit
+        return RedirectResponse("/alerts?done=alert_acked_before", status_code=303)
     Accounts(db).audit(me.username, "ack_alert", f"alert:{alert_id}", comment.strip())
-    return RedirectResponse("/alerts", status_code=303)
+    return RedirectResponse("/alerts?done=alert_acked", status_code=303)
 
 
 @router.get("/alerts/{alert_id}/press")
