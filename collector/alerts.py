@@ -129,7 +129,7 @@ def describe(facts: dict[str, Any], lang: str) -> str:
     """An alert's facts as a sentence in ``lang`` (i18n ``alert_text_<key>``)."""
     values = dict(facts)
     if "share" in values:
-        values["share"] = formats.percent(values["share"], lang, 0)
+        values["share"] = formats.percent(values["share"], lang)  # one decimal, as everywhere
     if "left_days" in values:
         days = int(values["left_days"])
         values["left"] = (

@@ -279,8 +279,14 @@ def form_heading(unit_name: str, period_label: str, start: date, end: date, made
         FORM_TITLE,
         f"Đơn vị: {unit_name}",
         f"Kỳ báo cáo: {period_label} (từ {formats.day(start)} đến {formats.day(end)})",
-        f"Ngày lập: {formats.day(made)}",
+        f"Ngày lập: {formats.day(made)}" + ongoing_note(end, made),
     ]
+
+
+def ongoing_note(end: date, made: date) -> str:
+    """Said next to the date a document was made while its period is still running: its figures
+    are those up to that day, not the whole period's."""
+    return f" — kỳ báo cáo chưa kết thúc, số liệu tính đến ngày lập ({formats.day(made)})" if made <= end else ""
 
 
 def three_level_xlsx(table: Table) -> bytes:

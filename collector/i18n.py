@@ -110,6 +110,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "done_set_alert_rules": ("Đã lưu quy tắc cảnh báo của {name}", "Saved the alert rules of {name}"),
     "edit_officer": ("Sửa cán bộ", "Edit officer"),
     "duties_in": ("Ca trực trong", "Duties in"),
+    "period_ongoing": (
+        "Kỳ này chưa kết thúc: số liệu tính đến hôm nay, còn kỳ trước là cả kỳ.",
+        "This period is not over: its figures are up to today, the period before is whole.",
+    ),
     "done_replace_registry": (
         "Đã thay danh mục: {units} đơn vị, {counters} quầy, {kiosks} thiết bị",
         "Replaced the registry: {units} units, {counters} counters, {kiosks} kiosks",
@@ -456,6 +460,10 @@ WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "ok": ("Hoạt động", "Working"),
         "error": ("Lỗi", "Failing"),
         "disabled": ("Tắt", "Off"),
+    },
+    "panel": {
+        "ok": ("Hoạt động", "Working"),
+        "missing": ("Mất kết nối", "Not connected"),
     },
     "http_status": {  # the error page's title
         "400": ("Yêu cầu không hợp lệ", "Bad request"),

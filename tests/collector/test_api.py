@@ -112,6 +112,10 @@ def test_kiosks_list_health_and_openapi(api):
     spec = api.get("/openapi.json").json()
     assert "/api/v1/units/{unit}/summary" in spec["paths"]
     assert "/api/v1/counters/{counter}/summary" in spec["paths"]
+    # the files BI tools fetch say what they are (they were documented as JSON)
+    raw = spec["paths"]["/units/{unit}/ratings.{kind}"]["get"]["responses"]["200"]["content"]
+    assert set(raw) == {"text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+    assert set(spec["paths"]["/snapshots/{rating_id}.jpg"]["get"]["responses"]["200"]["content"]) == {"image/jpeg"}
 
 
 def test_every_api_answer_is_a_typed_model_in_the_openapi_and_answers_are_unchanged(api, store, settings):

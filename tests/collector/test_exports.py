@@ -193,15 +193,19 @@ def test_raw_ratings_export_has_every_press_with_its_officer_scoped_and_audited(
     answer = vanban.get("/units/10.085/ratings.csv?period=month&at=2026-10-01")
     assert answer.status_code == 200, answer.text
     rows = read_csv(answer.content)
-    assert rows[0][:3] == ["Thời điểm (giờ địa phương)", "Mã lượt", "Quầy"]
+    assert rows[0][:4] == ["Thời điểm (giờ địa phương)", "Mã lượt", "Mã quầy", "Quầy"]
     data = read_csv(vanban.get("/units/10.085/ratings.csv?period=month&at=2026-10-01&csv=data").content, "data")
-    assert [r[1:] for r in data] == [r[1:] for r in rows]  # the same rows; the time as ISO 8601 with its offset
+    # the same rows; the time as ISO 8601 with its offset, the flag and clock as codes for a tool
+    assert [r[1:8] for r in data] == [r[1:8] for r in rows]
+    assert {r[8] for r in data[1:]} == {"", "burst"} and {r[9] for r in data[1:]} == {"synced"}
+    assert {r[8] for r in rows[1:]} == {"", "Bấm dồn dập"} and "synced" not in {r[9] for r in rows[1:]}
     assert data[1][0] == "2026-10-05T08:15:00+07:00" and rows[1][0] == "05/10/2026 08:15:00"
     body = rows[1:]
     assert len(body) == 13 and {r[1] for r in body} == {r.id for r in ratings}  # flagged ones too
     on_duty = [r for r in body if r[0].startswith("05/10/2026 08:15")][0]
-    assert on_duty[3] == "an"  # the officer on duty at that moment
-    assert [r for r in body if r[6] == "burst"][0][3] == ""  # nobody on duty the next day
+    assert on_duty[4:6] == ["an", "Nguyễn Văn An"]  # the officer on duty at that moment, id and name
+    assert on_duty[2:4] == ["vb-q1", "Quầy 1 — Đất đai (Văn Bàn)"]
+    assert [r for r in body if r[8] == "Bấm dồn dập"][0][4:6] == ["", "(không có cán bộ trực)"]  # nobody, next day
     assert [r[0] for r in body] == sorted((r[0] for r in body), key=lambda t: (t[6:10], t[3:5], t[:2], t[11:]))
     book = load_workbook(io.BytesIO(vanban.get("/counters/vb-q1/ratings.xlsx?period=month&at=2026-10-01").content))
     sheet = book.active
@@ -325,3 +329,20 @@ def test_a_long_name_wraps_in_its_xlsx_cell_and_short_columns_stay_plain():
     sheet = load_workbook(io.BytesIO(exports.to_xlsx(table))).active
     assert sheet.column_dimensions["A"].width == 45 and sheet["A2"].alignment.wrap_text
     assert not sheet["B2"].alignment.wrap_text  # nothing to wrap: no style on every cell of a long export
+
+
+def test_two_officers_of_one_name_are_told_apart_on_the_form(admin, store, settings, october):
+    """From the review: two officers both «Nguyễn Văn An» at one unit made two rows no one could
+    tell apart on a signed form; each now carries its id (only where names repeat)."""
+    registry = store.load_registry()
+    book = Officers(store, settings.tz)
+    book.add_officer("an-2", "nguyễn  văn an", "10.085.02953", registry)  # the same name, typed otherwise
+    book.add_duty(
+        "an-2", "kyh-q1", parse_local("2026-10-06 07:00", settings.tz), parse_local("2026-10-06 17:00", settings.tz),
+        registry,
+    )  # fmt: skip
+    values = list(load_workbook(io.BytesIO(admin.get(f"/units/10.085/three-level.xlsx?{MONTH}").content)).active
+                  .iter_rows(values_only=True))  # fmt: skip
+    officers = {r[2] for r in values if r and isinstance(r[0], int) and r[1] == "Xã Khánh Yên Hạ"}
+    assert officers == {"Nguyễn Văn An (an)", "nguyễn văn an (an-2)"}
+    assert "Nguyễn Văn An (Huyện Văn Bàn)" not in {r[2] for r in values if r}  # others keep their plain names

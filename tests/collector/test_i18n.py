@@ -55,7 +55,7 @@ def test_every_alert_kind_opened_anywhere_has_a_sentence_in_both_languages():
         assert "{" not in vi and "{" not in en and vi != en, (kind, vi, en)
         assert i18n.text(f"alert_{kind}", "vi") != f"alert_{kind}"  # the tag the alert page shows
     assert describe({"key": "dissatisfied", **SAMPLES["dissatisfied"]}, "vi") == (
-        "4/6 Không hài lòng (67 %) trong 24 giờ tại Quầy 1"
+        "4/6 Không hài lòng (66,7 %) trong 24 giờ tại Quầy 1"
     )
     assert describe({"key": "cert_expiry", **SAMPLES["cert_expiry"], "left_days": -1}, "en").endswith(
         "(expired) and has not been renewed"
@@ -86,12 +86,12 @@ def test_an_evaluated_alert_is_data_and_each_reader_gets_their_language(store, s
     stored = json.loads(store.alert_row(alert.id)[5])
     assert stored["key"] == "dissatisfied" and stored["unhappy"] == stored["total"] == 10
     name = registry.counters["vb-q1"].name
-    assert alert.to_dict()["detail"] == f"10/10 Không hài lòng (100 %) trong 24 giờ tại {name}"
-    assert alert.to_dict()["detail_en"] == f"10/10 dissatisfied (100%) within 24 h at {name}"
+    assert alert.to_dict()["detail"] == f"10/10 Không hài lòng (100,0 %) trong 24 giờ tại {name}"
+    assert alert.to_dict()["detail_en"] == f"10/10 dissatisfied (100.0%) within 24 h at {name}"
     client = inspector  # Văn Bàn's inspector: vb-q1 is theirs
-    assert f"10/10 Không hài lòng (100 %) trong 24 giờ tại {name}" in client.get("/alerts").text
+    assert f"10/10 Không hài lòng (100,0 %) trong 24 giờ tại {name}" in client.get("/alerts").text
     client.get("/lang/en")
-    assert f"10/10 dissatisfied (100%) within 24 h at {name}" in client.get("/alerts").text
+    assert f"10/10 dissatisfied (100.0%) within 24 h at {name}" in client.get("/alerts").text
     assert client.get("/api/v1/alerts").json()["alerts"][0]["facts"]["counter"] == "vb-q1"
 
 

@@ -209,9 +209,9 @@ def test_inspector_finds_worst_counter_and_its_snapshot_exports_and_acks(browser
     raw = tmp_path / "raw.csv"
     download.value.save_as(raw)
     lines = list(csv.reader(io.StringIO(raw.read_text(encoding="utf-8-sig")), delimiter=";"))
-    assert lines[0][:3] == ["Thời điểm (giờ địa phương)", "Mã lượt", "Quầy"]
+    assert lines[0][:4] == ["Thời điểm (giờ địa phương)", "Mã lượt", "Mã quầy", "Quầy"]
     assert len(lines) == 7 and {r[2] for r in lines[1:]} == {"kyh-q1"}
-    assert sorted(int(r[4]) for r in lines[1:]) == [1, 1, 1, 1, 2, 4]
+    assert sorted(int(r[6]) for r in lines[1:]) == [1, 1, 1, 1, 2, 4]
 
     # The three-level form of the district, checked against the JSON API and the page.
     page.goto(f"{collector.url}/units/10.085")

@@ -27,6 +27,7 @@ from collector.web.pages.common import (
     RECENT_PER_PAGE,
     download,
     export,
+    files,
     office_hours,
     page_number,
     page_vars,
@@ -152,7 +153,7 @@ def counter_page(counter: str, request: Request, me: PageUser, ctx: Ctx, db: Db,
     )
 
 
-@router.get("/counters/{counter}/days.{kind}")
+@router.get("/counters/{counter}/days.{kind}", **files("csv", "xlsx", what="Figures per day"))
 def counter_export(
     counter: str, kind: str, request: Request, me: ExportUser, ctx: Ctx, db: Db, registry: Reg
 ) -> Response:
@@ -160,10 +161,10 @@ def counter_export(
     period = period_from(ctx, request)
     summary = reports.summarise_counter(db, registry, counter, period.start, period.end)
     table = documents.counter_days_table(summary, lang_of(request))
-    return export(request, me, db, table, f"{counter}-{stamp(period)}", kind, f"counter:{counter}")
+    return export(request, me, db, table, f"{counter}-{stamp(period)}", kind, f"counter:{counter}", period)
 
 
-@router.get("/counters/{counter}/report.pdf")
+@router.get("/counters/{counter}/report.pdf", **files("pdf", what="The counter's report"))
 def counter_report(counter: str, request: Request, me: ExportUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
     visible_counter(me, registry, counter)
     period = period_from(ctx, request)

@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from collector import exports, i18n
 from collector.accounts import Accounts, Principal
 from collector.anystore import Store
-from collector.officers import local_bounds
+from collector.officers import Officers, local_bounds
 from collector.periods import Period
 from collector.registry import Registry
 from collector.web.context import (
@@ -22,16 +22,27 @@ from collector.web.context import (
     visible_counter,
     visible_unit,
 )
-from collector.web.pages.common import csv_dialect, download, stamp
+from collector.web.pages.common import csv_dialect, download, files, stamp
 from kiosk import wire
 
 router = APIRouter()
 
 
 RAW_XLSX_MAX_ROWS = 100_000  # a spreadsheet of more is not opened by anyone; the CSV has no limit
-RAW_COLUMNS = ["Thời điểm (giờ địa phương)", "Mã lượt", "Quầy", "Cán bộ trực", "Điểm", "Mức", "Gắn cờ", "Đồng hồ"]
+RAW_COLUMNS = [
+    "Thời điểm (giờ địa phương)",
+    "Mã lượt",
+    "Mã quầy",
+    "Quầy",
+    "Mã cán bộ",
+    "Cán bộ trực",
+    "Điểm",
+    "Mức",
+    "Gắn cờ",
+    "Đồng hồ",
+]
 RAW_TABLE_COLUMNS = [
-    exports.Column(title, "datetime" if n == 0 else "int" if n == 4 else "text") for n, title in enumerate(RAW_COLUMNS)
+    exports.Column(title, "datetime" if n == 0 else "int" if n == 6 else "text") for n, title in enumerate(RAW_COLUMNS)
 ]
 
 
@@ -59,6 +70,17 @@ def _raw_export(
     tz = ctx.settings.tz
     start, end = local_bounds(period.start, period.end, tz)
     labels = i18n.SCORE_LABELS["vi"]
+    counter_names = {c.id: c.name for c in registry.counters.values()}
+    officer_names = {o.id: o.name for o in Officers(db, tz).officers()}
+    # Both kinds of reader: ids and names side by side; the flag and the clock in words for a
+    # person (Excel, XLSX), as codes for a tool (?csv=data).
+    coded = kind == "csv" and dialect.name == "data"
+
+    def flag_of(flag: str | None) -> str:
+        return (flag or "") if coded or not flag else i18n.text(f"flag_{flag}", "vi")
+
+    def clock_of(clock: str) -> str:
+        return clock if coded else i18n.word("clock", clock, "vi")
 
     def pages() -> Iterator[list[list[Any]]]:
         after = ("", "")
@@ -69,11 +91,13 @@ def _raw_export(
                     wire.parse_time(p).astimezone(tz).replace(microsecond=0),
                     i,
                     c,
+                    counter_names.get(c, c),
                     o or "",
+                    officer_names.get(o, o) if o else i18n.text("nobody", "vi"),
                     sc,
                     labels[sc],
-                    f or "",
-                    cl,
+                    flag_of(f),
+                    clock_of(cl),
                 ]
                 for p, i, c, o, sc, f, cl in rows
             ]
@@ -81,7 +105,6 @@ def _raw_export(
     filename = f"luot-danh-gia-{name}-{stamp(period)}.{kind}"
     if kind == "xlsx":
         try:
-            Accounts(db).audit(me.username, "export_ratings_xlsx", target, period.label_vi())
             rows: list[list[Any]] = []
             for page in pages():
                 for row in page:
@@ -92,6 +115,7 @@ def _raw_export(
                         413,
                         f"more than {RAW_XLSX_MAX_ROWS} ratings fit no spreadsheet: take the CSV or a shorter period",
                     )
+            Accounts(db).audit(me.username, "export_ratings_xlsx", target, period.label_vi())
         finally:
             db.close()
         heading = [f"Lượt đánh giá — {period.label_vi()}"]
@@ -118,7 +142,10 @@ def _raw_export(
     )
 
 
-@router.get("/counters/{counter}/ratings.{kind}")
+@router.get(
+    "/counters/{counter}/ratings.{kind}",
+    **files("csv", "xlsx", what="Every press, one a row"),
+)
 def counter_raw_ratings(counter: str, kind: str, request: Request, me: ExportUser, ctx: Ctx, registry: Reg) -> Response:
     visible_counter(me, registry, counter)
     db = ctx.open_store()
@@ -126,7 +153,10 @@ def counter_raw_ratings(counter: str, kind: str, request: Request, me: ExportUse
     return _raw_export(request, me, ctx, db, registry, [counter], period, counter, kind, f"counter:{counter}")
 
 
-@router.get("/units/{unit}/ratings.{kind}")
+@router.get(
+    "/units/{unit}/ratings.{kind}",
+    **files("csv", "xlsx", what="Every press, one a row"),
+)
 def unit_raw_ratings(unit: str, kind: str, request: Request, me: ExportUser, ctx: Ctx, registry: Reg) -> Response:
     visible_unit(me, registry, unit)
     counters = [c.id for u in registry.subtree(unit) for c in registry.own_counters(u)]

@@ -34,6 +34,7 @@ from collector.web.pages.common import (
     FLAGGED_PER_PAGE,
     RowId,
     export,
+    files,
     office_hours,
     page_number,
     page_vars,
@@ -247,7 +248,7 @@ def rating_page(rating_id: str, request: Request, me: PageUser, ctx: Ctx, db: Db
     )
 
 
-@router.get("/snapshots/{rating_id}.jpg")
+@router.get("/snapshots/{rating_id}.jpg", **files("jpg", what="The picture of a press"))
 def snapshot(rating_id: str, me: PageUser, db: Db, registry: Reg) -> Response:
     need(me, "inspector")
     found = reports.rating(db, rating_id)
@@ -297,13 +298,13 @@ def kiosks(request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg) -> H
     )
 
 
-@router.get("/kiosks.{kind}")
+@router.get("/kiosks.{kind}", **files("csv", "xlsx", what="The kiosks"))
 def kiosks_export(kind: str, request: Request, me: ExportUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
     period = period_from(ctx, request)
     table = documents.kiosks_table(
         _kiosk_rows(ctx, db, registry, me, period), registry, lang_of(request), ctx.settings.tz
     )
-    return export(request, me, db, table, f"thiet-bi-{stamp(period)}", kind, "kiosks")
+    return export(request, me, db, table, f"thiet-bi-{stamp(period)}", kind, "kiosks", period)
 
 
 ALERT_STATES = ("all", "open", "acked")

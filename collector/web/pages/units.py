@@ -20,7 +20,7 @@ from collector.web.context import (
     period_from,
     visible_unit,
 )
-from collector.web.pages.common import SORT_KEYS, download, export, pdf_or_503, period_vars, render, stamp
+from collector.web.pages.common import SORT_KEYS, download, export, files, pdf_or_503, period_vars, render, stamp
 
 router = APIRouter()
 
@@ -91,16 +91,20 @@ def _unit_page(
     )
 
 
-@router.get("/units/{unit}/table.{kind}")
+@router.get("/units/{unit}/table.{kind}", **files("csv", "xlsx", what="The unit's table"))
 def unit_table_export(
     unit: str, kind: str, request: Request, me: ExportUser, ctx: Ctx, db: Db, registry: Reg
 ) -> Response:
     visible_unit(me, registry, unit)
-    table, _ = documents.unit_table(db, registry, unit, period_from(ctx, request), lang_of(request))
-    return export(request, me, db, table, f"{unit}-{stamp(period_from(ctx, request))}", kind, f"unit:{unit}")
+    period = period_from(ctx, request)
+    table, _ = documents.unit_table(db, registry, unit, period, lang_of(request))
+    return export(request, me, db, table, f"{unit}-{stamp(period)}", kind, f"unit:{unit}", period)
 
 
-@router.get("/units/{unit}/three-level.{kind}")
+@router.get(
+    "/units/{unit}/three-level.{kind}",
+    **files("xlsx", "pdf", what="The three-level form"),
+)
 def three_level(unit: str, kind: str, request: Request, me: ExportUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
     visible_unit(me, registry, unit)
     if kind not in ("xlsx", "pdf"):  # before the audit: a made-up kind is no export
@@ -115,7 +119,7 @@ def three_level(unit: str, kind: str, request: Request, me: ExportUser, ctx: Ctx
     raise HTTPException(404, "the three-level form is .xlsx or .pdf")
 
 
-@router.get("/units/{unit}/report.pdf")
+@router.get("/units/{unit}/report.pdf", **files("pdf", what="The unit's report"))
 def unit_report(unit: str, request: Request, me: ExportUser, ctx: Ctx, db: Db, registry: Reg) -> Response:
     visible_unit(me, registry, unit)
     period = period_from(ctx, request)
