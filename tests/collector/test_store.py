@@ -71,17 +71,24 @@ def test_raw_ratings_pages_hold_every_press_once_with_the_officer_then_on_duty(f
     store, ratings = filled
     registry = store.load_registry()
     book = Officers(store, TZ)
-    for officer in ("an", "binh", "chi"):
-        book.add_officer(officer, officer.title(), "10", registry)
+    # two officers per counter (an officer is at one counter at a time)
+    staff = {c: (f"{c}-a", f"{c}-b") for c in ("vb-q1", "kyh-q1", "sp-q1")}
+    for people in staff.values():
+        for officer in people:
+            book.add_officer(officer, officer.title(), "10", registry)
     rng = random.Random(11)
     duties: dict[str, list[tuple[str, str, str]]] = {}
     for counter in ("vb-q1", "kyh-q1", "sp-q1"):
         times = sorted(r.pressed_at for r in ratings if r.counter == counter)
-        cuts = sorted(rng.sample(range(len(times)), 40))
-        for a, b in zip(cuts[::2], cuts[1::2], strict=True):  # [press a, press b): gaps between
-            officer = rng.choice(("an", "binh", "chi"))
+        a = 0
+        while (a := a + rng.randint(1, 40)) < len(times) - 41:  # [press a, press b), gaps between
+            b = a + rng.randint(1, 40)
+            if wire.parse_time(times[b]) - wire.parse_time(times[a]) > timedelta(days=30) or times[b] == times[a]:
+                continue
+            officer = rng.choice(staff[counter])
             book.add_duty(officer, counter, times[a], times[b], registry)
             duties.setdefault(counter, []).append((times[a], times[b], officer))
+            a = b
 
     def on_duty(counter: str, at: str) -> str | None:
         return next((o for s, e, o in duties.get(counter, []) if s <= at < e), None)
@@ -108,7 +115,7 @@ def test_raw_ratings_pages_hold_every_press_once_with_the_officer_then_on_duty(f
                 want[row[3], row[4]] = want.get((row[3], row[4]), 0) + 1
         stored = store.scores_on_duty(counter, start, end, exclude_unsynced=False)
         assert {(o, sc): n for o, sc, n in stored} == want, counter
-    for officer in ("an", "binh", "chi"):  # at every counter
+    for officer in [o for people in staff.values() for o in people]:
         want = {}
         for r in ratings:
             if start <= r.pressed_at < end and r.flag is None and on_duty(r.counter, r.pressed_at) == officer:
