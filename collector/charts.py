@@ -57,11 +57,12 @@ def rate_bars(
         f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="100%" '
         f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>{_patterns(ids)}'
     ]
+    sign = " %" if lang == "vi" else "%"  # 96,9 % as everywhere in Vietnamese
     for pct in (0, 50, 100):
         y = top + plot_h * (1 - pct / 100)
         parts.append(
             f'<line x1="{left}" x2="{width - 4}" y1="{y:.1f}" y2="{y:.1f}" stroke="#bbb" stroke-dasharray="2,3"/>'
-            f'<text x="{left - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{pct}%</text>'
+            f'<text x="{left - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{pct}{sign}</text>'
         )
     for i, (label, rate, n) in enumerate(points):
         x = left + i * step + (step - bar_w) / 2

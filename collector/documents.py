@@ -311,7 +311,8 @@ def report_heading(name: str, period: Period, today: date) -> list[str]:
     return [
         "BÁO CÁO MỨC ĐỘ HÀI LÒNG CỦA NGƯỜI DÂN, TỔ CHỨC",
         f"Đơn vị: {name}",
-        f"Kỳ báo cáo: {period.label_vi()} (từ {formats.day(period.start)} đến {formats.day(period.end)})",
+        f"Kỳ báo cáo: {period.label_vi()}"
+        + ("" if period.kind == "custom" else f" (từ {formats.day(period.start)} đến {formats.day(period.end)})"),
         f"Ngày lập: {formats.day(today)}" + exports.ongoing_note(period.end, today),
     ]
 

@@ -278,7 +278,8 @@ def form_heading(unit_name: str, period_label: str, start: date, end: date, made
     return [
         FORM_TITLE,
         f"Đơn vị: {unit_name}",
-        f"Kỳ báo cáo: {period_label} (từ {formats.day(start)} đến {formats.day(end)})",
+        f"Kỳ báo cáo: {period_label}"
+        + ("" if formats.day(start) in period_label else f" (từ {formats.day(start)} đến {formats.day(end)})"),
         f"Ngày lập: {formats.day(made)}" + ongoing_note(end, made),
     ]
 

@@ -663,6 +663,15 @@ ERRORS_VI: tuple[tuple[str, str], ...] = (
     ("the three-level form is .xlsx or .pdf", "Mẫu 3 mức chỉ có .xlsx hoặc .pdf"),
     ("this account cannot use the API", "Tài khoản này không được dùng API"),
     ("this needs the {} role", "Việc này cần vai trò {0}"),
+    (
+        "press {} was reviewed already by {}; nothing was reviewed",
+        "Lượt bấm {0} đã được {1} xem xét; không lượt nào được ghi thêm",
+    ),
+    ("the file holds no duty", "Tệp không có ca trực nào"),
+    (
+        "{}: [[{}]] {}: {} holds a control or formatting character",
+        "{0}: [[{1}]] {2}: {3} chứa ký tự điều khiển hoặc định dạng",
+    ),
     ("tick at least one press to review", "Hãy chọn ít nhất một lượt bấm để xem xét"),
     ("unknown or revoked API token", "Mã truy cập API không có hoặc đã bị thu hồi"),
     (

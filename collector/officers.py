@@ -208,6 +208,8 @@ class Officers:
                 except RosterError as exc:
                     raise RosterError(f"line {number}: {exc}") from None
                 added += 1
+            if not added:
+                raise RosterError("the file holds no duty")
         return added
 
     def duty(self, duty_id: int) -> Duty:

@@ -8,6 +8,7 @@ dangling references are refused with the offending entry named.
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,6 +200,9 @@ def registry_from_dict(doc: dict[str, Any], *, source: str = "registry") -> Regi
     return Registry.build(units, counters, kiosks)
 
 
+HIDDEN = ("Cc", "Cf", "Co", "Cs", "Zl", "Zp")
+
+
 def _entry(cls: type, item: Any, required: tuple[str, ...], optional: tuple[str, ...], source: str, kind: str) -> Any:
     if not isinstance(item, dict):
         raise RegistryError(f"{source}: each [[{kind}]] must be a table")
@@ -212,6 +216,13 @@ def _entry(cls: type, item: Any, required: tuple[str, ...], optional: tuple[str,
     bad = [k for k, v in item.items() if not isinstance(v, str) or not v or len(v) > 200 or "\x00" in v]
     if bad:
         raise RegistryError(f"{source}: [[{kind}]] {label!r:.60}: {', '.join(bad)} must be a short, non-empty text")
+    # names are printed on signed forms: no control or formatting characters (a right-to-left
+    # override turns the text after it around)
+    hidden = [k for k, v in item.items() if any(unicodedata.category(ch) in HIDDEN for ch in v)]
+    if hidden:
+        raise RegistryError(
+            f"{source}: [[{kind}]] {label!r:.60}: {', '.join(hidden)} holds a control or formatting character"
+        )
     return cls(**item)
 
 

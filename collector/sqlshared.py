@@ -904,6 +904,14 @@ class SharedSql:
 
     # --- reviews and single ratings -------------------------------------------------------------
 
+    def reviewed_by(self, rating_ids: Sequence[str]) -> dict[str, str]:
+        """Who reviewed each of these presses already (those not reviewed are absent)."""
+        if not rating_ids:
+            return {}
+        marks = ",".join("?" * len(rating_ids))
+        rows = self._rows(f"SELECT rating_id, username FROM reviews WHERE rating_id IN ({marks})", tuple(rating_ids))
+        return {str(r): str(u) for r, u in rows}
+
     def review_put(self, rating_id: str, username: str, comment: str, at: str) -> None:
         self._run(
             "INSERT INTO reviews(rating_id, username, comment, at) VALUES (?,?,?,?) ON CONFLICT (rating_id)"

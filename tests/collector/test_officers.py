@@ -219,7 +219,7 @@ def test_an_admin_edits_a_duty_and_an_officer_each_change_checked_audited_and_sa
     )
     assert done.status_code == 303 and done.headers["location"].startswith("/admin/roster?done=edit_duty&name=")
     said = client.get(done.headers["location"]).text
-    assert "✓ Đã sửa ca trực: Trần Thị Mai — Quầy 1 — Đất đai (Văn Bàn), 2026-10-05 07:30 – 2026-10-05 12:30" in said
+    assert "✓ Đã sửa ca trực: Trần Thị Mai — Quầy 1 — Đất đai (Văn Bàn), 05/10/2026 07:30 – 05/10/2026 12:30" in said
     duty = book.duty(wrong)
     assert (duty.officer, duty.end_at) == ("vb-08", parse_local("2026-10-05 12:30", tz))
     from datetime import date
@@ -334,3 +334,59 @@ def test_a_rate_is_rounded_once(store, settings):
     shown = figures_of({4: 10, 3: 5, 2: 2, 1: 2})
     assert formats.percent(shown.satisfaction_rate) == "78,9 %"
     assert shown.to_dict()["satisfaction_rate"] == 0.7895  # the API keeps its four decimals
+
+
+def test_a_district_admin_saving_a_duty_of_a_province_officer_keeps_its_officer(client_for, store, settings):
+    """From the second review: a duty put on by the province with one of its officers showed no
+    officer chosen on a district admin's form, and saving it unchanged gave it to the first officer
+    of the list. Ending a duty going on said its old end."""
+    from datetime import UTC, datetime, timedelta
+
+    from collector.accounts import Accounts
+    from collector.officers import Officers, parse_local
+    from kiosk import wire
+
+    tz = settings.tz
+    registry = store.load_registry()
+    book = Officers(store, tz)
+    book.add_officer("tinh-01", "Hà Văn Tỉnh", "10", registry)  # the province's
+    book.add_officer("vb-01", "Lê Thị Huyện", "10.085", registry)
+    duty = book.add_duty(
+        "tinh-01", "vb-q2", parse_local("2026-11-10 07:30", tz), parse_local("2026-11-10 11:30", tz), registry
+    )
+    Accounts(store).add_user("qtvb", PASSWORD, role="admin", unit="10.085", registry=registry)
+    client = client_for("qtvb")
+    client.auth = None
+    client.post("/login", data={"username": "qtvb", "password": PASSWORD})
+    roster = client.get("/admin/roster?period=month&at=2026-11-01").text
+    csrf = roster.split('name="csrf" value="')[1].split('"')[0]
+    assert "Hà Văn Tỉnh (Tỉnh Lào Cai)" in roster  # a name with its unit, not the id
+    form = client.get(f"/admin/duties/{duty}").text
+    assert '<option value="tinh-01" selected>' in form
+    saved = client.post(
+        f"/admin/duties/{duty}",
+        data={"csrf": csrf, "officer": "tinh-01", "start": "2026-11-10 07:30", "end": "2026-11-10 12:00"},
+    )
+    assert saved.status_code == 200 and "Hà Văn Tỉnh" in saved.text and book.duty(duty).officer == "tinh-01"
+    # another officer of the province's: not theirs to give
+    assert (
+        client.post(
+            f"/admin/duties/{duty}",
+            data={"csrf": csrf, "officer": "tinh-02", "start": "2026-11-10 07:30", "end": "2026-11-10 12:00"},
+        ).status_code
+        == 404
+    )
+    now = datetime.now(UTC)
+    going = book.add_duty(
+        "vb-01",
+        "vb-q1",
+        wire.format_time(now - timedelta(hours=1)),
+        wire.format_time(now + timedelta(hours=3)),
+        registry,
+    )
+    ended = client.post(f"/admin/duties/{going}/end", data={"csrf": csrf}).text
+    end = wire.parse_time(book.duty(going).end_at).astimezone(tz).strftime("%d/%m/%Y %H:%M")
+    assert f"– {end}" in ended  # the end it has now, not the one it had
+    again = client.post(f"/admin/duties/{going}/end", data={"csrf": csrf}).text
+    assert "đã kết thúc từ trước" in again
+    assert len(store.audit_for("counter:vb-q1", ["end_duty"])) == 1  # nothing changed the second time

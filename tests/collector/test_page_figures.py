@@ -269,6 +269,11 @@ def test_several_presses_are_reviewed_at_once_with_one_comment_all_or_none(store
         follow_redirects=False,
     )
     assert done.status_code == 303
+    # the same presses again (a page made before the first review): refused, the first review kept
+    again = inspector.post("/flagged/review", data={"csrf": csrf, "comment": "lần hai", "id": [presses[0].id]})
+    assert again.status_code == 422 and "đã được vanban xem xét" in again.text
+    single = inspector.post(f"/flagged/{presses[2].id}/review", data={"csrf": csrf, "comment": "lần hai"})
+    assert single.status_code == 409
     page = inspector.get(f"/flagged?{MONTH}").text
     assert "<span data-pending>2</span> / <span data-total>4</span>" in page
     reviewed = inspector.get(f"/flagged?{MONTH}&reviewed=1").text

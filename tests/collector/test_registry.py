@@ -53,3 +53,17 @@ def test_unknown_ids_raise_not_found():
         registry.unit("99")
     with pytest.raises(NotFound):
         registry.counter("nope")
+
+
+def test_a_name_with_a_control_or_bidi_character_is_refused():
+    """Names are printed on signed forms: a right-to-left override turned the text after it around."""
+    import pytest
+
+    from collector.errors import RegistryError
+    from collector.registry import registry_from_dict
+
+    for name in ("Quầy 2 \u202eTư pháp", "Quầy\x01 2"):
+        doc = {"unit": [{"id": "10", "name": "Tỉnh", "level": "province"}],
+               "counter": [{"id": "q1", "unit": "10", "name": name}]}  # fmt: skip
+        with pytest.raises(RegistryError, match="control or formatting character"):
+            registry_from_dict(doc, source="t.toml")

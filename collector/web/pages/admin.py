@@ -1,18 +1,19 @@
 """Pages: administration."""
 
+import unicodedata
 from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse
 
-from collector import i18n
+from collector import formats, i18n
 from collector.accounts import ROLES, Accounts, AuthError, Principal
 from collector.alerts import RULE_KEYS, AlertBook, RuleError
 from collector.anystore import Store
 from collector.errors import ConfigError, NotFound
 from collector.officers import Duty, Officer, Officers, RosterError, local_bounds, local_text, parse_local
-from collector.registry import Registry
+from collector.registry import HIDDEN, Registry
 from collector.store import now_text
 from collector.web.context import (
     Ctx,
@@ -176,7 +177,8 @@ def roster_page(
         registry,
         status=422 if error else 200,
         officers=officers,
-        officer_labels=officer_labels(officers, unit_names),
+        # every officer a listed duty names, also one of a unit above (put on by its admin)
+        officer_labels=officer_labels(book.officers(), unit_names),
         unit_names=unit_names,
         counter_names={c.id: c.name for c in counters},
         duties=duties,
@@ -234,9 +236,12 @@ def add_officer(
         before = next((o for o in book.officers(me.units) if o.id == ident), None)
         book.add_officer(ident, name, unit, registry, within=me.units)
         if before is None:
-            return Done("add_officer", f"officer:{ident}", name.strip(), values={"name": name.strip()})
-        detail = f"{before.name} @ {before.unit} → {name.strip()} @ {unit}"
-        return Done("edit_officer", f"officer:{ident}", detail, values={"name": name.strip()})
+            added = book.officer(ident).name
+            return Done("add_officer", f"officer:{ident}", added, values={"name": added})
+        after = book.officer(ident)
+        detail = f"{before.name} @ {before.unit} → {after.name} @ {after.unit}"
+        unchanged = (before.name, before.unit) == (after.name, after.unit)
+        return Done("edit_officer", f"officer:{ident}", detail, values={"name": after.name}, changed=not unchanged)
 
     return carry_out(
         me, db, change, "/admin/roster", (RosterError, NotFound), _roster_again(request, me, ctx, db, registry)
@@ -307,9 +312,12 @@ def add_duty(
 
 def duty_words(book: Officers, registry: Registry, duty: Duty) -> str:
     """A duty as the page says it: officer, counter, local times."""
-    name = book.officer(duty.officer).name if duty.officer else duty.officer
+    try:
+        name = book.officer(duty.officer).name
+    except NotFound:
+        name = duty.officer
     counter = registry.counters[duty.counter].name if duty.counter in registry.counters else duty.counter
-    return f"{name} — {counter}, {local_text(duty.start_at, book.tz)} – {local_text(duty.end_at, book.tz)}"
+    return f"{name} — {counter}, {formats.moment(duty.start_at, book.tz)} – {formats.moment(duty.end_at, book.tz)}"
 
 
 def _visible_duty(me: Principal, registry: Registry, book: Officers, duty_id: int) -> Duty:
@@ -324,14 +332,25 @@ def _visible_duty(me: Principal, registry: Registry, book: Officers, duty_id: in
 
 @router.get("/admin/duties/{duty_id}", response_class=HTMLResponse)
 def duty_form(
-    duty_id: RowId, request: Request, me: PageUser, ctx: Ctx, db: Db, registry: Reg, error: str = ""
+    duty_id: RowId,
+    request: Request,
+    me: PageUser,
+    ctx: Ctx,
+    db: Db,
+    registry: Reg,
+    error: str = "",
+    typed: dict[str, str] | None = None,
 ) -> HTMLResponse:
     """A duty's officer and times, to put right."""
     need(me, "admin")
     book = Officers(db, ctx.settings.tz)
     duty = _visible_duty(me, registry, book, duty_id)
     officers = book.officers(me.units)
+    if duty.officer not in {o.id for o in officers}:  # put on by an admin above: it stays a choice
+        officers.insert(0, book.officer(duty.officer))
     unit_names = {u.id: u.name for u in registry.units.values()}
+    if typed:  # a refused change: what was typed, to put right
+        duty = Duty(duty.id, typed.get("officer", duty.officer), duty.counter, duty.start_at, duty.end_at)
     return render(
         ctx,
         request,
@@ -344,7 +363,8 @@ def duty_form(
         officers=officers,
         officer_labels=officer_labels(officers, unit_names),
         counter_name=registry.counters[duty.counter].name,
-        local=lambda moment: local_text(moment, ctx.settings.tz),
+        start=typed.get("start") if typed else local_text(duty.start_at, ctx.settings.tz),
+        end=typed.get("end") if typed else local_text(duty.end_at, ctx.settings.tz),
         error=error,
     )
 
@@ -365,14 +385,15 @@ def edit_duty(
     """Another officer or other times for a duty (checked against the counter's other duties)."""
     admin_form(me, csrf)
     book = Officers(db, ctx.settings.tz)
-    _visible_duty(me, registry, book, duty_id)
+    current = _visible_duty(me, registry, book, duty_id)
     tz = ctx.settings.tz
 
     def said(duty: Duty) -> str:
         return duty_words(book, registry, duty)
 
     def change() -> Done:
-        _visible_officer(me, book, officer)
+        if officer != current.officer:  # another officer: one of the admin's own
+            _visible_officer(me, book, officer)
         before, after = book.edit_duty(duty_id, officer, parse_local(start, tz), parse_local(end, tz))
         detail = (
             f"{before.officer} {local_text(before.start_at, tz)} – {local_text(before.end_at, tz)}"
@@ -386,7 +407,9 @@ def edit_duty(
         change,
         "/admin/roster",
         (RosterError, NotFound),
-        lambda error: duty_form(duty_id, request, me, ctx, db, registry, error=error),
+        lambda error: duty_form(
+            duty_id, request, me, ctx, db, registry, error=error, typed={"officer": officer, "start": start, "end": end}
+        ),
     )
 
 
@@ -410,8 +433,10 @@ def end_duty(
 
     def change() -> Done:
         outcome = book.end_duty(duty_id, now_text())
+        now = duty if outcome == "removed" else book.duty(duty_id)  # as it is now (ended: its new end)
         detail = f"{duty.officer}: {outcome}"
-        return Done("end_duty", f"counter:{duty.counter}", detail, f"duty_{outcome}", {"name": said(duty)})
+        said_now = {"name": said(now)}
+        return Done("end_duty", f"counter:{duty.counter}", detail, f"duty_{outcome}", said_now, outcome != "over")
 
     return carry_out(me, db, change, "/admin/roster", (), _roster_again(request, me, ctx, db, registry))
 
@@ -425,7 +450,8 @@ async def import_roster(
 
     def change() -> Done:  # only the admin's own counters and officers
         added = Officers(db, ctx.settings.tz).import_csv(text, registry, within=me.units)
-        return Done("import_roster", file.filename or "roster.csv", f"{added} duties", values={"n": str(added)})
+        name = "".join(ch for ch in (file.filename or "")[:120] if unicodedata.category(ch) not in HIDDEN)
+        return Done("import_roster", name or "roster.csv", f"{added} duties", values={"n": str(added)})
 
     return carry_out(me, db, change, "/admin/roster", (RosterError,), _roster_again(request, me, ctx, db, registry))
 

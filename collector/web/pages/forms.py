@@ -28,6 +28,7 @@ class Done:
     detail: str = ""
     say: str = ""  # the text key after "done_"; the action when empty
     values: Mapping[str, str] = field(default_factory=dict)
+    changed: bool = True  # False: nothing changed (said so, not audited)
 
 
 def admin_form(me: Principal, csrf: str) -> None:
@@ -50,7 +51,8 @@ def carry_out(
         done = change()
     except refused as exc:
         return show(str(exc))
-    Accounts(db).audit(me.username, done.action, done.target, done.detail)
+    if done.changed:
+        Accounts(db).audit(me.username, done.action, done.target, done.detail)
     values = {k: v for k, v in done.values.items() if k in DONE_VALUES}
     return RedirectResponse(f"{back_to}?{urlencode({'done': done.say or done.action, **values})}", status_code=303)
 

@@ -102,7 +102,8 @@ def _raw_export(
                 for p, i, c, o, sc, f, cl in rows
             ]
 
-    filename = f"luot-danh-gia-{name}-{stamp(period)}.{kind}"
+    data_csv = kind == "csv" and dialect.name == "data"
+    filename = f"luot-danh-gia-{name}-{stamp(period)}{'-du-lieu' if data_csv else ''}.{kind}"
     if kind == "xlsx":
         try:
             rows: list[list[Any]] = []

@@ -177,6 +177,23 @@ async def review_many(request: Request, me: PageUser, ctx: Ctx, db: Db, registry
     found = {i: reports.rating(db, i) if wire.is_rating_id(i) else None for i in dict.fromkeys(ids)}
     if any(f is None or not me.sees_counter(registry, f["counter"]) for f in found.values()):
         raise HTTPException(404, "no such press")  # nothing reviewed: all or none
+    before = db.reviewed_by(list(found))
+    if before:  # a review is not written over (the queue showed them open when the page was made)
+        query = request.query_params
+        first = next(iter(before))
+        return _flagged_page(
+            request,
+            me,
+            ctx,
+            db,
+            registry,
+            query.get("reason", ""),
+            query.get("unit", ""),
+            query.get("counter", ""),
+            error=f"press {first} was reviewed already by {before[first]}; nothing was reviewed",
+            comment=comment,
+            ticked=frozenset(i for i in found if i not in before),
+        )
     with db.transaction():
         for rating_id in found:
             reports.review(db, rating_id, me.username, comment)
@@ -201,6 +218,9 @@ def review(
     found = reports.rating(db, rating_id)
     if found is None or not me.sees_counter(registry, found["counter"]):
         raise HTTPException(404, "no such press")
+    before = db.reviewed_by([rating_id])
+    if before:
+        raise HTTPException(409, f"press {rating_id} was reviewed already by {before[rating_id]}; nothing was reviewed")
     reports.review(db, rating_id, me.username, comment.strip())
     Accounts(db).audit(me.username, "review", f"rating:{rating_id}", comment.strip())
     return RedirectResponse(f"/flagged?{_with_done(request, 'reviewed', 1)}", status_code=303)
@@ -399,9 +419,9 @@ def ack_alert(
     except RuleError as exc:
         raise HTTPException(422, str(exc)) from None
     if not acked:  # twice (two inspectors, a form sent again): nothing changed, nothing to audit
-        return RedirectResponse("/alerts?done=alert_acked_before", status_code=303)
+        return RedirectResponse(f"/alerts?{_with_done(request, 'alert_acked_before', 1)}", status_code=303)
     Accounts(db).audit(me.username, "ack_alert", f"alert:{alert_id}", comment.strip())
-    return RedirectResponse("/alerts?done=alert_acked", status_code=303)
+    return RedirectResponse(f"/alerts?{_with_done(request, 'alert_acked', 1)}", status_code=303)
 
 
 @router.get("/alerts/{alert_id}/press")
