@@ -12,7 +12,7 @@ from collector.accounts import ROLES, Accounts, AuthError, Principal
 from collector.alerts import RULE_KEYS, AlertBook, RuleError
 from collector.anystore import Store
 from collector.errors import ConfigError, NotFound
-from collector.officers import Duty, Officer, Officers, RosterError, local_bounds, local_text, parse_local
+from collector.officers import Duty, Officers, RosterError, local_bounds, local_text, parse_local
 from collector.registry import HIDDEN, Registry
 from collector.store import now_text
 from collector.web.context import (
@@ -26,6 +26,7 @@ from collector.web.context import (
     period_from,
     visible_audit,
     visible_counter,
+    visible_officer,
     visible_unit,
 )
 from collector.web.pages.common import RowId, page_number, page_vars, period_vars, render
@@ -254,7 +255,7 @@ def officer_form(
 ) -> HTMLResponse:
     """An officer's name and unit, to put right."""
     need(me, "admin")
-    officer = _visible_officer(me, Officers(db, ctx.settings.tz), officer_id)
+    officer = visible_officer(me, Officers(db, ctx.settings.tz), officer_id)
     return render(
         ctx,
         request,
@@ -267,16 +268,6 @@ def officer_form(
         units=[registry.units[u] for u in registry.subtree(me.unit)],
         error=error,
     )
-
-
-def _visible_officer(me: Principal, book: Officers, officer_id: str) -> Officer:
-    try:
-        officer = book.officer(officer_id)
-    except NotFound:
-        raise HTTPException(404, f"no officer {officer_id!r}") from None
-    if not me.sees_unit(officer.unit):
-        raise HTTPException(404, f"no officer {officer_id!r}")
-    return officer
 
 
 @router.post("/admin/duties")
@@ -301,7 +292,7 @@ def add_duty(
         return duty_words(book, registry, duty)
 
     def change() -> Done:
-        _visible_officer(me, book, officer)
+        visible_officer(me, book, officer)
         duty = book.duty(book.add_duty(officer, counter, parse_local(start, tz), parse_local(end, tz), registry))
         return Done("add_duty", f"counter:{counter}", f"{officer} {start} – {end}", values={"name": said(duty)})
 
@@ -393,7 +384,7 @@ def edit_duty(
 
     def change() -> Done:
         if officer != current.officer:  # another officer: one of the admin's own
-            _visible_officer(me, book, officer)
+            visible_officer(me, book, officer)
         before, after = book.edit_duty(duty_id, officer, parse_local(start, tz), parse_local(end, tz))
         detail = (
             f"{before.officer} {local_text(before.start_at, tz)} – {local_text(before.end_at, tz)}"

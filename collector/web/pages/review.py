@@ -1,6 +1,7 @@
 """Pages: flagged presses, snapshots, kiosks, alerts."""
 
 import contextlib
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -159,41 +160,25 @@ async def review_many(request: Request, me: PageUser, ctx: Ctx, db: Db, registry
         if len(comment) > 1000
         else None
     )
-    if refusal is not None:
+
+    def refuse(message: str, ticked: Iterable[str]) -> HTMLResponse:
+        """The same page again (its filters are in this form's address), the comment and ticks kept."""
         query = request.query_params
+        reason, unit, counter = (query.get(k, "") for k in ("reason", "unit", "counter"))
         return _flagged_page(
-            request,
-            me,
-            ctx,
-            db,
-            registry,
-            query.get("reason", ""),
-            query.get("unit", ""),
-            query.get("counter", ""),
-            error=refusal,
-            comment=comment[:1000],
-            ticked=frozenset(ids[:MAX_REVIEW_AT_ONCE]),
+            request, me, ctx, db, registry, reason, unit, counter, message, comment[:1000], frozenset(ticked)
         )
+
+    if refusal is not None:
+        return refuse(refusal, ids[:MAX_REVIEW_AT_ONCE])
     found = {i: reports.rating(db, i) if wire.is_rating_id(i) else None for i in dict.fromkeys(ids)}
     if any(f is None or not me.sees_counter(registry, f["counter"]) for f in found.values()):
         raise HTTPException(404, "no such press")  # nothing reviewed: all or none
     before = db.reviewed_by(list(found))
     if before:  # a review is not written over (the queue showed them open when the page was made)
-        query = request.query_params
         first = next(iter(before))
-        return _flagged_page(
-            request,
-            me,
-            ctx,
-            db,
-            registry,
-            query.get("reason", ""),
-            query.get("unit", ""),
-            query.get("counter", ""),
-            error=f"press {first} was reviewed already by {before[first]}; nothing was reviewed",
-            comment=comment,
-            ticked=frozenset(i for i in found if i not in before),
-        )
+        message = f"press {first} was reviewed already by {before[first]}; nothing was reviewed"
+        return refuse(message, (i for i in found if i not in before))
     with db.transaction():
         for rating_id in found:
             reports.review(db, rating_id, me.username, comment)
