@@ -86,11 +86,10 @@ def clean_name(name: str) -> str:
     return name
 
 
-def same_name(a: str, b: str) -> bool:
-    """Whether two names read the same (case, accents composed or not, spaces)."""
-    return " ".join(unicodedata.normalize("NFC", a).casefold().split()) == " ".join(
-        unicodedata.normalize("NFC", b).casefold().split()
-    )
+def name_key(name: str) -> str:
+    """A name as it reads: two names with the same key look alike to a person (case, accents
+    composed or not, spaces)."""
+    return " ".join(unicodedata.normalize("NFC", name).casefold().split())
 
 
 def check_span(start_at: str, end_at: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from collector.anystore import Store
 from collector.exports import ThreeLevelRow, three_levels
 from collector.office import OfficeHours, uptime_share
-from collector.officers import NOBODY, Officers, same_name
+from collector.officers import NOBODY, Officers, name_key
 from collector.registry import Registry
 from collector.store import Count, KioskBacklog, RatingStore, now_text
 from kiosk.scores import SCORES, average_score, satisfaction_index, satisfaction_rate
@@ -313,9 +313,7 @@ def summarise_counter(
         series=series(store, [counter_id], day_from, day_to),
         unit=Ref(unit.id, unit.name),
         kiosks=tuple(sorted(k.id for k in registry.kiosks.values() if k.counter == counter_id)),
-        completeness=None
-        if tz is None
-        else completeness(store, registry, [counter_id]).to_dict(period_end_utc(day_to, tz)),
+        completeness=_completeness_of(store, registry, [counter_id], day_to, tz),
     )
 
 
@@ -360,10 +358,15 @@ def summarise_unit(
         level=unit.level,
         path=tuple(Ref(u.id, u.name) for u in registry.path(unit_id)),
         children=tuple(children),
-        completeness=None
-        if tz is None
-        else completeness(store, registry, counters).to_dict(period_end_utc(day_to, tz)),
+        completeness=_completeness_of(store, registry, counters, day_to, tz),
     )
+
+
+def _completeness_of(
+    store: RatingStore, registry: Registry, counters: list[str], day_to: date, tz: ZoneInfo | None
+) -> dict[str, Any] | None:
+    """A summary's ``completeness`` (asked for with ``tz``): what its kiosks still hold at its end."""
+    return None if tz is None else completeness(store, registry, counters).to_dict(period_end_utc(day_to, tz))
 
 
 def late_arrivals(store: RatingStore, registry: Registry, unit_id: str) -> list[dict[str, Any]]:
@@ -558,10 +561,10 @@ def three_level_rows(
             officers.by_officer(counters, day_from, day_to, exclude_unsynced=exclude_unsynced).items(),
             key=lambda kv: (kv[0] == NOBODY, names.get(kv[0], kv[0])),
         )
-        listed = [names.get(o, o) for o, _ in found if o != NOBODY]
+        listed = Counter(name_key(names.get(o, o)) for o, _ in found if o != NOBODY)
         for officer_id, by_score in found:
             name = nobody if officer_id == NOBODY else names.get(officer_id, officer_id)
-            if officer_id != NOBODY and sum(same_name(name, other) for other in listed) > 1:
+            if officer_id != NOBODY and listed[name_key(name)] > 1:
                 name = f"{name} ({officer_id})"  # two rows of one name on a signed form: which is which
             scores = (by_score.get(1, 0), by_score.get(2, 0), by_score.get(3, 0), by_score.get(4, 0))
             rows.append(ThreeLevelRow(registry.units[unit].name, name, three_levels(by_score, neutral_as), scores))

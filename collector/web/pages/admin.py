@@ -1,6 +1,7 @@
 """Pages: administration."""
 
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -12,7 +13,7 @@ from collector.accounts import ROLES, Accounts, AuthError, Principal
 from collector.alerts import RULE_KEYS, AlertBook, RuleError
 from collector.anystore import Store
 from collector.errors import ConfigError, NotFound
-from collector.officers import Duty, Officers, RosterError, local_bounds, local_text, parse_local
+from collector.officers import Duty, Officers, RosterError, local_bounds, local_text, name_key, parse_local
 from collector.registry import HIDDEN, Registry
 from collector.store import now_text
 from collector.web.context import (
@@ -200,13 +201,10 @@ DUTIES_PER_PAGE = 200
 def officer_labels(officers: Sequence[Any], unit_names: dict[str, str]) -> dict[str, str]:
     """What a person reads for each officer: the name with the unit, and the id too where two
     officers of one unit share a name (Vietnamese names repeat)."""
-    seen: dict[tuple[str, str], int] = {}
-    for o in officers:
-        key = (" ".join(o.name.casefold().split()), o.unit)
-        seen[key] = seen.get(key, 0) + 1
+    seen = Counter((name_key(o.name), o.unit) for o in officers)
     return {
         o.id: f"{o.name} ({unit_names.get(o.unit, o.unit)}"
-        + (f", {o.id})" if seen[(" ".join(o.name.casefold().split()), o.unit)] > 1 else ")")
+        + (f", {o.id})" if seen[(name_key(o.name), o.unit)] > 1 else ")")
         for o in officers
     }
 
