@@ -64,14 +64,14 @@ def _raw_export(
         if kind not in ("csv", "xlsx"):
             raise HTTPException(404, "exports are .csv or .xlsx")
         dialect = csv_dialect(request)
+        officer_names = {o.id: o.name for o in Officers(db, ctx.settings.tz).officers()}
     except BaseException:
-        db.close()
+        db.close()  # this request's own store: let go on every way out
         raise
     tz = ctx.settings.tz
     start, end = local_bounds(period.start, period.end, tz)
     labels = i18n.SCORE_LABELS["vi"]
     counter_names = {c.id: c.name for c in registry.counters.values()}
-    officer_names = {o.id: o.name for o in Officers(db, tz).officers()}
     # Both kinds of reader: ids and names side by side; the flag and the clock in words for a
     # person (Excel, XLSX), as codes for a tool (?csv=data).
     coded = kind == "csv" and dialect.name == "data"
